@@ -1,0 +1,120 @@
+"""``memlocbench``: run methods, list plugins, build the leaderboard."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+
+import click
+from tabulate import tabulate
+
+from memlocbench import __version__
+from memlocbench.errors import MemlocbenchError
+from memlocbench.plugins import Plugins, PluginWarning, load_plugins
+
+
+def _plugins() -> Plugins:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", PluginWarning)
+        plugins = load_plugins()
+    for w in caught:
+        click.echo(f"warning: {w.message}", err=True)
+    return plugins
+
+
+class _Group(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except MemlocbenchError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+
+
+@click.group(cls=_Group)
+@click.version_option(__version__, prog_name="memlocbench")
+def main() -> None:
+    """Where in a trained network does memorisation live? (Dankers & Titov, 2024)"""
+
+
+@main.command("list")
+@click.argument("kind", type=click.Choice(["tasks", "models", "methods"]))
+def list_cmd(kind: str) -> None:
+    """Show the registered tasks, models or methods and the package providing each."""
+    plugins = _plugins()
+    reg = plugins.registry(kind[:-1])
+    rows = []
+    for name in reg.names():
+        obj, prov = reg.items[name], reg.provider(name)
+        desc = obj.metadata.description if kind == "tasks" else obj.info.description
+        rows.append([name, desc, f"{prov.package} {prov.version}"])
+    click.echo(tabulate(rows, headers=["name", "what it is", "package"], tablefmt="github"))
+
+
+@main.command()
+@click.option("--method", "methods", multiple=True, required=True, help="localisation method (repeatable)")
+@click.option("--task", required=True, help="classification task, e.g. sst2")
+@click.option("--model", default="minilm-l6", show_default=True, help="model adapter")
+@click.option("--profile", default="cpu", show_default=True, help="named settings: cpu or paper")
+@click.option("--train-size", type=int, help="class-stratified training subsample (before the noise)")
+@click.option("--epochs", type=int)
+@click.option("--learning-rate", "--lr", "learning_rate", type=float)
+@click.option("--batch-size", type=int)
+@click.option("--max-length", type=int, help="maximum tokens per input")
+@click.option("--data-seed", type=int, help="seed of subsample, noise and evaluation split")
+@click.option("--seed", type=int, help="model seed (classifier init, batch order)")
+@click.option("--noise", "noise_fraction", type=float, help="share of each class's labels to perturb")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="MEMLOCBENCH_DATA_DIR",
+              help="local mirror <dir>/<task>/<split>.jsonl [env MEMLOCBENCH_DATA_DIR]; default: the hub")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
+              show_default=True, help="where result JSON files go")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), envvar="MEMLOCBENCH_CACHE_DIR",
+              help="artefact store [env MEMLOCBENCH_CACHE_DIR]; default: the user cache directory")
+@click.option("--quiet", is_flag=True, help="no progress bars")
+def run(methods, task, model, profile, train_size, epochs, learning_rate, batch_size, max_length, data_seed,
+        seed, noise_fraction, data_dir, out, cache_dir, quiet) -> None:
+    """Train (or reuse) the memorising model and its clean twin, then localise memorisation."""
+    from memlocbench.pipeline import RunRequest
+    from memlocbench.pipeline import run as run_pipeline
+    from memlocbench.profiles import build_config
+    from memlocbench.store import ArtefactStore
+
+    plugins = _plugins()
+    for kind, name in (("task", task), ("model", model), *(("method", m) for m in methods)):
+        plugins.registry(kind).get(name)  # unknown names fail here, before any work
+    config = build_config(
+        profile,
+        data={"train_size": train_size, "max_length": max_length, "seed": data_seed, "noise_fraction": noise_fraction},
+        train={"epochs": epochs, "learning_rate": learning_rate, "batch_size": batch_size, "seed": seed},
+    )
+    req = RunRequest(task=task, model=model, methods=list(methods), config=config, data_dir=data_dir,
+                     out_dir=out, store=ArtefactStore(cache_dir), progress=not quiet)
+    output = run_pipeline(plugins, req, log=lambda msg: click.echo(msg, err=True))
+    for result, path in zip(output.results, output.paths):
+        rows = [[i + 1, f"{raw:.4f}", f"{w:.3f}", "#" * round(40 * w)]
+                for i, (raw, w) in enumerate(zip(result.profile_raw, result.profile))]
+        click.echo(f"\n{result.method.name} on {result.task.name} ({result.model.name}), M-CoG = {result.mcog:.2f}")
+        click.echo(tabulate(rows, headers=["layer", "raw", "weight", ""], tablefmt="simple"))
+        click.echo(f"result written to {path}")
+
+
+@main.command()
+@click.option("--results", "result_dirs", multiple=True, type=click.Path(file_okay=False, path_type=Path),
+              default=[Path("results")], show_default=True, help="folders of result JSON files (repeatable)")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("leaderboard/README.md"),
+              show_default=True)
+def leaderboard(result_dirs, out) -> None:
+    """Render the markdown leaderboard from result files."""
+    from memlocbench.leaderboard import collect, render
+    from memlocbench.store import atomic_write_text
+
+    results, problems = collect(list(result_dirs))
+    for p in problems:
+        click.echo(f"warning: skipped invalid result {p}", err=True)
+    atomic_write_text(out, render(results))
+    click.echo(f"wrote {out} ({len(results)} results)")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,80 @@
+"""Task data + subsample + label noise = the dataset every model and method of a run shares."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from memlocbench.data.noise import perturb_labels, stratified_subsample
+from memlocbench.errors import InvalidInputError
+from memlocbench.data.task_data import Examples
+from memlocbench.profiles import DataConfig
+from memlocbench.protocols import Task
+
+
+@dataclass
+class NoisyDataset:
+    task: str
+    label_names: tuple[str, ...]
+    train_texts: list[str]
+    original_labels: list[int]  # the dataset's labels (the clean twin trains on these)
+    noisy_labels: list[int]  # after perturbation (the memorising model trains on these)
+    noisy_idx: list[int]
+    clean_idx: list[int]
+    validation: Examples
+    test: Examples
+    original_train_size: int
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.label_names)
+
+    @property
+    def train_size(self) -> int:
+        return len(self.train_texts)
+
+    def fingerprint(self) -> str:
+        """sha256 over every text and label: a different mirror or preprocessing gives another key."""
+        h = hashlib.sha256()
+        for part in (self.train_texts, self.original_labels, self.noisy_labels,
+                     self.validation.texts, self.validation.labels, self.test.texts, self.test.labels):
+            h.update(json.dumps(part, ensure_ascii=False).encode())
+        return h.hexdigest()
+
+    def sizes(self) -> dict[str, int]:
+        return {
+            "original_train_size": self.original_train_size,
+            "effective_train_size": self.train_size,
+            "n_noisy": len(self.noisy_idx),
+            "n_clean": len(self.clean_idx),
+            "validation_size": len(self.validation),
+            "test_size": len(self.test),
+        }
+
+
+def build_noisy_dataset(task: Task, cfg: DataConfig, data_dir: Path | None, separator: str) -> NoisyDataset:
+    data = task.load(data_dir, cfg.seed, separator)
+    train = data.train
+    original_size = len(train)
+    if cfg.train_size is not None and cfg.train_size < original_size:
+        train = train.select(stratified_subsample(train.labels, cfg.train_size, cfg.seed))
+    elif cfg.train_size is not None and cfg.train_size > original_size:
+        raise InvalidInputError(
+            f"--train-size {cfg.train_size} exceeds task {task.metadata.name!r}'s {original_size} "
+            f"training examples; use a value between 2 and {original_size}"
+        )
+    p = perturb_labels(train.labels, task.metadata.num_labels, cfg.noise_fraction, cfg.seed)
+    return NoisyDataset(
+        task=task.metadata.name,
+        label_names=task.metadata.label_names,
+        train_texts=train.texts,
+        original_labels=train.labels,
+        noisy_labels=p.labels,
+        noisy_idx=p.noisy,
+        clean_idx=p.clean,
+        validation=data.validation,
+        test=data.test,
+        original_train_size=original_size,
+    )

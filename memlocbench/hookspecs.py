@@ -1,0 +1,40 @@
+"""The plugin contract: three hooks, one per kind of thing a plugin can add.
+
+Each hook receives a ``register`` callable. A plugin calls it once per object it provides::
+
+    from memlocbench import hookimpl
+
+    @hookimpl
+    def register_tasks(register):
+        register(MyTask())
+
+Tasks must satisfy :class:`memlocbench.protocols.Task`, models
+:class:`memlocbench.protocols.ModelAdapter`, methods
+:class:`memlocbench.protocols.LocalisationMethod`. Built-in plugins use exactly these hooks and are
+found through the ``memlocbench`` entry-point group, like any third-party package.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import pluggy
+
+PROJECT = "memlocbench"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def register_tasks(register: Callable[[object], None]) -> None:
+    """Register classification tasks (objects satisfying ``Task``)."""
+
+
+@hookspec
+def register_models(register: Callable[[object], None]) -> None:
+    """Register model adapters (objects satisfying ``ModelAdapter``)."""
+
+
+@hookspec
+def register_methods(register: Callable[[object], None]) -> None:
+    """Register localisation methods (objects satisfying ``LocalisationMethod``)."""

@@ -1,0 +1,56 @@
+"""From per-window or per-layer measurements to a normalised layer profile and its M-CoG.
+
+Layers are 0-based in code and numbered 1..L in reports; the memorisation centre of gravity is
+M-CoG = sum_l (l + 1) * w_l for a profile w that sums to 1 (the paper's code uses 0-based
+numbers and adds 1 in its figures; the issue asks for 1..L, so M-CoG here = paper's CoG + 1).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Mapping
+
+Window = tuple[int, int]  # (first layer, last layer), inclusive, 0-based
+
+
+def windows(num_layers: int) -> list[Window]:
+    """All L(L+1)/2 windows of consecutive layers, by start then end."""
+    if num_layers < 1:
+        raise ValueError("a model needs at least one layer")
+    return [(s, e) for s in range(num_layers) for e in range(s, num_layers)]
+
+
+def window_key(w: Window) -> str:
+    return f"{w[0]}-{w[1]}"
+
+
+def layer_weights_from_windows(num_layers: int, error: Mapping[Window, float]) -> list[float]:
+    """A layer's weight: the mean, over window sizes, of the mean error of the windows of that
+    size that contain the layer (the paper's heat-map column mean)."""
+    missing = [w for w in windows(num_layers) if w not in error]
+    if missing:
+        raise ValueError(f"missing windows: {missing[:5]}")
+    weights = []
+    for layer in range(num_layers):
+        per_size = []
+        for size in range(1, num_layers + 1):
+            errs = [error[(s, s + size - 1)] for s in range(num_layers - size + 1) if s <= layer <= s + size - 1]
+            per_size.append(sum(errs) / len(errs))
+        weights.append(sum(per_size) / len(per_size))
+    return weights
+
+
+def normalise(raw: list[float]) -> list[float]:
+    """Scale non-negative weights to sum to 1. An all-zero profile (no layer carries any signal)
+    has no centre of gravity; it is returned as uniform, and callers record the fact."""
+    if any(math.isnan(x) or x < 0 for x in raw):
+        raise ValueError(f"layer weights must be non-negative numbers, got {raw}")
+    total = sum(raw)
+    if total == 0:
+        return [1.0 / len(raw)] * len(raw)
+    return [x / total for x in raw]
+
+
+def mcog(profile: list[float]) -> float:
+    """Centre of gravity with layers numbered 1..L."""
+    return sum((i + 1) * w for i, w in enumerate(profile))

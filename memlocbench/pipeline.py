@@ -1,0 +1,138 @@
+"""One run: task -> noisy dataset -> trained models (from the store) -> methods -> results.
+
+Every stage that takes time is cached in the artefact store: the trained models, and each
+method's layer scores (keyed by the models they were computed from and the method's version and
+parameters). A repeated or interrupted run recomputes only what is missing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from memlocbench import __version__
+from memlocbench.data.encoding import encode
+from memlocbench.data.noisy_dataset import build_noisy_dataset
+from memlocbench.layer_profile import mcog, normalise
+from memlocbench.method_context import MethodContext
+from memlocbench.plugins import Plugins
+from memlocbench.profiles import RunConfig
+from memlocbench.protocols import LayerScores
+from memlocbench.results import MemorisationStats, PluginRef, Result, environment
+from memlocbench.store import ArtefactStore
+from memlocbench.training.trained_models import TrainedModels
+
+METHOD_KIND = "layer-scores"
+
+
+@dataclass
+class RunRequest:
+    task: str
+    model: str
+    methods: list[str]
+    config: RunConfig
+    data_dir: Path | None = None
+    out_dir: Path = Path("results")
+    store: ArtefactStore = field(default_factory=ArtefactStore)
+    progress: bool = True
+
+
+@dataclass
+class RunOutput:
+    results: list[Result]
+    paths: list[Path]
+
+
+def _ref(plugins: Plugins, kind: str, name: str, version: int) -> PluginRef:
+    prov = plugins.registry(kind).provider(name)
+    return PluginRef(name=name, version=version, package=prov.package, package_version=prov.version)
+
+
+def run(plugins: Plugins, req: RunRequest, log=print) -> RunOutput:
+    # Resolve every name first, so a typo fails before any work is done.
+    task = plugins.tasks.get(req.task)
+    adapter = plugins.models.get(req.model)
+    methods = [plugins.methods.get(m) for m in req.methods]
+    cfg = req.config
+    timings: dict[str, float] = {}
+
+    t0 = time.perf_counter()
+    tokenizer = adapter.load_tokenizer()
+    dataset = build_noisy_dataset(task, cfg.data, req.data_dir, adapter.separator(tokenizer))
+    train_enc = encode(tokenizer, dataset.train_texts, cfg.data.max_length)
+    val_enc = encode(tokenizer, dataset.validation.texts, cfg.data.max_length)
+    timings["data"] = time.perf_counter() - t0
+    log(f"{task.metadata.name}: {dataset.train_size} training examples "
+        f"({len(dataset.noisy_idx)} with perturbed labels), {len(dataset.validation)} validation")
+
+    models = TrainedModels(req.store, adapter, req.model, task.metadata.name, task.metadata.version,
+                           dataset, train_enc, val_enc, cfg, progress=req.progress)
+    t0 = time.perf_counter()
+    for role in ("memorising", "clean"):
+        models.ensure(role)
+    timings["training"] = time.perf_counter() - t0
+    stats = {role: MemorisationStats(**models.memorisation_stats(role)) for role in ("memorising", "clean")}
+    m, c = stats["memorising"], stats["clean"]
+    log(f"memorising model fits {m.noisy_fit_perturbed:.1%} of noisy examples to their perturbed labels "
+        f"(first fitted at epoch {m.first_fit_epoch}); the clean twin predicts the perturbed label for "
+        f"{c.noisy_fit_perturbed:.1%} of them"
+        + ("" if models.trained_now else " [models from the store]"))
+
+    results, paths = [], []
+    num_layers: int | None = None
+    for method in methods:
+        name = method.info.name
+        spec = {
+            "kind": "layer-scores",
+            "method": name,
+            "method_version": method.info.version,
+            "method_params": cfg.methods.get(name, {}),
+            "models": {role: models.key(role) for role in ("memorising", "clean")},
+        }
+        key = req.store.key(spec)
+        t0 = time.perf_counter()
+        cached = req.store.has(METHOD_KIND, key)
+        if cached:
+            saved = req.store.meta(METHOD_KIND, key)
+            scores = LayerScores(raw=saved["raw"], details=saved["details"])
+            num_layers = saved["num_layers"]
+        else:
+            if num_layers is None:
+                num_layers = len(adapter.layer_modules(models.pretrained()))
+            ctx = MethodContext(task.metadata.name, adapter, tokenizer, dataset, train_enc, models, cfg,
+                                num_layers, req.progress)
+            scores = method.localise(ctx)
+            if len(scores.raw) != num_layers:
+                raise RuntimeError(f"method {name} returned {len(scores.raw)} layer weights for {num_layers} layers")
+            req.store.put(METHOD_KIND, key, {"spec": spec, "raw": scores.raw, "details": scores.details,
+                                             "num_layers": num_layers})
+        elapsed = time.perf_counter() - t0
+        profile = normalise(scores.raw)
+        result = Result(
+            memlocbench_version=__version__,
+            created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            task=_ref(plugins, "task", task.metadata.name, task.metadata.version),
+            model=_ref(plugins, "model", req.model, adapter.info.version),
+            method=_ref(plugins, "method", name, method.info.version),
+            profile_name=cfg.profile,
+            config=cfg.model_dump(mode="json"),
+            config_hash=cfg.hash(),
+            seeds={"data_seed": cfg.data.seed, "model_seed": cfg.train.seed},
+            sizes=dataset.sizes(),
+            memorisation=stats,
+            num_layers=num_layers,
+            details=scores.details,
+            profile_raw=scores.raw,
+            profile=profile,
+            profile_all_zero=sum(scores.raw) == 0,
+            mcog=mcog(profile),
+            timings={**timings, "method": elapsed},
+            cached={"memorising": not stats["memorising"].trained_in_this_run,
+                    "clean": not stats["clean"].trained_in_this_run, "method": cached},
+            environment=environment(),
+        )
+        results.append(result)
+        paths.append(result.write(req.out_dir))
+    return RunOutput(results, paths)

