@@ -40,16 +40,37 @@ def main() -> None:
 
 @main.command("list")
 @click.argument("kind", type=click.Choice(["tasks", "models", "methods"]))
-def list_cmd(kind: str) -> None:
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="MEMLOCBENCH_DATA_DIR",
+              help="with tasks: a local mirror, to show sizes and noisy counts (data seed 1)")
+def list_cmd(kind: str, data_dir: Path | None) -> None:
     """Show the registered tasks, models or methods and the package providing each."""
     plugins = _plugins()
     reg = plugins.registry(kind[:-1])
-    rows = []
+    rows, notes = [], []
     for name in reg.names():
         obj, prov = reg.items[name], reg.provider(name)
-        desc = obj.metadata.description if kind == "tasks" else obj.info.description
-        rows.append([name, desc, f"{prov.package} {prov.version}"])
-    click.echo(tabulate(rows, headers=["name", "what it is", "package"], tablefmt="github"))
+        package = f"{prov.package} {prov.version}"
+        if kind == "tasks":
+            meta = obj.metadata
+            row = [name, meta.description, meta.num_labels]
+            if data_dir is not None:
+                from memlocbench.task_summary import task_sizes
+
+                sizes = task_sizes(obj, data_dir)
+                if isinstance(sizes, str):
+                    row += ["n/a"] * 4
+                    notes.append(f"{name}: {sizes}")
+                else:
+                    row += [sizes["train"], sizes["validation"], sizes["test"], sizes["noisy"]]
+            rows.append(row + [package])
+        else:
+            rows.append([name, obj.info.description, package])
+    headers = ["name", "what it is"]
+    if kind == "tasks":
+        headers += ["labels"] + (["train", "validation", "test", "noisy (seed 1)"] if data_dir else [])
+    click.echo(tabulate(rows, headers=headers + ["package"], tablefmt="github"))
+    for note in notes:
+        click.echo(f"\n{note}")
 
 
 @main.command()

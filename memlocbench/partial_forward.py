@@ -3,8 +3,9 @@ layer ``stop - 1``, or on to the logits.
 
 This lets methods reuse what frozen layers compute (hidden states below a window are computed once)
 without forking transformers' modelling code. It works by temporarily replacing the layers below
-``start`` with pass-through modules (the last of which hands back the cached hidden state) and,
-when only hidden states are wanted, by stopping the forward pass after layer ``stop - 1``. The
+``start`` with pass-through modules, handing layer ``start`` the cached hidden state through a
+forward pre-hook and, when only hidden states are wanted, stopping the forward pass after layer
+``stop - 1``. The
 model computes its own attention masks and position embeddings as usual, so the same code serves
 every architecture whose layers take the hidden states as their first argument.
 """
@@ -21,17 +22,12 @@ from memlocbench.protocols import ModelAdapter
 
 
 class _PassThrough(nn.Module):
-    def forward(self, hidden_states, *args, **kwargs):
-        return hidden_states
-
-
-class _Inject(nn.Module):
-    def __init__(self, value: torch.Tensor, wrap):
+    def __init__(self, wrap):
         super().__init__()
-        self.value, self.wrap = value, wrap
+        self.wrap = wrap
 
     def forward(self, hidden_states, *args, **kwargs):
-        return self.wrap(self.value)
+        return self.wrap(hidden_states)
 
 
 class _Stop(Exception):
@@ -39,43 +35,54 @@ class _Stop(Exception):
         self.value = value
 
 
-@contextmanager
-def _replaced(layers: nn.ModuleList, replacements: dict[int, nn.Module]) -> Iterator[None]:
-    originals = {i: layers[i] for i in replacements}
-    try:
-        for i, module in replacements.items():
-            layers[i] = module
-        yield
-    finally:
-        for i, module in originals.items():
-            layers[i] = module
-
-
 def _unwrap(output) -> torch.Tensor:
     return output[0] if isinstance(output, (tuple, list)) else output
 
 
-def _wrap_for(adapter: ModelAdapter):
-    return getattr(adapter, "wrap_layer_output", lambda h: h)
+@contextmanager
+def _from_layer(adapter: ModelAdapter, layers: nn.ModuleList, start: int,
+                hidden: torch.Tensor | None) -> Iterator[None]:
+    """Within the context, layers below ``start`` pass their input through and layer ``start``
+    receives ``hidden`` (with ``start == len(layers)``, the last layer's output is ``hidden``)."""
+    wrap = getattr(adapter, "wrap_layer_output", lambda h: h)
+    originals = {i: layers[i] for i in range(start)}
+    handles = []
+
+    def inject_input(module, args, kwargs):
+        if args:
+            return (hidden, *args[1:]), kwargs
+        return args, {**kwargs, "hidden_states": hidden}
+
+    try:
+        for i in range(start):
+            layers[i] = _PassThrough(wrap)
+        if hidden is not None:
+            if start < len(layers):
+                handles.append(layers[start].register_forward_pre_hook(inject_input, with_kwargs=True))
+            else:
+                handles.append(layers[start - 1].register_forward_hook(lambda m, a, o: wrap(hidden)))
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+        for i, module in originals.items():
+            layers[i] = module
 
 
 def run_layers(adapter: ModelAdapter, model: nn.Module, batch: dict[str, torch.Tensor],
                start: int, stop: int, hidden: torch.Tensor | None) -> torch.Tensor:
-    """Output of layer ``stop - 1`` given ``hidden``, the input of layer ``start``
-    (``hidden`` is ignored when ``start == 0``: the model's own embeddings are used)."""
+    """Output of layer ``stop - 1`` when layer ``start`` receives ``hidden``
+    (``hidden=None`` with ``start == 0``: the model's own embeddings)."""
     layers = adapter.layer_modules(model)
     if not 0 <= start < stop <= len(layers):
         raise ValueError(f"need 0 <= start < stop <= {len(layers)}, got {start}, {stop}")
-    replacements: dict[int, nn.Module] = {i: _PassThrough() for i in range(start)}
-    if start > 0:
-        replacements[start - 1] = _Inject(hidden, _wrap_for(adapter))
 
     def stop_hook(module, args, output):
         raise _Stop(_unwrap(output))
 
     handle = layers[stop - 1].register_forward_hook(stop_hook)
     try:
-        with _replaced(layers, replacements):
+        with _from_layer(adapter, layers, start, hidden):
             model(**batch)
     except _Stop as s:
         return s.value
@@ -86,15 +93,12 @@ def run_layers(adapter: ModelAdapter, model: nn.Module, batch: dict[str, torch.T
 
 def logits_from(adapter: ModelAdapter, model: nn.Module, batch: dict[str, torch.Tensor],
                 start: int, hidden: torch.Tensor | None) -> torch.Tensor:
-    """Logits when layer ``start`` receives ``hidden`` (``start == len(layers)``: only the head runs)."""
+    """Logits when layer ``start`` receives ``hidden`` (``start == len(layers)``: only the head
+    runs, on ``hidden``)."""
     layers = adapter.layer_modules(model)
     if not 0 <= start <= len(layers):
         raise ValueError(f"need 0 <= start <= {len(layers)}, got {start}")
-    if start == 0:
-        return model(**batch).logits
-    replacements: dict[int, nn.Module] = {i: _PassThrough() for i in range(start - 1)}
-    replacements[start - 1] = _Inject(hidden, _wrap_for(adapter))
-    with _replaced(layers, replacements):
+    with _from_layer(adapter, layers, start, hidden):
         return model(**batch).logits
 
 

@@ -121,7 +121,7 @@ def load_plugins(extra: Iterable[tuple[object, Provider]] = (), entry_points: bo
             for obj in collected:
                 if not isinstance(obj, proto):
                     _warn(
-                        f"package {prov.package} registered {obj!r} as a {kind}, but it does not "
+                        f"package {prov.package} {prov.version} registered {obj!r} as a {kind}, but it does not "
                         f"satisfy the {proto.__name__} protocol; skipped",
                         failures,
                     )

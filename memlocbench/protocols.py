@@ -31,6 +31,8 @@ class TaskMetadata(_Strict):
     description: str
     hub_id: str
     hub_config: str | None = None
+    hub_revision: str | None = Field(None, description="hub revision, e.g. 'refs/convert/parquet' for script datasets")
+    mirror_folder: str | None = Field(None, description="folder in a local mirror; default: the task name")
     splits: dict[str, str] = Field(
         description="role -> hub split used for it, e.g. {'train': 'train', 'evaluation': 'validation'}"
     )

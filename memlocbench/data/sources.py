@@ -24,6 +24,7 @@ def resolve_data_dir(data_dir: str | Path | None) -> Path | None:
 
 def _hub_call(meta: TaskMetadata) -> str:
     args = repr(meta.hub_id) + (f", {meta.hub_config!r}" if meta.hub_config else "")
+    args += f", revision={meta.hub_revision!r}" if meta.hub_revision else ""
     return f"datasets.load_dataset({args})"
 
 
@@ -33,10 +34,10 @@ def load_raw_splits(meta: TaskMetadata, data_dir: str | Path | None, splits: lis
 
     root = resolve_data_dir(data_dir)
     if root is not None:
-        folder = root / meta.name
+        folder = root / (meta.mirror_folder or meta.name)
         if not folder.is_dir():
             raise DataUnavailableError(
-                f"task {meta.name!r}: the local mirror {root} has no folder {meta.name}/. "
+                f"task {meta.name!r}: the local mirror {root} has no folder {folder.name}/. "
                 f"Either add {folder}/<split>.jsonl files with the hub's columns, or drop "
                 f"--data-dir/${DATA_DIR_ENV} to use the hub ({_hub_call(meta)})."
             )
@@ -50,15 +51,19 @@ def load_raw_splits(meta: TaskMetadata, data_dir: str | Path | None, splits: lis
                 f"run without --data-dir/${DATA_DIR_ENV}."
             )
         files = {s: str(folder / f"{s}.jsonl") for s in splits}
-        return datasets.load_dataset("json", data_files=files)
+        datasets.disable_progress_bars()  # a local read takes a second; no bars for it
+        try:
+            return datasets.load_dataset("json", data_files=files)
+        finally:
+            datasets.enable_progress_bars()
 
     try:
-        loaded = datasets.load_dataset(meta.hub_id, meta.hub_config)
+        loaded = datasets.load_dataset(meta.hub_id, meta.hub_config, revision=meta.hub_revision)
     except Exception as exc:
         raise DataUnavailableError(
             f"task {meta.name!r}: could not load {_hub_call(meta)} from the Hugging Face hub "
             f"({type(exc).__name__}: {str(exc)[:200]}). Either give a local mirror laid out as "
-            f"<dir>/{meta.name}/<split>.jsonl with --data-dir or ${DATA_DIR_ENV}, or make the hub reachable."
+            f"<dir>/{meta.mirror_folder or meta.name}/<split>.jsonl with --data-dir or ${DATA_DIR_ENV}, or make the hub reachable."
         ) from exc
     missing = [s for s in splits if s not in loaded]
     if missing:

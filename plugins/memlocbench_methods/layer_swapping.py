@@ -48,7 +48,7 @@ def swap_cached(adapter, memorising, clean, enc, labels, noisy_idx, batch_size, 
         is_noisy = torch.tensor([i in noisy for i in chunk])
         inputs = all_layer_inputs(memorising, batch)
         for s in range(L):
-            hidden = inputs[s]
+            hidden = inputs[s]  # the memorising model's own embeddings when s == 0
             for e in range(s, L):
                 hidden = run_layers(adapter, clean, batch, e, e + 1, hidden)
                 pred = logits_from(adapter, memorising, batch, e + 1, hidden).argmax(-1)

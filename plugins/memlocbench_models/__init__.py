@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from memlocbench import hookimpl
 from memlocbench_models.bert import BertAdapter, minilm_source
+from memlocbench_models.gpt_neo import GPTNeoAdapter
+from memlocbench_models.gpt_neox import GPTNeoXAdapter
+from memlocbench_models.opt import OPTAdapter
 
 
 @hookimpl
@@ -18,4 +21,19 @@ def register_models(register):
         name="bert-base-cased",
         hub_id="bert-base-cased",
         description="BERT base, cased (12 layers, 768 wide), from the Hugging Face hub",
+    ))
+    register(OPTAdapter(
+        name="opt-125m",
+        hub_id="facebook/opt-125m",
+        description="OPT 125M (12-layer decoder, 768 wide; last-token classifier), from the Hugging Face hub",
+    ))
+    register(GPTNeoXAdapter(
+        name="pythia-160m",
+        hub_id="EleutherAI/pythia-160m-deduped",
+        description="Pythia 160M deduped (12-layer GPT-NeoX decoder, 768 wide; last-token classifier), from the Hugging Face hub",
+    ))
+    register(GPTNeoAdapter(
+        name="gpt-neo-125m",
+        hub_id="EleutherAI/gpt-neo-125m",
+        description="GPT-Neo 125M (12-layer decoder, 768 wide; last-token classifier), from the Hugging Face hub",
     ))

@@ -2,14 +2,39 @@
 
 from __future__ import annotations
 
+import os
 import re
+import socket
+from pathlib import Path
 from typing import Callable
+from urllib.parse import urlparse
 
 import torch
 from torch import nn
 
 from memlocbench.errors import ModelUnavailableError
 from memlocbench.protocols import ModelInfo
+
+
+_PROXY_VARS = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
+
+
+def hub_unreachable(timeout: float = 3.0) -> str | None:
+    """Why the Hugging Face hub cannot be reached, or None if it may be (a quick TCP probe of
+    ``$HF_ENDPOINT``; skipped behind a proxy, where only the hub client knows the way)."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}:
+        return "HF_HUB_OFFLINE is set"
+    if any(os.environ.get(v) for v in _PROXY_VARS):
+        return None
+    url = urlparse(constants.ENDPOINT)
+    host, port = url.hostname, url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except OSError as exc:
+        return f"cannot connect to {host}:{port} ({exc})"
 
 
 class HFAdapter:
@@ -35,8 +60,21 @@ class HFAdapter:
         return f"<model {self.info.name}>"
 
     def _load(self, what: str, fn):
+        """``fn(src, **kwargs)`` with the hub id or local folder; any failure is a ModelUnavailableError.
+
+        A hub id is tried from the local cache first; the hub itself is only asked when it answers
+        a quick connection probe, so an offline machine fails at once instead of after the hub
+        client's minute of retries."""
         src = self._source()
         try:
+            if Path(src).is_dir():
+                return fn(src)
+            try:
+                return fn(src, local_files_only=True)
+            except (OSError, ValueError) as cached_exc:
+                reason = hub_unreachable()
+                if reason is not None:
+                    raise OSError(f"not in the local cache and the hub is unreachable: {reason}") from cached_exc
             return fn(src)
         except (OSError, ValueError) as exc:
             raise ModelUnavailableError(
@@ -65,8 +103,8 @@ class HFAdapter:
                 cfg = self._config.__class__.from_dict({**self._config.to_dict(), "num_labels": num_labels})
                 model = AutoModelForSequenceClassification.from_config(cfg)
             else:
-                model = self._load("weights", lambda src: AutoModelForSequenceClassification.from_pretrained(
-                    src, num_labels=num_labels))
+                model = self._load("weights", lambda src, **kw: AutoModelForSequenceClassification.from_pretrained(
+                    src, num_labels=num_labels, **kw))
         finally:
             hf_logging.set_verbosity(previous)
         return self.fix_model(model)
@@ -96,3 +134,32 @@ class HFAdapter:
             return hidden[:, 0]
         last = attention_mask.sum(dim=1) - 1  # right padding: last non-padding position
         return hidden[torch.arange(hidden.shape[0]), last]
+
+
+class DecoderAdapter(HFAdapter):
+    """Decoder-only models (OPT, GPT-NeoX, GPT-Neo): the stock classification head reads the last
+    token. transformers 5.x finds it as the rightmost position whose id is not
+    ``config.pad_token_id`` (``*ForSequenceClassification.forward``), so the config's pad id must be
+    the tokenizer's and padding must be on the right; an EOS/BOS id equal to the pad id elsewhere
+    in the text (OPT prepends ``</s>``) is harmless, only a text *ending* in it would be misread.
+
+    The paper's fixes: no pad token -> pad with EOS; the model's pad id follows the tokenizer."""
+
+    representation = "last-token"
+    _pad_id: int | None = None
+
+    def fix_tokenizer(self, tok):
+        if tok.pad_token is None:
+            if tok.eos_token is None:
+                raise ModelUnavailableError(f"model {self.info.name!r}: its tokenizer has neither a pad nor an EOS token")
+            tok.pad_token = tok.eos_token
+        tok.padding_side = "right"
+        self._pad_id = tok.pad_token_id
+        return tok
+
+    def fix_model(self, model: nn.Module) -> nn.Module:
+        if self._pad_id is None:
+            self.load_tokenizer()  # sets self._pad_id
+        model.config.pad_token_id = self._pad_id
+        model.config.use_cache = False  # a classifier has no use for the key/value cache
+        return model

