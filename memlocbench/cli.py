@@ -92,9 +92,12 @@ def list_cmd(kind: str, data_dir: Path | None) -> None:
               show_default=True, help="where result JSON files go")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), envvar="MEMLOCBENCH_CACHE_DIR",
               help="artefact store [env MEMLOCBENCH_CACHE_DIR]; default: the user cache directory")
+@click.option("--control", is_flag=True,
+              help="run on the control models (memorisation forced into the first, middle and last two layers) "
+                   "and score each profile against those layers")
 @click.option("--quiet", is_flag=True, help="no progress bars")
 def run(methods, task, model, profile, train_size, epochs, learning_rate, batch_size, max_length, data_seed,
-        seed, noise_fraction, data_dir, out, cache_dir, quiet) -> None:
+        seed, noise_fraction, data_dir, out, cache_dir, control, quiet) -> None:
     """Train (or reuse) the memorising model and its clean twin, then localise memorisation."""
     from memlocbench.pipeline import RunRequest
     from memlocbench.pipeline import run as run_pipeline
@@ -110,12 +113,18 @@ def run(methods, task, model, profile, train_size, epochs, learning_rate, batch_
         train={"epochs": epochs, "learning_rate": learning_rate, "batch_size": batch_size, "seed": seed},
     )
     req = RunRequest(task=task, model=model, methods=list(methods), config=config, data_dir=data_dir,
-                     out_dir=out, store=ArtefactStore(cache_dir), progress=not quiet)
+                     out_dir=out, store=ArtefactStore(cache_dir), progress=not quiet, control=control)
     output = run_pipeline(plugins, req, log=lambda msg: click.echo(msg, err=True))
     for result, path in zip(output.results, output.paths):
         rows = [[i + 1, f"{raw:.4f}", f"{w:.3f}", "#" * round(40 * w)]
                 for i, (raw, w) in enumerate(zip(result.profile_raw, result.profile))]
-        click.echo(f"\n{result.method.name} on {result.task.name} ({result.model.name}), M-CoG = {result.mcog:.2f}")
+        where = f"{result.task.name}, {result.model.name}"
+        if result.control:
+            c = result.control
+            where += f", control layers {c.placement[0] + 1}-{c.placement[1] + 1}"
+        click.echo(f"\n{result.method.name} on {where}: M-CoG = {result.mcog:.2f}")
+        if result.control:
+            click.echo(f"accuracy@1 = {c.accuracy_at_1:.2f}, accuracy@2 = {c.accuracy_at_2:.2f} (chance {c.chance:.2f})")
         click.echo(tabulate(rows, headers=["layer", "raw", "weight", ""], tablefmt="simple"))
         click.echo(f"result written to {path}")
 

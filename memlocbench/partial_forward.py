@@ -103,5 +103,6 @@ def logits_from(adapter: ModelAdapter, model: nn.Module, batch: dict[str, torch.
 
 
 def all_layer_inputs(model: nn.Module, batch: dict[str, torch.Tensor]) -> list[torch.Tensor]:
-    """Hidden states h[0..L]: h[i] is the input of layer i, h[L] the last layer's output."""
+    """Hidden states h[0..L]: h[i] (i < L) is the input of layer i. h[L] is the model's final hidden
+    state, which for some decoders has a final layer norm applied: do not feed it to ``logits_from``."""
     return list(model(**batch, output_hidden_states=True).hidden_states)

@@ -14,15 +14,17 @@ from pathlib import Path
 
 from memlocbench import __version__
 from memlocbench.data.encoding import encode
+from memlocbench.data.noise import stratified_subsample
 from memlocbench.data.noisy_dataset import build_noisy_dataset
+from memlocbench.errors import InvalidInputError
 from memlocbench.layer_profile import mcog, normalise
 from memlocbench.method_context import MethodContext
 from memlocbench.plugins import Plugins
 from memlocbench.profiles import RunConfig
 from memlocbench.protocols import LayerScores
-from memlocbench.results import MemorisationStats, PluginRef, Result, environment
+from memlocbench.results import ControlScore, MemorisationStats, PluginRef, Result, environment
 from memlocbench.store import ArtefactStore
-from memlocbench.training.trained_models import TrainedModels
+from memlocbench.training.trained_models import TrainedModels, control_placements
 
 METHOD_KIND = "layer-scores"
 
@@ -37,6 +39,7 @@ class RunRequest:
     out_dir: Path = Path("results")
     store: ArtefactStore = field(default_factory=ArtefactStore)
     progress: bool = True
+    control: bool = False  # run on the control models (known memorisation layers) instead
 
 
 @dataclass
@@ -48,6 +51,67 @@ class RunOutput:
 def _ref(plugins: Plugins, kind: str, name: str, version: int) -> PluginRef:
     prov = plugins.registry(kind).provider(name)
     return PluginRef(name=name, version=version, package=prov.package, package_version=prov.version)
+
+
+def control_score(profile: list[float], placement: tuple[int, int]) -> ControlScore:
+    """accuracy@1: is the top layer a placement layer; accuracy@2: share of the top two that are."""
+    order = sorted(range(len(profile)), key=lambda i: (-profile[i], i))
+    target = set(placement)
+    return ControlScore(placement=list(placement), accuracy_at_1=float(order[0] in target),
+                        accuracy_at_2=sum(i in target for i in order[:2]) / 2, chance=2 / len(profile))
+
+
+def _run_method(plugins, req, task, adapter, tokenizer, dataset, train_enc, models, method, num_layers,
+                stats, timings, placement) -> Result:
+    cfg = req.config
+    name = method.info.name
+    spec = {
+        "kind": "layer-scores",
+        "method": name,
+        "method_version": method.info.version,
+        "method_params": cfg.methods.get(name, {}),
+        "models": {role: models.key(role) for role in ("memorising", "clean")},
+    }
+    key = req.store.key(spec)
+    t0 = time.perf_counter()
+    cached = req.store.has(METHOD_KIND, key)
+    if cached:
+        saved = req.store.meta(METHOD_KIND, key)
+        scores = LayerScores(raw=saved["raw"], details=saved["details"])
+    else:
+        ctx = MethodContext(task.metadata.name, adapter, tokenizer, dataset, train_enc, models, cfg,
+                            num_layers, req.progress)
+        scores = method.localise(ctx)
+        if len(scores.raw) != num_layers:
+            raise RuntimeError(f"method {name} returned {len(scores.raw)} layer weights for {num_layers} layers")
+        req.store.put(METHOD_KIND, key, {"spec": spec, "raw": scores.raw, "details": scores.details,
+                                         "num_layers": num_layers})
+    timings["method"] = time.perf_counter() - t0
+    profile = normalise(scores.raw)
+    return Result(
+        memlocbench_version=__version__,
+        created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        task=_ref(plugins, "task", task.metadata.name, task.metadata.version),
+        model=_ref(plugins, "model", req.model, adapter.info.version),
+        method=_ref(plugins, "method", name, method.info.version),
+        profile_name=cfg.profile,
+        config=cfg.model_dump(mode="json"),
+        config_hash=cfg.hash(),
+        seeds={"data_seed": cfg.data.seed, "model_seed": cfg.train.seed},
+        sizes=dataset.sizes(),
+        memorisation=stats,
+        num_layers=num_layers,
+        details=scores.details,
+        profile_raw=scores.raw,
+        profile=profile,
+        profile_all_zero=sum(scores.raw) == 0,
+        mcog=mcog(profile),
+        control=control_score(profile, placement) if placement else None,
+        timings=timings,
+        cached={"memorising": not stats["memorising"].trained_in_this_run,
+                "clean": not stats["clean"].trained_in_this_run, "method": cached},
+        environment=environment(),
+    )
 
 
 def run(plugins: Plugins, req: RunRequest, log=print) -> RunOutput:
@@ -67,72 +131,40 @@ def run(plugins: Plugins, req: RunRequest, log=print) -> RunOutput:
     log(f"{task.metadata.name}: {dataset.train_size} training examples "
         f"({len(dataset.noisy_idx)} with perturbed labels), {len(dataset.validation)} validation")
 
+    def aux_loader():
+        aux_task = plugins.tasks.get(cfg.control.aux_task)
+        data = aux_task.load(req.data_dir, cfg.data.seed, adapter.separator(tokenizer)).train
+        if cfg.control.aux_train_size is not None and cfg.control.aux_train_size < len(data):
+            data = data.select(stratified_subsample(data.labels, cfg.control.aux_train_size, cfg.data.seed))
+        return encode(tokenizer, data.texts, cfg.data.max_length), data.labels, aux_task.metadata.num_labels
+
     models = TrainedModels(req.store, adapter, req.model, task.metadata.name, task.metadata.version,
-                           dataset, train_enc, val_enc, cfg, progress=req.progress)
-    t0 = time.perf_counter()
-    for role in ("memorising", "clean"):
-        models.ensure(role)
-    timings["training"] = time.perf_counter() - t0
-    stats = {role: MemorisationStats(**models.memorisation_stats(role)) for role in ("memorising", "clean")}
-    m, c = stats["memorising"], stats["clean"]
-    log(f"memorising model fits {m.noisy_fit_perturbed:.1%} of noisy examples to their perturbed labels "
-        f"(first fitted at epoch {m.first_fit_epoch}); the clean twin predicts the perturbed label for "
-        f"{c.noisy_fit_perturbed:.1%} of them"
-        + ("" if models.trained_now else " [models from the store]"))
+                           dataset, train_enc, val_enc, cfg, progress=req.progress, aux_loader=aux_loader)
+    num_layers = len(adapter.layer_modules(models.pretrained()))
+    if req.control:
+        if task.metadata.name == cfg.control.aux_task:
+            raise InvalidInputError(f"the control setup trains {cfg.control.aux_task!r} as its auxiliary task; "
+                                    f"choose another main task")
+        setups = [({"memorising": f"control-{a}-{b}", "clean": f"control-{a}-{b}-clean"}, (a, b))
+                  for a, b in control_placements(num_layers)]
+    else:
+        setups = [({}, None)]
 
     results, paths = [], []
-    num_layers: int | None = None
-    for method in methods:
-        name = method.info.name
-        spec = {
-            "kind": "layer-scores",
-            "method": name,
-            "method_version": method.info.version,
-            "method_params": cfg.methods.get(name, {}),
-            "models": {role: models.key(role) for role in ("memorising", "clean")},
-        }
-        key = req.store.key(spec)
+    for aliases, placement in setups:
+        view = models.view(aliases)
         t0 = time.perf_counter()
-        cached = req.store.has(METHOD_KIND, key)
-        if cached:
-            saved = req.store.meta(METHOD_KIND, key)
-            scores = LayerScores(raw=saved["raw"], details=saved["details"])
-            num_layers = saved["num_layers"]
-        else:
-            if num_layers is None:
-                num_layers = len(adapter.layer_modules(models.pretrained()))
-            ctx = MethodContext(task.metadata.name, adapter, tokenizer, dataset, train_enc, models, cfg,
-                                num_layers, req.progress)
-            scores = method.localise(ctx)
-            if len(scores.raw) != num_layers:
-                raise RuntimeError(f"method {name} returned {len(scores.raw)} layer weights for {num_layers} layers")
-            req.store.put(METHOD_KIND, key, {"spec": spec, "raw": scores.raw, "details": scores.details,
-                                             "num_layers": num_layers})
-        elapsed = time.perf_counter() - t0
-        profile = normalise(scores.raw)
-        result = Result(
-            memlocbench_version=__version__,
-            created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            task=_ref(plugins, "task", task.metadata.name, task.metadata.version),
-            model=_ref(plugins, "model", req.model, adapter.info.version),
-            method=_ref(plugins, "method", name, method.info.version),
-            profile_name=cfg.profile,
-            config=cfg.model_dump(mode="json"),
-            config_hash=cfg.hash(),
-            seeds={"data_seed": cfg.data.seed, "model_seed": cfg.train.seed},
-            sizes=dataset.sizes(),
-            memorisation=stats,
-            num_layers=num_layers,
-            details=scores.details,
-            profile_raw=scores.raw,
-            profile=profile,
-            profile_all_zero=sum(scores.raw) == 0,
-            mcog=mcog(profile),
-            timings={**timings, "method": elapsed},
-            cached={"memorising": not stats["memorising"].trained_in_this_run,
-                    "clean": not stats["clean"].trained_in_this_run, "method": cached},
-            environment=environment(),
-        )
-        results.append(result)
-        paths.append(result.write(req.out_dir))
+        for role in ("memorising", "clean"):
+            view.ensure(role)
+        timings["training"] = time.perf_counter() - t0
+        stats = {role: MemorisationStats(**view.memorisation_stats(role)) for role in ("memorising", "clean")}
+        m, c = stats["memorising"], stats["clean"]
+        log(f"{m.role}: fits {m.noisy_fit_perturbed:.1%} of noisy examples to their perturbed labels "
+            f"(first fitted at epoch {m.first_fit_epoch}); {c.role} predicts the perturbed label for "
+            f"{c.noisy_fit_perturbed:.1%} of them" + ("" if view.trained_now else " [models from the store]"))
+        for method in methods:
+            result = _run_method(plugins, req, task, adapter, tokenizer, dataset, train_enc, view, method,
+                                 num_layers, stats, dict(timings), placement)
+            results.append(result)
+            paths.append(result.write(req.out_dir))
     return RunOutput(results, paths)

@@ -38,10 +38,20 @@ class TrainConfig(_Config):
     eval_batch_size: int = Field(64, ge=1)
 
 
+class ControlConfig(_Config):
+    """The control setup (paper section 3.2): the main task may update only a pair of layers while an
+    auxiliary task with clean labels and its own head updates all non-embedding layers."""
+
+    aux_task: str = "rte"
+    aux_train_size: int | None = Field(None, ge=2, description="stratified subsample of the auxiliary task; None = all")
+    aux_learning_rate: float = Field(5e-6, gt=0)
+
+
 class RunConfig(_Config):
     profile: str
     data: DataConfig
     train: TrainConfig
+    control: ControlConfig = Field(default_factory=ControlConfig)
     methods: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     def hash(self) -> str:
@@ -59,6 +69,7 @@ PROFILES: dict[str, RunConfig] = {
         profile="cpu",
         data=DataConfig(seed=1, train_size=600, max_length=128),
         train=TrainConfig(seed=1, epochs=8, learning_rate=1e-4, batch_size=16),
+        control=ControlConfig(aux_train_size=600),
     ),
     "paper": RunConfig(
         profile="paper",
@@ -70,12 +81,13 @@ PROFILES: dict[str, RunConfig] = {
 
 def build_config(profile: str = "cpu", *, data: dict[str, Any] | None = None,
                  train: dict[str, Any] | None = None,
+                 control: dict[str, Any] | None = None,
                  methods: dict[str, dict[str, Any]] | None = None) -> RunConfig:
     """A profile with some values overridden; ``None`` overrides are ignored."""
     if profile not in PROFILES:
         raise UnknownNameError("profile", profile, list(PROFILES))
     base = PROFILES[profile].model_dump()
-    for section, values in (("data", data), ("train", train)):
+    for section, values in (("data", data), ("train", train), ("control", control)):
         base[section].update({k: v for k, v in (values or {}).items() if v is not None})
     if methods:
         base["methods"] = {**base["methods"], **methods}

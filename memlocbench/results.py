@@ -48,6 +48,15 @@ class MemorisationStats(_Strict):
     trained_in_this_run: bool
 
 
+class ControlScore(_Strict):
+    """How well a profile finds the layers that the control setup forced memorisation into."""
+
+    placement: list[int] = Field(description="0-based layers the main task could update")
+    accuracy_at_1: float = Field(ge=0, le=1)
+    accuracy_at_2: float = Field(ge=0, le=1)
+    chance: float = Field(ge=0, le=1, description="2 / L")
+
+
 class Result(_Strict):
     schema_version: Literal[1] = SCHEMA_VERSION
     memlocbench_version: str
@@ -67,6 +76,7 @@ class Result(_Strict):
     profile: list[float]
     profile_all_zero: bool = Field(description="raw weights were all zero; profile set uniform")
     mcog: float
+    control: ControlScore | None = None
     timings: dict[str, float]
     cached: dict[str, bool] = Field(description="which stages were reused from the artefact store")
     environment: dict[str, str]

@@ -70,6 +70,16 @@ def _bpe(specials: list[str], bos: str | None):
     return tok
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """Tiny models gain nothing from intra-op threads, and on a busy 2-core machine spinning
+    threads slow them down many times over."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="module")
 def tokenizer_dirs(tmp_path_factory):
     from transformers import PreTrainedTokenizerFast

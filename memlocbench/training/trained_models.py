@@ -9,20 +9,22 @@ the classifier initialisation and batch order. Each is stored as the trainable p
 from __future__ import annotations
 
 import copy
+import re
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
 from memlocbench import __version__
 from memlocbench.data.encoding import Encoded
 from memlocbench.data.noisy_dataset import NoisyDataset
+from memlocbench.errors import InvalidInputError
 from memlocbench.metrics import accuracy
 from memlocbench.profiles import RunConfig
 from memlocbench.protocols import ModelAdapter
 from memlocbench.store import ArtefactStore
-from memlocbench.training.trainer import predict, train_classifier, trainable_names
+from memlocbench.training.trainer import AuxiliaryTask, predict, train_classifier
 
 #: bump when the training path changes in a way that changes the weights it produces
 TRAINING_CODE_VERSION = 1
@@ -31,32 +33,69 @@ KIND = "models"
 
 @dataclass(frozen=True)
 class Recipe:
+    """How a model of a given role is trained.
+
+    ``main_layers``: the layers the main task may update (None: all); the embeddings are always
+    frozen and the head always trains. ``aux``: train the auxiliary task alongside (control setup).
+    """
+
     role: str
     labels: str  # "noisy" or "clean"
-    frozen: tuple = ("embeddings",)
+    main_layers: tuple[int, ...] | None = None
+    aux: bool = False
 
 
-RECIPES = {
-    "memorising": Recipe("memorising", "noisy"),
-    "clean": Recipe("clean", "clean"),
-}
+_CONTROL = re.compile(r"^control-(\d+)-(\d+)(-clean)?$")
+
+
+def recipe_for(role: str) -> Recipe:
+    """Roles: 'memorising', 'clean', 'classifier-only' (all layers frozen, noisy labels), and the
+    control models 'control-A-B' (noisy labels may update layers A..B only, 0-based, plus the
+    auxiliary task on all layers) with their clean twins 'control-A-B-clean'."""
+    if role == "memorising":
+        return Recipe(role, "noisy")
+    if role == "clean":
+        return Recipe(role, "clean")
+    if role == "classifier-only":
+        return Recipe(role, "noisy", main_layers=())
+    m = _CONTROL.match(role)
+    if m and int(m.group(1)) <= int(m.group(2)):
+        return Recipe(role, "clean" if m.group(3) else "noisy",
+                      main_layers=tuple(range(int(m.group(1)), int(m.group(2)) + 1)), aux=True)
+    raise InvalidInputError(
+        f"unknown model role {role!r}; valid: memorising, clean, classifier-only, control-A-B, control-A-B-clean"
+    )
+
+
+def control_placements(num_layers: int) -> list[tuple[int, int]]:
+    """The paper's three placements: the first two, the middle two and the last two layers
+    (12 layers: (0, 1), (5, 6), (10, 11); 6 layers: (0, 1), (2, 3), (4, 5))."""
+    if num_layers < 2:
+        raise InvalidInputError("the control setup needs at least 2 layers")
+    mid = num_layers // 2
+    return [(0, 1), (mid - 1, mid), (num_layers - 2, num_layers - 1)]
+
+
+AuxLoader = Callable[[], tuple[Encoded, list[int], int]]  # -> encoded texts, labels, number of labels
 
 
 class TrainedModels:
     def __init__(self, store: ArtefactStore, adapter: ModelAdapter, model_name: str, task_name: str,
                  task_version: int, dataset: NoisyDataset, train_enc: Encoded, val_enc: Encoded,
-                 config: RunConfig, progress: bool = True):
+                 config: RunConfig, progress: bool = True, aux_loader: AuxLoader | None = None):
         self.store, self.adapter, self.model_name = store, adapter, model_name
         self.task_name, self.task_version = task_name, task_version
         self.dataset, self.train_enc, self.val_enc = dataset, train_enc, val_enc
         self.config, self.progress = config, progress
+        self._aux_loader = aux_loader
+        self.aliases: dict[str, str] = {}  # e.g. {"memorising": "control-0-1"} for control runs
         self._base: torch.nn.Module | None = None
         self._fingerprint = dataset.fingerprint()
         self.trained_now: dict[str, float] = {}  # role -> seconds spent training in this process
 
     # -- keys --------------------------------------------------------------------------------
     def spec(self, recipe: Recipe) -> dict[str, Any]:
-        return {
+        spec = {
             "kind": "trained-model",
             "training_code_version": TRAINING_CODE_VERSION,
             "task": self.task_name,
@@ -67,11 +106,26 @@ class TrainedModels:
             "model_version": self.adapter.info.version,
             "train": self.config.train.model_dump(mode="json"),
             "labels": recipe.labels,
-            "frozen": [str(g) for g in recipe.frozen],
+            "frozen": ["embeddings"],
         }
+        if recipe.main_layers is not None:
+            spec["main_layers"] = list(recipe.main_layers)
+        if recipe.aux:
+            spec["aux"] = self.config.control.model_dump(mode="json")
+        return spec
+
+    def resolve(self, role: str) -> str:
+        return self.aliases.get(role, role)
+
+    def view(self, aliases: dict[str, str]) -> "TrainedModels":
+        """The same models (and cached pretrained base) with roles renamed, so a method that loads
+        'memorising' and 'clean' gets, say, a control model and its clean twin."""
+        other = copy.copy(self)
+        other.aliases = dict(aliases)
+        return other
 
     def key(self, role: str) -> str:
-        return self.store.key(self.spec(RECIPES[role]))
+        return self.store.key(self.spec(recipe_for(self.resolve(role))))
 
     # -- models ------------------------------------------------------------------------------
     def pretrained(self) -> torch.nn.Module:
@@ -85,19 +139,50 @@ class TrainedModels:
     def labels_for(self, recipe: Recipe) -> list[int]:
         return self.dataset.noisy_labels if recipe.labels == "noisy" else self.dataset.original_labels
 
+    def main_parameter_names(self, model: torch.nn.Module, role: str) -> list[str]:
+        """Parameters the main task of ``role`` may update (the head, plus its layers)."""
+        return self._main_parameters(model, recipe_for(self.resolve(role)))
+
+    def _main_parameters(self, model: torch.nn.Module, recipe: Recipe) -> list[str]:
+        names = []
+        for n, _ in model.named_parameters():
+            group = self.adapter.parameter_group(n)
+            if group == "head" or (isinstance(group, int) and (recipe.main_layers is None or group in recipe.main_layers)):
+                names.append(n)
+        return names
+
+    def _auxiliary(self, model: torch.nn.Module) -> AuxiliaryTask:
+        if self._aux_loader is None:
+            raise RuntimeError("control models need an auxiliary-task loader")
+        enc, labels, num_labels = self._aux_loader()
+        batch = self.train_enc.batch([0])
+        with torch.no_grad():  # the width of the sentence representation, read off the model
+            hidden = model(**batch, output_hidden_states=True).hidden_states[-1]
+        width = self.adapter.sentence_representation(hidden, batch["attention_mask"]).shape[-1]
+        torch.manual_seed(self.config.train.seed + 1)
+        head = torch.nn.Sequential(torch.nn.Dropout(0.1), torch.nn.Linear(width, num_labels))
+        names = [n for n, _ in model.named_parameters() if self.adapter.parameter_group(n) != "embeddings"]
+        return AuxiliaryTask(enc, labels, head, self.adapter, names, self.config.control.aux_learning_rate)
+
     def ensure(self, role: str) -> str:
-        recipe = RECIPES[role]
+        role = self.resolve(role)
+        recipe = recipe_for(role)
         key = self.key(role)
         if self.store.has(KIND, key):
             return key
         t0 = time.perf_counter()
         model = self.pretrained()
-        names = trainable_names(model, self.adapter, set(recipe.frozen))
+        if recipe.main_layers:
+            n_layers = len(self.adapter.layer_modules(model))
+            if max(recipe.main_layers) >= n_layers:
+                raise InvalidInputError(f"role {role!r} names layer {max(recipe.main_layers)}, but the model has {n_layers} (0..{n_layers - 1})")
+        names = self._main_parameters(model, recipe)
+        aux = self._auxiliary(model) if recipe.aux else None
         labels = self.labels_for(recipe)
         outcome = train_classifier(
             model, names, self.train_enc, labels, self.dataset.noisy_idx, self.dataset.clean_idx,
             self.val_enc, self.dataset.validation.labels, self.config.train,
-            desc=f"train {role} ({self.task_name}, {self.model_name})", progress=self.progress,
+            desc=f"train {role} ({self.task_name}, {self.model_name})", progress=self.progress, aux=aux,
         )
         preds = predict(model, self.train_enc, list(range(self.dataset.train_size)), self.config.train.eval_batch_size)
         seconds = time.perf_counter() - t0
@@ -138,13 +223,14 @@ class TrainedModels:
     # -- statistics --------------------------------------------------------------------------
     def memorisation_stats(self, role: str) -> dict[str, Any]:
         m = self.meta(role)
+        role = self.resolve(role)
         d = self.dataset
         pred = m["final_train_predictions"]
         noisy_pred = [pred[i] for i in d.noisy_idx]
         last = m["history"][-1]
         return {
             "role": role,
-            "labels": RECIPES[role].labels,
+            "labels": recipe_for(role).labels,
             "noisy_fit_perturbed": accuracy(noisy_pred, [d.noisy_labels[i] for i in d.noisy_idx]),
             "noisy_original_acc": accuracy(noisy_pred, [d.original_labels[i] for i in d.noisy_idx]),
             "clean_train_acc": accuracy([pred[i] for i in d.clean_idx], [d.original_labels[i] for i in d.clean_idx]),

@@ -23,6 +23,25 @@ State = dict[str, torch.Tensor]
 
 
 @dataclass
+class AuxiliaryTask:
+    """A second task trained alongside the main one (the control setup): its own data, its own
+    classification head on the model's sentence representation, its own optimizer and schedule."""
+
+    enc: Encoded
+    labels: list[int]
+    head: torch.nn.Module
+    adapter: ModelAdapter
+    parameter_names: list[str]  # model parameters the auxiliary optimizer updates
+    learning_rate: float
+
+    def loss(self, model: torch.nn.Module, chunk: list[int], loss_fn) -> torch.Tensor:
+        batch = self.enc.batch(chunk)
+        out = model(**batch, output_hidden_states=True)
+        rep = self.adapter.sentence_representation(out.hidden_states[-1], batch["attention_mask"])
+        return loss_fn(self.head(rep), torch.tensor([self.labels[i] for i in chunk]))
+
+
+@dataclass
 class EpochRecord:
     epoch: int
     loss: float
@@ -42,11 +61,6 @@ class TrainingOutcome:
 
     def history_dicts(self) -> list[dict]:
         return [asdict(r) for r in self.history]
-
-
-def trainable_names(model: torch.nn.Module, adapter: ModelAdapter, frozen_groups: set) -> list[str]:
-    """Names of parameters outside ``frozen_groups`` ('embeddings', layer indices, 'head')."""
-    return [n for n, _ in model.named_parameters() if adapter.parameter_group(n) not in frozen_groups]
 
 
 def set_trainable(model: torch.nn.Module, names: list[str]) -> list[torch.nn.Parameter]:
@@ -89,14 +103,29 @@ def train_classifier(
     cfg: TrainConfig,
     desc: str = "training",
     progress: bool = True,
+    aux: AuxiliaryTask | None = None,
 ) -> TrainingOutcome:
+    """Train ``trainable`` on ``labels``; with ``aux``, main and auxiliary batches are shuffled
+    together each epoch and each step updates only that task's optimizer (paper section 3.2)."""
     torch.manual_seed(cfg.seed)
-    params = set_trainable(model, trainable)
+    main_names = set(trainable)
+    all_names = sorted(main_names | set(aux.parameter_names if aux else ()), key=list(dict(model.named_parameters())).index)
+    set_trainable(model, all_names)
+    named = dict(model.named_parameters())
+    params = [named[n] for n in trainable]
     optim = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     n = len(labels)
     steps_per_epoch = (n + cfg.batch_size - 1) // cfg.batch_size
     total = steps_per_epoch * cfg.epochs
     sched = get_linear_schedule_with_warmup(optim, int(cfg.warmup_fraction * total), total)
+    clip_params = [named[n] for n in all_names]
+    if aux is not None:
+        aux_params = [named[n] for n in aux.parameter_names] + list(aux.head.parameters())
+        clip_params += list(aux.head.parameters())
+        aux_optim = torch.optim.AdamW(aux_params, lr=aux.learning_rate, weight_decay=cfg.weight_decay)
+        aux_total = (len(aux.labels) + cfg.batch_size - 1) // cfg.batch_size * cfg.epochs
+        aux_sched = get_linear_schedule_with_warmup(aux_optim, int(cfg.warmup_fraction * aux_total), aux_total)
+        total += aux_total
     gen = torch.Generator().manual_seed(cfg.seed)
     y_all = torch.tensor(labels, dtype=torch.long)
     loss_fn = torch.nn.CrossEntropyLoss()
@@ -107,17 +136,27 @@ def train_classifier(
         t0 = time.perf_counter()
         model.train()
         order = torch.randperm(n, generator=gen).tolist()
+        steps = [("main", order[k : k + cfg.batch_size]) for k in range(0, n, cfg.batch_size)]
+        if aux is not None:
+            aux_order = torch.randperm(len(aux.labels), generator=gen).tolist()
+            steps += [("aux", aux_order[k : k + cfg.batch_size]) for k in range(0, len(aux_order), cfg.batch_size)]
+            steps = [steps[i] for i in torch.randperm(len(steps), generator=gen).tolist()]
         loss_sum = 0.0
-        for k in range(0, n, cfg.batch_size):
-            chunk = order[k : k + cfg.batch_size]
-            logits = model(**train_enc.batch(chunk)).logits
-            loss = loss_fn(logits, y_all[chunk])
+        for which, chunk in steps:
+            if which == "main":
+                loss = loss_fn(model(**train_enc.batch(chunk)).logits, y_all[chunk])
+                opt, sch = optim, sched
+                loss_sum += loss.item() * len(chunk)
+            else:
+                loss = aux.loss(model, chunk, loss_fn)
+                opt, sch = aux_optim, aux_sched
             optim.zero_grad(set_to_none=True)
+            if aux is not None:
+                aux_optim.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-            optim.step()
-            sched.step()
-            loss_sum += loss.item() * len(chunk)
+            torch.nn.utils.clip_grad_norm_(clip_params, cfg.max_grad_norm)
+            opt.step()
+            sch.step()
             bar.update(1)
         pred = predict(model, train_enc, all_idx, cfg.eval_batch_size)
         val_pred = predict(model, val_enc, list(range(len(val_labels))), cfg.eval_batch_size)
@@ -133,8 +172,8 @@ def train_classifier(
         outcome.history.append(rec)
         bar.set_postfix(epoch=epoch, f1=f"{rec.train_macro_f1:.3f}", noisy=f"{rec.noisy_acc:.2f}", val=f"{rec.validation_acc:.2f}")
         if outcome.first_fit is None and rec.train_macro_f1 >= cfg.fit_threshold:
-            outcome.first_fit = snapshot(model, trainable)
+            outcome.first_fit = snapshot(model, all_names)
             outcome.first_fit_epoch = epoch
     bar.close()
-    outcome.final = snapshot(model, trainable)
+    outcome.final = snapshot(model, all_names)
     return outcome

@@ -30,6 +30,8 @@ def hub_unreachable(timeout: float = 3.0) -> str | None:
         return None
     url = urlparse(constants.ENDPOINT)
     host, port = url.hostname, url.port or (443 if url.scheme == "https" else 80)
+    if not host:
+        return None
     try:
         with socket.create_connection((host, port), timeout=timeout):
             return None
@@ -140,10 +142,14 @@ class DecoderAdapter(HFAdapter):
     """Decoder-only models (OPT, GPT-NeoX, GPT-Neo): the stock classification head reads the last
     token. transformers 5.x finds it as the rightmost position whose id is not
     ``config.pad_token_id`` (``*ForSequenceClassification.forward``), so the config's pad id must be
-    the tokenizer's and padding must be on the right; an EOS/BOS id equal to the pad id elsewhere
-    in the text (OPT prepends ``</s>``) is harmless, only a text *ending* in it would be misread.
+    the tokenizer's. With right padding (memlocbench's encoding) that is the last real token; a pad
+    id inside the text (pad == EOS, and OPT prepends ``</s>``) is harmless, only a text *ending* in
+    it would be misread.
 
-    The paper's fixes: no pad token -> pad with EOS; the model's pad id follows the tokenizer."""
+    The paper's fixes: no pad token -> pad with EOS (a pad token the tokenizer already has is kept;
+    transformers 5.x's GPTNeoXTokenizer defaults to ``<|padding|>``: masked positions never reach
+    the classifier, so the results are the same); the model's pad id follows the tokenizer; padding
+    on the right."""
 
     representation = "last-token"
     _pad_id: int | None = None

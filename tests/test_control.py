@@ -1,0 +1,111 @@
+"""The control setup: memorisation forced into known layers, and the classifier-only model."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from memlocbench.data.encoding import encode
+from memlocbench.data.noisy_dataset import build_noisy_dataset
+from memlocbench.errors import InvalidInputError
+from memlocbench.pipeline import RunRequest, control_score, run
+from memlocbench.profiles import build_config
+from memlocbench.store import ArtefactStore
+from memlocbench.training.trained_models import KIND, TrainedModels, control_placements, recipe_for
+from memlocbench.training.trainer import train_classifier
+
+
+@pytest.mark.parametrize("L,expected", [
+    (6, [(0, 1), (2, 3), (4, 5)]),
+    (12, [(0, 1), (5, 6), (10, 11)]),
+    (24, [(0, 1), (11, 12), (22, 23)]),
+])
+def test_placements_first_middle_last_two(L, expected):
+    assert control_placements(L) == expected
+
+
+def test_roles():
+    r = recipe_for("control-5-6")
+    assert (r.labels, r.main_layers, r.aux) == ("noisy", (5, 6), True)
+    assert recipe_for("control-5-6-clean").labels == "clean"
+    assert recipe_for("classifier-only").main_layers == () and not recipe_for("classifier-only").aux
+    with pytest.raises(InvalidInputError, match="valid: memorising"):
+        recipe_for("control-6-5")
+
+
+def test_control_score():
+    s = control_score([0.1, 0.4, 0.3, 0.2], (1, 2))
+    assert (s.accuracy_at_1, s.accuracy_at_2, s.chance) == (1.0, 1.0, 0.5)
+    s = control_score([0.4, 0.3, 0.2, 0.1], (1, 2))
+    assert (s.accuracy_at_1, s.accuracy_at_2) == (0.0, 0.5)
+
+
+@pytest.fixture(scope="module")
+def small(plugins, mirror, tmp_path_factory):
+    adapter = plugins.models.get("minilm-l6")
+    tok = adapter.load_tokenizer()
+    cfg = build_config("cpu", data={"train_size": 32, "max_length": 32}, train={"epochs": 1, "batch_size": 8})
+    data = build_noisy_dataset(plugins.tasks.get("sst2"), cfg.data, mirror, tok.sep_token)
+    enc = encode(tok, data.train_texts, 32)
+    val = encode(tok, data.validation.texts[:16], 32)
+    data.validation = data.validation.select(list(range(16)))
+    models = TrainedModels(ArtefactStore(tmp_path_factory.mktemp("c")), adapter, "minilm-l6", "sst2", 1,
+                           data, enc, val, cfg, progress=False)
+    return adapter, data, enc, val, cfg, models
+
+
+def _groups(adapter, before, after):
+    changed = {}
+    for name, p in after.named_parameters():
+        g = adapter.parameter_group(name)
+        changed.setdefault(g, []).append(not torch.equal(p, dict(before.named_parameters())[name]))
+    return {g: any(v) for g, v in changed.items()}, {g: all(v) for g, v in changed.items()}
+
+
+@pytest.mark.parametrize("role,trained_layers", [("control-2-3", {2, 3}), ("classifier-only", set())])
+def test_without_auxiliary_only_the_placement_layers_and_head_change(small, role, trained_layers):
+    adapter, data, enc, val, cfg, models = small
+    start = models.pretrained()
+    model = models.pretrained()
+    names = models.main_parameter_names(model, role)
+    train_classifier(model, names, enc, data.noisy_labels, data.noisy_idx, data.clean_idx, val,
+                     data.validation.labels, cfg.train, progress=False)
+    any_changed, _ = _groups(adapter, start, model)
+    assert any_changed["head"] and not any_changed["embeddings"]
+    for layer in range(6):
+        assert any_changed[layer] == (layer in trained_layers), layer
+    # untouched layers are bit-identical, not merely close
+    for name, p in model.named_parameters():
+        g = adapter.parameter_group(name)
+        if isinstance(g, int) and g not in trained_layers:
+            assert torch.equal(p, dict(start.named_parameters())[name])
+
+
+@pytest.mark.slow
+def test_with_auxiliary_every_layer_trains_and_noisy_examples_are_fitted(plugins, mirror, tmp_path):
+    cfg = build_config("cpu", data={"train_size": 48, "max_length": 32},
+                       train={"epochs": 6, "batch_size": 8, "learning_rate": 3e-4},
+                       control={"aux_train_size": 32})
+    req = RunRequest(task="sst2", model="minilm-l6", methods=["layer-swapping"], config=cfg, data_dir=mirror,
+                     out_dir=tmp_path / "res", store=ArtefactStore(tmp_path / "c"),
+                     progress=False, control=True)
+    out = run(plugins, req, log=lambda m: None)
+    assert [r.control.placement for r in out.results] == [[0, 1], [2, 3], [4, 5]]
+    for r in out.results:
+        mem = r.memorisation["memorising"]
+        assert mem.role == f"control-{r.control.placement[0]}-{r.control.placement[1]}"
+        assert mem.noisy_fit_perturbed >= 0.8, (mem.role, mem.noisy_fit_perturbed)
+        assert r.memorisation["clean"].role == mem.role + "-clean"
+    # in a control model every non-embedding layer moved away from its pretrained weights
+    store = ArtefactStore(tmp_path / "c")
+    entries = [k.name for k in (tmp_path / "c" / KIND).iterdir() if not k.name.startswith(".")]
+    key = next(k for k in entries if store.meta(KIND, k)["role"] == "control-0-1")
+    trained = store.tensors(KIND, key, "final")
+    adapter = plugins.models.get("minilm-l6")
+    base = dict(adapter.load_model(2).named_parameters())
+    moved = {}
+    for name, value in trained.items():
+        g = adapter.parameter_group(name)
+        if isinstance(g, int):
+            moved[g] = moved.get(g, False) or not torch.equal(value, base[name])
+    assert moved == {i: True for i in range(6)}
