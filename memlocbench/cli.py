@@ -74,7 +74,8 @@ def list_cmd(kind: str, data_dir: Path | None) -> None:
 
 
 @main.command()
-@click.option("--method", "methods", multiple=True, required=True, help="localisation method (repeatable)")
+@click.option("--method", "methods", multiple=True, required=True,
+              help="localisation method (repeatable); 'all' = the paper's four")
 @click.option("--task", required=True, help="classification task, e.g. sst2")
 @click.option("--model", default="minilm-l6", show_default=True, help="model adapter")
 @click.option("--profile", default="cpu", show_default=True, help="named settings: cpu or paper")
@@ -105,7 +106,7 @@ def run(methods, task, model, profile, train_size, epochs, learning_rate, batch_
     from memlocbench.store import ArtefactStore
 
     plugins = _plugins()
-    for kind, name in (("task", task), ("model", model), *(("method", m) for m in methods)):
+    for kind, name in (("task", task), ("model", model), *(("method", m) for m in methods if m != "all")):
         plugins.registry(kind).get(name)  # unknown names fail here, before any work
     config = build_config(
         profile,
@@ -127,6 +128,17 @@ def run(methods, task, model, profile, train_size, epochs, learning_rate, batch_
             click.echo(f"accuracy@1 = {c.accuracy_at_1:.2f}, accuracy@2 = {c.accuracy_at_2:.2f} (chance {c.chance:.2f})")
         click.echo(tabulate(rows, headers=["layer", "raw", "weight", ""], tablefmt="simple"))
         click.echo(f"result written to {path}")
+    if output.summary is not None:
+        s = output.summary
+        rows = [[m, f"{v:.2f}"] + ([f"{s.control_accuracy[m]['accuracy_at_1']:.2f}",
+                                    f"{s.control_accuracy[m]['accuracy_at_2']:.2f}"] if s.control else [])
+                for m, v in s.mcog.items()]
+        rows.append(["mean", f"{s.mean_mcog:.2f}"] + (["", ""] if s.control else []))
+        headers = ["method", "M-CoG"] + (["accuracy@1", "accuracy@2"] if s.control else [])
+        click.echo("\n" + tabulate(rows, headers=headers, tablefmt="simple"))
+        if s.control:
+            click.echo(f"chance: {next(iter(s.control_accuracy.values()))['chance']:.2f}")
+        click.echo(f"summary written to {output.summary_path}")
 
 
 @main.command()

@@ -25,6 +25,8 @@ def collect(dirs: list[Path]) -> tuple[list[Result], list[str]]:
     results, problems = [], []
     for d in dirs:
         for path in sorted(Path(d).rglob("*.json")):
+            if path.name.endswith(".summary.json"):
+                continue
             try:
                 results.append(read_result(path))
             except Exception as exc:  # invalid files are reported, never trusted

@@ -22,7 +22,8 @@ from memlocbench.method_context import MethodContext
 from memlocbench.plugins import Plugins
 from memlocbench.profiles import RunConfig
 from memlocbench.protocols import LayerScores
-from memlocbench.results import ControlScore, MemorisationStats, PluginRef, Result, environment
+from memlocbench.results import (ControlScore, MemorisationStats, PluginRef, Result, RunSummary, environment,
+                                 summarise)
 from memlocbench.store import ArtefactStore
 from memlocbench.training.trained_models import TrainedModels, control_placements
 
@@ -42,10 +43,16 @@ class RunRequest:
     control: bool = False  # run on the control models (known memorisation layers) instead
 
 
+#: what ``--method all`` runs: the paper's four techniques
+PAPER_METHODS = ["layer-swapping", "layer-retraining", "gradient-attribution", "probing"]
+
+
 @dataclass
 class RunOutput:
     results: list[Result]
     paths: list[Path]
+    summary: RunSummary | None = None
+    summary_path: Path | None = None
 
 
 def _ref(plugins: Plugins, kind: str, name: str, version: int) -> PluginRef:
@@ -118,7 +125,8 @@ def run(plugins: Plugins, req: RunRequest, log=print) -> RunOutput:
     # Resolve every name first, so a typo fails before any work is done.
     task = plugins.tasks.get(req.task)
     adapter = plugins.models.get(req.model)
-    methods = [plugins.methods.get(m) for m in req.methods]
+    names = [m for name in req.methods for m in (PAPER_METHODS if name == "all" else [name])]
+    methods = [plugins.methods.get(m) for m in dict.fromkeys(names)]
     cfg = req.config
     timings: dict[str, float] = {}
 
@@ -167,4 +175,8 @@ def run(plugins: Plugins, req: RunRequest, log=print) -> RunOutput:
                                  num_layers, stats, dict(timings), placement)
             results.append(result)
             paths.append(result.write(req.out_dir))
-    return RunOutput(results, paths)
+    output = RunOutput(results, paths)
+    if len(methods) > 1 or req.control:
+        output.summary = summarise(results, req.control)
+        output.summary_path = output.summary.write(req.out_dir)
+    return output

@@ -129,3 +129,44 @@ def environment() -> dict[str, str]:
         "machine": platform.machine(),
         "torch_threads": str(torch.get_num_threads()),
     }
+
+
+class RunSummary(_Strict):
+    """One run of several methods on the same trained models: each method's M-CoG and their mean
+    (the paper's per-task M-CoG), and, for control runs, the mean accuracies over placements."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    kind: Literal["run-summary"] = "run-summary"
+    task: str
+    model: str
+    profile_name: str
+    config_hash: str
+    control: bool
+    mcog: dict[str, float] = Field(description="method -> M-CoG (mean over placements for control runs)")
+    mean_mcog: float
+    control_accuracy: dict[str, dict[str, float]] = Field(default_factory=dict,
+                                                           description="method -> accuracy_at_1 / accuracy_at_2 / chance")
+    results: list[str] = Field(description="file names of the results summarised")
+
+    def write(self, out_dir: Path) -> Path:
+        kind = "control-summary" if self.control else "summary"
+        path = Path(out_dir) / f"{self.task}__{self.model}__{kind}__{self.config_hash[:12]}.summary.json"
+        atomic_write_text(path, self.model_dump_json(indent=2) + "\n")
+        return path
+
+
+def summarise(results: list[Result], control: bool) -> RunSummary:
+    by_method: dict[str, list[Result]] = {}
+    for r in results:
+        by_method.setdefault(r.method.name, []).append(r)
+    mcogs = {m: sum(r.mcog for r in rs) / len(rs) for m, rs in by_method.items()}
+    acc = {}
+    if control:
+        for m, rs in by_method.items():
+            acc[m] = {k: sum(getattr(r.control, k) for r in rs) / len(rs)
+                      for k in ("accuracy_at_1", "accuracy_at_2", "chance")}
+    first = results[0]
+    return RunSummary(task=first.task.name, model=first.model.name, profile_name=first.profile_name,
+                      config_hash=first.config_hash, control=control, mcog=mcogs,
+                      mean_mcog=sum(mcogs.values()) / len(mcogs), control_accuracy=acc,
+                      results=[r.filename() for r in results])

@@ -67,12 +67,12 @@ def test_unknown_name_suggests_the_closest(plugins):
     with pytest.raises(UnknownNameError) as exc:
         plugins.methods.get("layer-swaping")
     assert exc.value.suggestion == "layer-swapping"
-    assert "Valid methods: layer-swapping" in str(exc.value)
+    assert "Valid methods: gradient-attribution, layer-retraining, layer-swapping, probing." in str(exc.value)
 
 
 @pytest.mark.parametrize("args,suggestion", [
     (["--method", "layer-swaping", "--task", "sst2"], "layer-swapping"),
-    (["--method", "layer-swapping", "--task", "sst3"], "sst2"),
+    (["--method", "layer-swapping", "--task", "sst-2"], "sst2"),
     (["--method", "layer-swapping", "--task", "sst2", "--model", "minilm-l7"], "minilm-l6"),
 ])
 def test_cli_misspelt_name_exits_2_with_suggestion(args, suggestion):

@@ -1,0 +1,128 @@
+"""Each method against a plain implementation written the paper's way, on the same workload in the
+same run. Run with ``.venv/bin/pytest benchmarks --benchmark-columns=mean,rounds``; the speed-up of
+each fast implementation over its reference is in the benchmark's ``extra_info`` and printed.
+
+Workload: MiniLM-L6 and the first N SST-2 training rows (N = $MLB_BENCH_N, default 120), a
+"memorising" and a "clean" model that differ in every non-embedding weight (the methods' cost does
+not depend on how the weights were trained), 15% of the rows marked noisy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+
+import pytest
+import torch
+
+from conftest import mirror_dir
+from memlocbench.data.encoding import encode
+from memlocbench.plugins import load_plugins
+from memlocbench_methods import gradient_attribution as ga
+from memlocbench_methods import layer_retraining as lr
+from memlocbench_methods import layer_swapping as ls
+from memlocbench_methods import probing as pr
+
+N = int(os.environ.get("MLB_BENCH_N", "120"))
+
+
+@pytest.fixture(scope="module")
+def work():
+    data = mirror_dir() / "sst2" / "train.jsonl"
+    if not data.is_file():
+        pytest.skip("no data mirror")
+    adapter = load_plugins().models.get("minilm-l6")
+    tok = adapter.load_tokenizer()
+    rows = [json.loads(x) for x in data.read_text().splitlines()[:N]]
+    enc = encode(tok, [r["sentence"] for r in rows], 128)
+    torch.manual_seed(0)
+    pretrained = adapter.load_model(2).eval()
+    models = []
+    for seed in (1, 2):
+        m = adapter.load_model(2).eval()
+        g = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            for n, p in m.named_parameters():
+                if adapter.parameter_group(n) != "embeddings":
+                    p.add_(0.02 * torch.randn(p.shape, generator=g))
+        models.append(m)
+    noisy = sorted(random.Random(1).sample(range(N), int(0.15 * N)))
+    labels = [1 - r["label"] if i in noisy else r["label"] for i, r in enumerate(rows)]
+    return adapter, enc, labels, noisy, pretrained, models[0], models[1]
+
+
+def _compare(benchmark, fast, slow, name):
+    result = benchmark.pedantic(fast, rounds=1, iterations=1)
+    t0 = time.perf_counter()
+    reference = slow()
+    ref_seconds = time.perf_counter() - t0
+    fast_seconds = benchmark.stats.stats.mean
+    benchmark.extra_info.update(reference_seconds=ref_seconds, speedup=ref_seconds / fast_seconds, n=N)
+    print(f"\n{name}: fast {fast_seconds:.1f}s, paper-style {ref_seconds:.1f}s, speed-up x{ref_seconds / fast_seconds:.1f}")
+    return result, reference
+
+
+def test_layer_swapping_speed(benchmark, work):
+    adapter, enc, labels, noisy, _, mem, clean = work
+    with torch.no_grad():
+        fast, slow = _compare(benchmark, lambda: ls.swap_cached(adapter, mem, clean, enc, labels, noisy, 64),
+                              lambda: ls.swap_by_copy(adapter, mem, clean, enc, labels, noisy, 1), "layer swapping")
+    for w in fast:
+        assert fast[w]["noisy_acc"] == pytest.approx(slow[w]["noisy_acc"])
+
+
+def test_gradient_attribution_speed(benchmark, work):
+    adapter, enc, labels, noisy, _, mem, _ = work
+    clean = ga.clean_sample([i for i in range(N) if i not in noisy], len(noisy), 1)
+
+    def run(fn):
+        g_n, g_c = fn(noisy), fn(clean)
+        return ga.layer_l1(adapter, mem, g_n, g_c, 6)
+
+    fast, slow = _compare(benchmark, lambda: run(lambda idx: ga.group_gradient(adapter, mem, enc, idx, labels, 32)),
+                          lambda: run(lambda idx: ga.group_gradient_per_example(adapter, mem, enc, idx, labels)),
+                          "gradient attribution")
+    assert fast == pytest.approx(slow, rel=1e-4)
+
+
+def test_probing_speed(benchmark, work):
+    adapter, enc, _, noisy, _, mem, _ = work
+    targets = torch.zeros(N, dtype=torch.long)
+    targets[noisy] = 1
+    p = pr.DEFAULTS
+
+    def fast():
+        feats = pr.sentence_features(adapter, mem, enc, 64)
+        return pr.train_probes(feats, targets, [(l, s) for s in p["seeds"] for l in range(7)], p)
+
+    def slow():  # features one example at a time, one probe at a time
+        feats = torch.stack([pr.sentence_features(adapter, mem, type(enc)([enc.ids[i]], enc.pad_id), 1)[:, 0]
+                             for i in range(N)], dim=1)
+        return [pr.train_probes(feats, targets, [(l, s)], p)[0] for s in p["seeds"] for l in range(7)]
+
+    a, b = _compare(benchmark, fast, slow, "probing")
+    for x, y in zip(a, b):
+        assert x["test_f1"] == pytest.approx(y["test_f1"], abs=0.05)
+
+
+def test_layer_retraining_speed(benchmark, work):
+    adapter, enc, labels, noisy, pretrained, mem, _ = work
+    p = {**lr.DEFAULTS, "epochs": 1}
+    clean = [i for i in range(N) if i not in noisy]
+    train, held = lr.heldout_split(clean, len(noisy), 42)
+    evals = {"noisy": noisy, "heldout": held}
+
+    def fast():
+        cache = lr.layer_input_cache(adapter, mem, enc, 64)
+        return {w: lr.retrain_window(adapter, mem, pretrained, w, enc, labels, train, evals, p, 1, cache=cache)
+                for w in lr.windows(6)}
+
+    def slow():
+        return {w: lr.retrain_window(adapter, mem, pretrained, w, enc, labels, train, evals, p, 1, paper_style=True)
+                for w in lr.windows(6)}
+
+    a, b = _compare(benchmark, fast, slow, "layer retraining")
+    for w in a:
+        assert a[w]["noisy"] == pytest.approx(b[w]["noisy"], abs=0.02)

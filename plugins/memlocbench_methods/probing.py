@@ -1,0 +1,157 @@
+"""Probing (Dankers & Titov 2024, section 4): from which layer on can a small classifier tell the
+noisy examples from the clean ones?
+
+From every hidden state of the memorising model (embeddings plus each layer: L+1 of them) we take
+the sentence representation and train an MLP probe (dropout 0.1, two hidden layers of 128 with
+GELU, as in the paper's code) to predict noisy vs clean: class-weighted NLL loss (weights 0.33 / 0.67
+as in the paper's code), a seeded 70/10/20 split, AdamW (lr 2e-4, weight decay 1e-5), 100 epochs of
+batch 32, keeping the epoch with the best validation F1 after epoch 25. We report the test F1 of the
+noisy class, averaged over probe seeds 0..4. A layer's weight is max(0, F1 at that layer - F1 at the
+layer below), the layer below layer 1 being the embeddings.
+
+Speed: all hidden states come from one batched forward pass (no gradients), and the (L+1) x seeds
+probes are trained together as one stacked model: each probe keeps its own initialisation, dropout
+generator, split and batch order, and AdamW is element-wise, so every probe follows exactly the
+path it would follow alone (``train_probes`` with one probe at a time is the reference).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from memlocbench import hookimpl
+from memlocbench.metrics import f1_per_class
+from memlocbench.protocols import LayerScores, MethodInfo
+
+DEFAULTS = {"hidden": 128, "dropout": 0.1, "epochs": 100, "select_after_epoch": 25, "batch_size": 32,
+            "learning_rate": 2e-4, "weight_decay": 1e-5, "seeds": [0, 1, 2, 3, 4], "class_weights": [0.33, 0.67],
+            "split": [0.7, 0.1, 0.2], "feature_batch_size": 64}
+
+
+@torch.no_grad()
+def sentence_features(adapter, model, enc, batch_size) -> torch.Tensor:
+    """[L+1, N, d]: the sentence representation at every hidden state, for every example."""
+    model.eval()
+    out = None
+    for chunk, batch in enc.eval_batches(list(range(len(enc.ids))), batch_size):
+        hs = model(**batch, output_hidden_states=True).hidden_states
+        reps = torch.stack([adapter.sentence_representation(h, batch["attention_mask"]) for h in hs])
+        if out is None:
+            out = torch.zeros(reps.shape[0], len(enc.ids), reps.shape[-1])
+        out[:, chunk] = reps
+    return out
+
+
+def split_indices(n: int, seed: int, fractions) -> tuple[list[int], list[int], list[int]]:
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+    a = round(fractions[0] * n)
+    b = a + round(fractions[1] * n)
+    return order[:a], order[a:b], order[b:]
+
+
+class _StackedMLP(torch.nn.Module):
+    """P independent MLPs d -> h -> h -> 2 evaluated in one batched pass."""
+
+    def __init__(self, inits: list[list[torch.Tensor]]):
+        super().__init__()
+        self.params = torch.nn.ParameterList([torch.nn.Parameter(torch.stack(ws)) for ws in zip(*inits)])
+
+    def forward(self, x, masks=None):  # x: [P, B, d]; masks: dropout masks [P, B, d] or None
+        w1, b1, w2, b2, w3, b3 = self.params
+        if masks is not None:
+            x = x * masks
+        x = F.gelu(torch.baddbmm(b1.unsqueeze(1), x, w1))
+        x = F.gelu(torch.baddbmm(b2.unsqueeze(1), x, w2))
+        return torch.baddbmm(b3.unsqueeze(1), x, w3)
+
+
+def _init(d: int, h: int, seed: int) -> list[torch.Tensor]:
+    """nn.Linear's default initialisation, drawn from the probe's own generator."""
+    g = torch.Generator().manual_seed(seed)
+    ws = []
+    for fan_in, fan_out in ((d, h), (h, h), (h, 2)):
+        bound = 1 / math.sqrt(fan_in)
+        ws.append((torch.rand(fan_in, fan_out, generator=g) * 2 - 1) * bound)
+        ws.append((torch.rand(fan_out, generator=g) * 2 - 1) * bound)
+    return ws
+
+
+def train_probes(features: torch.Tensor, targets: torch.Tensor, jobs: list[tuple[int, int]], p: dict) -> list[dict]:
+    """Train one probe per (hidden-state index, seed) job, all stacked; returns per-job results."""
+    P = len(jobs)
+    d = features.shape[-1]
+    n = features.shape[1]
+    splits = {s: split_indices(n, s, p["split"]) for s in {s for _, s in jobs}}
+    model = _StackedMLP([_init(d, p["hidden"], 1000 * s + layer) for layer, s in jobs])
+    opt = torch.optim.AdamW(model.parameters(), lr=p["learning_rate"], weight_decay=p["weight_decay"])
+    weight = torch.tensor(p["class_weights"])
+    drop_gen = [torch.Generator().manual_seed(7919 * s + layer) for layer, s in jobs]
+    order_gen = {s: torch.Generator().manual_seed(s) for s in splits}
+    best = [(-1.0, None) for _ in jobs]  # (val F1, test predictions)
+    keep = 1 - p["dropout"]
+    for epoch in range(1, p["epochs"] + 1):
+        model.train()
+        perms = {s: torch.tensor(splits[s][0])[torch.randperm(len(splits[s][0]), generator=g)] for s, g in order_gen.items()}
+        n_train = len(next(iter(perms.values())))
+        for k in range(0, n_train, p["batch_size"]):
+            idx = [perms[s][k : k + p["batch_size"]] for _, s in jobs]
+            x = torch.stack([features[layer, i] for (layer, _), i in zip(jobs, idx)])
+            masks = torch.stack([torch.bernoulli(torch.full(x.shape[1:], keep), generator=g) / keep for g in drop_gen])
+            logits = model(x, masks)
+            y = torch.stack([targets[i] for i in idx])
+            loss = sum(F.cross_entropy(logits[j], y[j], weight=weight) for j in range(P))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        if epoch > p["select_after_epoch"]:
+            model.eval()
+            with torch.no_grad():
+                val_x = torch.stack([features[layer, splits[s][1]] for layer, s in jobs])
+                test_x = torch.stack([features[layer, splits[s][2]] for layer, s in jobs])
+                val_pred = model(val_x).argmax(-1)
+                test_pred = model(test_x).argmax(-1)
+            for j, (_, s) in enumerate(jobs):
+                f1 = f1_per_class(val_pred[j].tolist(), targets[splits[s][1]].tolist(), 1)
+                if f1 > best[j][0]:
+                    best[j] = (f1, test_pred[j].tolist())
+    results = []
+    for j, (layer, s) in enumerate(jobs):
+        test_idx = splits[s][2]
+        gold = targets[test_idx].tolist()
+        results.append({"hidden_state": layer, "seed": s, "val_f1": best[j][0],
+                        "test_f1": f1_per_class(best[j][1], gold, 1),
+                        "n_train": len(splits[s][0]), "n_val": len(splits[s][1]), "n_test": len(test_idx),
+                        "n_test_noisy": int(sum(gold)), "n_test_predicted_noisy": int(sum(best[j][1]))})
+    return results
+
+
+def weights_from_f1(f1: list[float]) -> list[float]:
+    """f1[0] is the embeddings, f1[l] layer l (1..L): weight_l = max(0, f1[l] - f1[l-1])."""
+    return [max(0.0, f1[l] - f1[l - 1]) for l in range(1, len(f1))]
+
+
+class Probing:
+    info = MethodInfo(
+        name="probing",
+        description="MLP probes on every hidden state tell noisy from clean examples; weight = gain in F1 per layer",
+        version=1,
+    )
+
+    def localise(self, ctx) -> LayerScores:
+        p = ctx.params(self.info.name, DEFAULTS)
+        model = ctx.models.load("memorising")
+        feats = sentence_features(ctx.adapter, model, ctx.train_enc, p["feature_batch_size"])
+        targets = torch.zeros(feats.shape[1], dtype=torch.long)
+        targets[ctx.dataset.noisy_idx] = 1
+        jobs = [(layer, s) for s in p["seeds"] for layer in range(feats.shape[0])]
+        runs = train_probes(feats, targets, jobs, p)
+        f1 = [sum(r["test_f1"] for r in runs if r["hidden_state"] == h) / len(p["seeds"]) for h in range(feats.shape[0])]
+        return LayerScores(raw=weights_from_f1(f1), details={"f1_per_hidden_state": f1, "probes": runs, "params": p})
+
+
+@hookimpl
+def register_methods(register):
+    register(Probing())

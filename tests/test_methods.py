@@ -1,0 +1,93 @@
+"""The fast implementations of the methods give the same results as the plain, paper-style ones."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+import torch
+
+from memlocbench.data.encoding import encode
+from memlocbench_methods.gradient_attribution import group_gradient, group_gradient_per_example, layer_l1
+from memlocbench_methods.layer_retraining import heldout_split, layer_input_cache, normalised_errors, retrain_window
+from memlocbench_methods.probing import DEFAULTS as PROBE_DEFAULTS
+from memlocbench_methods.probing import sentence_features, train_probes, weights_from_f1
+
+
+@pytest.fixture(scope="module")
+def setup(plugins, mirror):
+    adapter = plugins.models.get("minilm-l6")
+    tok = adapter.load_tokenizer()
+    rows = [json.loads(line) for line in (mirror / "sst2" / "train.jsonl").read_text().splitlines()[:40]]
+    enc = encode(tok, [r["sentence"] for r in rows], 40)
+    torch.manual_seed(0)
+    pretrained = adapter.load_model(2).eval()
+    mem = adapter.load_model(2).eval()
+    gen = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for n, p in mem.named_parameters():
+            if adapter.parameter_group(n) != "embeddings":
+                p.add_(0.02 * torch.randn(p.shape, generator=gen))
+    labels = [r["label"] for r in rows]
+    return adapter, enc, labels, pretrained, mem
+
+
+def test_batched_group_gradient_equals_per_example(setup):
+    adapter, enc, labels, _, mem = setup
+    idx = list(range(0, 40, 3))
+    fast = group_gradient(adapter, mem, enc, idx, labels, batch_size=8)
+    slow = group_gradient_per_example(adapter, mem, enc, idx, labels)
+    assert fast.keys() == slow.keys() and len(fast) > 0
+    for n in fast:
+        assert torch.allclose(fast[n], slow[n], atol=1e-6, rtol=1e-4), n
+    other = group_gradient(adapter, mem, enc, list(range(1, 40, 3)), labels, batch_size=8)
+    scores = layer_l1(adapter, mem, fast, other, 6)
+    assert len(scores) == 6 and all(s > 0 for s in scores)
+
+
+def test_cached_retraining_equals_full_network_retraining(setup):
+    adapter, enc, labels, pretrained, mem = setup
+    p = {"epochs": 1, "learning_rate": 3e-5, "batch_size": 8, "warmup_fraction": 0.1, "max_grad_norm": 1.0,
+         "weight_decay": 0.01, "eval_batch_size": 16}
+    cache = layer_input_cache(adapter, mem, enc, 16)
+    train, evals = list(range(24)), {"rest": list(range(24, 40))}
+    for window in [(2, 3), (0, 1), (5, 5)]:
+        fast, m_fast = retrain_window(adapter, mem, pretrained, window, enc, labels, train, evals, p, 1,
+                                      cache=cache, return_model=True)
+        slow, m_slow = retrain_window(adapter, mem, pretrained, window, enc, labels, train, evals, p, 1,
+                                      cache=None, return_model=True)
+        assert fast == slow
+        for (n, a), (_, b) in zip(m_fast.named_parameters(), m_slow.named_parameters()):
+            assert torch.allclose(a, b, atol=1e-5), (window, n)
+        changed = [n for (n, a), (_, b) in zip(m_fast.named_parameters(), mem.named_parameters())
+                   if not torch.equal(a, b)]
+        groups = {adapter.parameter_group(n) for n in changed}
+        assert groups <= {"head", *range(window[0], window[1] + 1)}, groups
+
+
+def test_retraining_normalisation_and_heldout_split():
+    err = normalised_errors({(0, 0): 0.9, (0, 1): 0.5, (1, 1): 0.2}, 2)
+    assert err == {(0, 0): pytest.approx(1 - 0.4 / 0.5), (0, 1): 1.0, (1, 1): pytest.approx(1 + 0.3 / 0.5)}
+    train, held = heldout_split(list(range(100)), 15, 42)
+    assert len(held) == 15 and len(train) == 85 and not set(train) & set(held)
+    assert heldout_split(list(range(100)), 15, 42) == (train, held)
+
+
+def test_stacked_probes_equal_probes_trained_alone(setup):
+    adapter, enc, _, _, mem = setup
+    feats = sentence_features(adapter, mem, enc, 16)
+    assert feats.shape == (7, 40, 384)
+    targets = torch.zeros(40, dtype=torch.long)
+    targets[random.Random(0).sample(range(40), 10)] = 1
+    p = {**PROBE_DEFAULTS, "epochs": 12, "select_after_epoch": 3, "batch_size": 8}
+    jobs = [(0, 0), (6, 0), (3, 1)]
+    together = train_probes(feats, targets, jobs, p)
+    alone = [train_probes(feats, targets, [job], p)[0] for job in jobs]
+    for a, b in zip(together, alone):
+        assert a["test_f1"] == pytest.approx(b["test_f1"]) and a["val_f1"] == pytest.approx(b["val_f1"])
+        assert a["n_train"] == 28 and a["n_val"] == 4 and a["n_test"] == 8
+
+
+def test_probe_weights_are_positive_gains():
+    assert weights_from_f1([0.0, 0.2, 0.1, 0.5]) == pytest.approx([0.2, 0.0, 0.4])
