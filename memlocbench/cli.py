@@ -143,7 +143,8 @@ def run(methods, task, model, profile, train_size, epochs, learning_rate, batch_
 
 @main.command()
 @click.option("--results", "result_dirs", multiple=True, type=click.Path(file_okay=False, path_type=Path),
-              default=[Path("results")], show_default=True, help="folders of result JSON files (repeatable)")
+              default=[Path("leaderboard/submissions"), Path("results")], show_default=True,
+              help="folders of result JSON files, searched recursively (repeatable)")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("leaderboard/README.md"),
               show_default=True)
 def leaderboard(result_dirs, out) -> None:
@@ -151,7 +152,7 @@ def leaderboard(result_dirs, out) -> None:
     from memlocbench.leaderboard import collect, render
     from memlocbench.store import atomic_write_text
 
-    results, problems = collect(list(result_dirs))
+    results, problems = collect([d for d in result_dirs if d.is_dir()])
     for p in problems:
         click.echo(f"warning: skipped invalid result {p}", err=True)
     atomic_write_text(out, render(results))

@@ -69,7 +69,7 @@ PROFILES: dict[str, RunConfig] = {
         profile="cpu",
         data=DataConfig(seed=1, train_size=600, max_length=128),
         train=TrainConfig(seed=1, epochs=8, learning_rate=1e-4, batch_size=16),
-        control=ControlConfig(aux_train_size=600),
+        control=ControlConfig(aux_train_size=200),
     ),
     "paper": RunConfig(
         profile="paper",

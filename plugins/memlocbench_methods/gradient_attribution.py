@@ -22,6 +22,7 @@ import torch
 
 from memlocbench import hookimpl
 from memlocbench.protocols import LayerScores, MethodInfo
+from memlocbench.training.trainer import set_trainable
 
 DEFAULTS = {"batch_size": 32, "seed": None}
 
@@ -30,21 +31,11 @@ def _layer_params(adapter, model) -> dict[str, int]:
     return {n: g for n, _ in model.named_parameters() if isinstance(g := adapter.parameter_group(n), int)}
 
 
-def _enable(model, names) -> list[torch.nn.Parameter]:
-    keep = set(names)
-    params = []
-    for n, p in model.named_parameters():
-        p.requires_grad_(n in keep)
-        if n in keep:
-            params.append(p)
-    return params
-
-
 def group_gradient(adapter, model, enc, indices, labels, batch_size) -> dict[str, torch.Tensor]:
     """Mean over ``indices`` of d logit[label] / d theta, for every per-layer parameter."""
     model.eval()
     names = list(_layer_params(adapter, model))
-    params = _enable(model, names)
+    params = set_trainable(model, names)
     total = [torch.zeros_like(p) for p in params]
     for chunk, batch in enc.eval_batches(list(indices), batch_size):
         logits = model(**batch).logits
@@ -59,7 +50,7 @@ def group_gradient_per_example(adapter, model, enc, indices, labels) -> dict[str
     """Reference, the paper's way: batch size 1, one backward pass per example, gradients summed."""
     model.eval()
     names = list(_layer_params(adapter, model))
-    params = _enable(model, names)
+    params = set_trainable(model, names)
     total = [torch.zeros_like(p) for p in params]
     for i in indices:
         logits = model(**enc.batch([i])).logits
