@@ -85,7 +85,7 @@ def list_cmd(kind: str, data_dir: Path | None) -> None:
 @click.option("--batch-size", type=int)
 @click.option("--max-length", type=int, help="maximum tokens per input")
 @click.option("--data-seed", type=int, help="seed of subsample, noise and evaluation split")
-@click.option("--seed", type=int, help="model seed (classifier init, batch order)")
+@click.option("--seed", type=int, help="model seed (classifier init, batch order); default: the profile's seeds")
 @click.option("--noise", "noise_fraction", type=float, help="share of each class's labels to perturb")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="MEMLOCBENCH_DATA_DIR",
               help="local mirror <dir>/<task>/<split>.jsonl [env MEMLOCBENCH_DATA_DIR]; default: the hub")
@@ -111,11 +111,16 @@ def run(methods, task, model, profile, train_size, epochs, learning_rate, batch_
     config = build_config(
         profile,
         data={"train_size": train_size, "max_length": max_length, "seed": data_seed, "noise_fraction": noise_fraction},
-        train={"epochs": epochs, "learning_rate": learning_rate, "batch_size": batch_size, "seed": seed},
+        train={"epochs": epochs, "learning_rate": learning_rate, "batch_size": batch_size},
     )
-    req = RunRequest(task=task, model=model, methods=list(methods), config=config, data_dir=data_dir,
-                     out_dir=out, store=ArtefactStore(cache_dir), progress=not quiet, control=control)
-    output = run_pipeline(plugins, req, log=lambda msg: click.echo(msg, err=True))
+    for one_seed in ([seed] if seed is not None else config.seeds):
+        req = RunRequest(task=task, model=model, methods=list(methods), config=config.with_seed(one_seed),
+                         data_dir=data_dir, out_dir=out, store=ArtefactStore(cache_dir), progress=not quiet,
+                         control=control)
+        _report(run_pipeline(plugins, req, log=lambda msg: click.echo(msg, err=True)))
+
+
+def _report(output) -> None:
     for result, path in zip(output.results, output.paths):
         rows = [[i + 1, f"{raw:.4f}", f"{w:.3f}", "#" * round(40 * w)]
                 for i, (raw, w) in enumerate(zip(result.profile_raw, result.profile))]

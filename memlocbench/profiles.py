@@ -53,6 +53,12 @@ class RunConfig(_Config):
     train: TrainConfig
     control: ControlConfig = Field(default_factory=ControlConfig)
     methods: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    seeds: list[int] = Field(default_factory=lambda: [1], min_length=1,
+                             description="model seeds a plain `memlocbench run` trains and localises, one after another")
+
+    def with_seed(self, seed: int) -> "RunConfig":
+        """This config for one model seed (``train.seed``), with ``seeds`` narrowed to it."""
+        return self.model_copy(update={"train": self.train.model_copy(update={"seed": seed}), "seeds": [seed]})
 
     def hash(self) -> str:
         return config_hash(self.model_dump(mode="json"))
@@ -75,6 +81,7 @@ PROFILES: dict[str, RunConfig] = {
         profile="paper",
         data=DataConfig(seed=1, train_size=None, max_length=512),
         train=TrainConfig(seed=1, epochs=50, learning_rate=1e-5, batch_size=8, eval_batch_size=32),
+        seeds=[1, 2, 3],
     ),
 }
 

@@ -100,7 +100,8 @@ class Result(_Strict):
         return self
 
     def filename(self) -> str:
-        return f"{self.task.name}__{self.model.name}__{self.method.name}__{self.config_hash[:12]}.json"
+        setup = f"__control-{self.control.placement[0]}-{self.control.placement[1]}" if self.control else ""
+        return f"{self.task.name}__{self.model.name}__{self.method.name}{setup}__{self.config_hash[:12]}.json"
 
     def write(self, out_dir: Path) -> Path:
         path = Path(out_dir) / self.filename()

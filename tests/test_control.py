@@ -91,6 +91,8 @@ def test_with_auxiliary_every_layer_trains_and_noisy_examples_are_fitted(plugins
                      progress=False, control=True)
     out = run(plugins, req, log=lambda m: None)
     assert [r.control.placement for r in out.results] == [[0, 1], [2, 3], [4, 5]]
+    assert len(set(out.paths)) == 3 and all(p.is_file() for p in out.paths)  # one file per placement
+    assert out.summary.control and set(out.summary.control_accuracy) == {"layer-swapping"}
     for r in out.results:
         mem = r.memorisation["memorising"]
         assert mem.role == f"control-{r.control.placement[0]}-{r.control.placement[1]}"

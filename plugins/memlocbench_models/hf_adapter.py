@@ -100,6 +100,8 @@ class HFAdapter:
 
         previous = hf_logging.get_verbosity()
         hf_logging.set_verbosity_error()  # the "newly initialised head" notice is expected
+        bars = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # loading a small model needs no progress bar
         try:
             if self._config is not None:
                 cfg = self._config.__class__.from_dict({**self._config.to_dict(), "num_labels": num_labels})
@@ -109,6 +111,8 @@ class HFAdapter:
                     src, num_labels=num_labels, **kw))
         finally:
             hf_logging.set_verbosity(previous)
+            if bars:
+                hf_logging.enable_progress_bar()
         return self.fix_model(model)
 
     def fix_model(self, model: nn.Module) -> nn.Module:
