@@ -50,8 +50,12 @@ def test_run_uses_the_plugin_task_and_method(installed, mirror, tmp_path):
                "--data-dir", str(mirror), "--out", str(tmp_path / "res"), "--cache-dir", str(tmp_path / "c"),
                "--quiet")
     assert out.returncode == 0, out.stderr
+    files = sorted((tmp_path / "res").glob("*.json"))
+    summaries = [p for p in files if p.name.endswith(".summary.json")]
     results = {json.loads(p.read_text())["method"]["name"]: json.loads(p.read_text())
-               for p in (tmp_path / "res").glob("*.json")}
+               for p in files if p not in summaries}
+    assert len(summaries) == 1  # two methods on the same models: one summary with both M-CoGs
+    assert set(json.loads(summaries[0].read_text())["mcog"]) == {"weight-change", "layer-swapping"}
     assert set(results) == {"weight-change", "layer-swapping"}
     wc = results["weight-change"]
     assert wc["method"]["package"] == "memlocbench-example-plugin"
