@@ -13,11 +13,11 @@ import json
 import os
 import random
 import time
+from pathlib import Path
 
 import pytest
 import torch
 
-from conftest import mirror_dir
 from memlocbench.data.encoding import encode
 from memlocbench.plugins import load_plugins
 from memlocbench_methods import gradient_attribution as ga
@@ -26,6 +26,11 @@ from memlocbench_methods import layer_swapping as ls
 from memlocbench_methods import probing as pr
 
 N = int(os.environ.get("MLB_BENCH_N", "120"))
+
+
+def mirror_dir() -> Path:
+    env = os.environ.get("MEMLOCBENCH_DATA_DIR")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 @pytest.fixture(scope="module")
