@@ -40,3 +40,30 @@ def session_store(tmp_path_factory):
 
 # Small settings under which every end-to-end test trains in seconds on 2 cores.
 TINY = {"data": {"train_size": 64, "max_length": 32}, "train": {"epochs": 2, "batch_size": 16}}
+
+
+def minilm_pair(plugins, mirror: Path, n_rows: int, max_length: int, scale: float, seed: int,
+                embeddings_too: bool):
+    """MiniLM-L6, the first ``n_rows`` SST-2 training rows encoded, their labels, a pretrained model
+    with a seeded head, and a second model whose weights are that plus seeded noise of ``scale``
+    (in every parameter, or every non-embedding one): two genuinely different models for
+    comparing fast and reference implementations of a method."""
+    import json
+
+    import torch
+
+    from memlocbench.data.encoding import encode
+
+    adapter = plugins.models.get("minilm-l6")
+    tok = adapter.load_tokenizer()
+    rows = [json.loads(line) for line in (mirror / "sst2" / "train.jsonl").read_text().splitlines()[:n_rows]]
+    enc = encode(tok, [r["sentence"] for r in rows], max_length)
+    torch.manual_seed(0)
+    base = adapter.load_model(2).eval()
+    other = adapter.load_model(2).eval()
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for n, p in other.named_parameters():
+            if embeddings_too or adapter.parameter_group(n) != "embeddings":
+                p.add_(scale * torch.randn(p.shape, generator=gen))
+    return adapter, enc, [r["label"] for r in rows], base, other

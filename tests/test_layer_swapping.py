@@ -3,30 +3,18 @@ partial forward pass reproduces the full one."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
 
-from memlocbench.data.encoding import encode
+from conftest import minilm_pair
 from memlocbench.partial_forward import all_layer_inputs, logits_from, run_layers
 from memlocbench_methods.layer_swapping import swap_by_copy, swap_cached
 
 
 @pytest.fixture(scope="module")
 def minilm(plugins, mirror):
-    adapter = plugins.models.get("minilm-l6")
-    tok = adapter.load_tokenizer()
-    rows = [json.loads(line) for line in (mirror / "sst2" / "train.jsonl").read_text().splitlines()[:24]]
-    enc = encode(tok, [r["sentence"] for r in rows], 48)
-    torch.manual_seed(0)
-    a = adapter.load_model(2).eval()
-    b = adapter.load_model(2).eval()
-    gen = torch.Generator().manual_seed(1)
-    with torch.no_grad():  # make b a genuinely different model in every layer
-        for p in b.parameters():
-            p.add_(0.05 * torch.randn(p.shape, generator=gen))
-    return adapter, enc, [r["label"] for r in rows], a, b
+    # b differs from a in every parameter, embeddings included
+    return minilm_pair(plugins, mirror, n_rows=24, max_length=48, scale=0.05, seed=1, embeddings_too=True)
 
 
 def test_partial_forward_matches_full_forward(minilm):

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import random
 
 import pytest
 import torch
 
-from memlocbench.data.encoding import encode
+from conftest import minilm_pair
 from memlocbench_methods.gradient_attribution import group_gradient, group_gradient_per_example, layer_l1
 from memlocbench_methods.layer_retraining import heldout_split, layer_input_cache, normalised_errors, retrain_window
 from memlocbench_methods.probing import DEFAULTS as PROBE_DEFAULTS
@@ -17,20 +16,8 @@ from memlocbench_methods.probing import sentence_features, train_probes, weights
 
 @pytest.fixture(scope="module")
 def setup(plugins, mirror):
-    adapter = plugins.models.get("minilm-l6")
-    tok = adapter.load_tokenizer()
-    rows = [json.loads(line) for line in (mirror / "sst2" / "train.jsonl").read_text().splitlines()[:40]]
-    enc = encode(tok, [r["sentence"] for r in rows], 40)
-    torch.manual_seed(0)
-    pretrained = adapter.load_model(2).eval()
-    mem = adapter.load_model(2).eval()
-    gen = torch.Generator().manual_seed(3)
-    with torch.no_grad():
-        for n, p in mem.named_parameters():
-            if adapter.parameter_group(n) != "embeddings":
-                p.add_(0.02 * torch.randn(p.shape, generator=gen))
-    labels = [r["label"] for r in rows]
-    return adapter, enc, labels, pretrained, mem
+    # (adapter, enc, labels, pretrained, "memorising" = pretrained + noise outside the embeddings)
+    return minilm_pair(plugins, mirror, n_rows=40, max_length=40, scale=0.02, seed=3, embeddings_too=False)
 
 
 def test_batched_group_gradient_equals_per_example(setup):

@@ -108,8 +108,8 @@ def train_classifier(
     """Train ``trainable`` on ``labels``; with ``aux``, main and auxiliary batches are shuffled
     together each epoch and each step updates only that task's optimizer (paper section 3.2)."""
     torch.manual_seed(cfg.seed)
-    main_names = set(trainable)
-    all_names = sorted(main_names | set(aux.parameter_names if aux else ()), key=list(dict(model.named_parameters())).index)
+    wanted = set(trainable) | set(aux.parameter_names if aux else ())
+    all_names = [n for n, _ in model.named_parameters() if n in wanted]
     set_trainable(model, all_names)
     named = dict(model.named_parameters())
     params = [named[n] for n in trainable]
