@@ -146,22 +146,101 @@ def _report(output) -> None:
         click.echo(f"summary written to {output.summary_path}")
 
 
-@main.command()
-@click.option("--results", "result_dirs", multiple=True, type=click.Path(file_okay=False, path_type=Path),
-              default=[Path("leaderboard/submissions"), Path("results")], show_default=True,
-              help="folders of result JSON files, searched recursively (repeatable)")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("leaderboard/README.md"),
-              show_default=True)
-def leaderboard(result_dirs, out) -> None:
-    """Render the markdown leaderboard from result files."""
-    from memlocbench.leaderboard import collect, render
+_PATHS = click.Path(file_okay=False, path_type=Path)
+
+
+def _rebuild(submissions: Path, extra: list[Path], out: Path, figures: Path | None, plugins: Plugins | None) -> None:
+    from memlocbench.leaderboard import collect, model_tables, relpath, render
     from memlocbench.store import atomic_write_text
 
-    results, problems = collect([d for d in result_dirs if d.is_dir()])
-    for p in problems:
-        click.echo(f"warning: skipped invalid result {p}", err=True)
-    atomic_write_text(out, render(results))
-    click.echo(f"wrote {out} ({len(results)} results)")
+    collected = collect(submissions, [d for d in extra if d.is_dir()])
+    for p in collected.problems:
+        click.echo(f"warning: skipped invalid file {p}", err=True)
+    all_tasks = plugins.registry("task").names() if plugins is not None else []
+    rel = relpath(figures, out.parent) if figures is not None else None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out, render(collected, all_tasks=all_tasks, figures_rel=rel))
+    n_fig = 0
+    if figures is not None:
+        from memlocbench.leaderboard_figures import write_figures
+
+        n_fig = len(write_figures(model_tables(collected.entries), figures))
+    click.echo(f"wrote {out} ({len(collected.entries)} results) and {n_fig} figure(s)"
+               + (f" in {figures}" if figures is not None else ""))
+
+
+def _leaderboard_options(f):
+    f = click.option("--figures", type=_PATHS, default=Path("leaderboard/figures"), show_default=True,
+                     help="folder for the PNG figures")(f)
+    f = click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("leaderboard/README.md"),
+                     show_default=True, help="the markdown page")(f)
+    f = click.option("--submissions", type=_PATHS, default=Path("leaderboard/submissions"), show_default=True,
+                     help="folder of submissions (one sub-folder each)")(f)
+    return f
+
+
+@main.command()
+@_leaderboard_options
+@click.option("--results", "result_dirs", multiple=True, type=_PATHS,
+              help="also include the result files of a local folder, searched recursively (repeatable)")
+def leaderboard(submissions, out, figures, result_dirs) -> None:
+    """Rebuild the leaderboard page and its figures from the submissions (and local results)."""
+    _rebuild(submissions, list(result_dirs), out, figures, _plugins())
+
+
+def _print_checked(checked) -> int:
+    bad = 0
+    for c in checked:
+        for note in c.notes:
+            click.echo(f"note: {note}", err=True)
+        if c.problems:
+            bad += 1
+            for p in c.problems:
+                click.echo(f"error: {p}", err=True)
+        else:
+            r = c.result
+            setup = f", control {r.control.placement}" if r.control else ""
+            click.echo(f"ok: {c.path} ({r.task.name}, {r.model.name}, {r.method.name}{setup}, M-CoG {r.mcog:.2f})")
+    return bad
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+def validate(files) -> None:
+    """Check result files as `submit` would, without writing anything (exit status 2 if any fails)."""
+    from memlocbench.submission import validate_files
+
+    bad = _print_checked(validate_files(list(files), _plugins()))
+    if bad:
+        click.echo(f"{bad} of {len(files)} file(s) failed validation", err=True)
+        sys.exit(2)
+    click.echo(f"all {len(files)} file(s) valid")
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--name", required=True, help="team or method name, as shown on the leaderboard")
+@click.option("--description", default="", help="how the results were produced (shown on the page)")
+@click.option("--not-run", "not_run", multiple=True, metavar="TASK=REASON",
+              help="a task left out and why (repeatable), shown in the tables")
+@click.option("--force", is_flag=True, help="replace an existing submission of the same name")
+@_leaderboard_options
+def submit(files, name, description, not_run, force, submissions, out, figures) -> None:
+    """Validate result files and, only if all pass, add them to the leaderboard and rebuild it."""
+    from memlocbench.submission import SubmissionError, submit as file_submission
+
+    reasons = {}
+    for item in not_run:
+        task, sep, why = item.partition("=")
+        if not sep or not task.strip() or not why.strip():
+            raise SubmissionError(f"--not-run {item!r}: expected TASK=REASON, e.g. boolq='no train split offline'")
+        reasons[task.strip()] = why.strip()
+    plugins = _plugins()
+    dest, checked = file_submission(list(files), name, submissions, description=description, not_run=reasons,
+                                    force=force, plugins=plugins)
+    _print_checked(checked)
+    click.echo(f"submitted {len(checked)} result(s) as {dest}")
+    _rebuild(submissions, [], out, figures, plugins)
 
 
 if __name__ == "__main__":  # pragma: no cover

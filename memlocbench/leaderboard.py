@@ -1,59 +1,384 @@
-"""The markdown leaderboard, rendered with tabulate from result JSON files.
+"""The markdown leaderboard, rendered with tabulate from the result files of the submissions.
 
-The same inputs give byte-identical markdown: rows are sorted and nothing time-dependent is
-printed. Text from results is escaped before it enters a table.
+Sections: (1) methods on the control benchmark, ranked by accuracy@2; (2) where memorisation lives:
+M-CoG per task and method for each model; (3) agreement between methods (Spearman correlation of
+M-CoG across tasks); (4) figures (written by ``leaderboard_figures``); then the submissions and every
+result in detail. The same inputs give byte-identical markdown: rows are sorted, nothing
+time-dependent is printed, and text from results is escaped before it enters the page.
 """
 
 from __future__ import annotations
 
+import json
+import math
+import os
 import re
+import statistics
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict, ValidationError
 from tabulate import tabulate
 
+from memlocbench.profiles import config_hash
 from memlocbench.results import Result, read_result
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~])")
+SUBMISSION_META = "submission.json"
 
 
 def md_escape(text: str) -> str:
-    return _MD_SPECIAL.sub(r"\\\1", text.replace("\n", " "))
+    return _MD_SPECIAL.sub(r"\\\1", str(text).replace("\r", " ").replace("\n", " "))
 
 
-def collect(dirs: list[Path]) -> tuple[list[Result], list[str]]:
-    """Every valid result JSON under ``dirs`` (recursively), plus messages for invalid ones."""
-    results, problems = [], []
-    for d in dirs:
-        for path in sorted(Path(d).rglob("*.json")):
-            if path.name.endswith(".summary.json"):
-                continue
-            try:
-                results.append(read_result(path))
-            except Exception as exc:  # invalid files are reported, never trusted
-                problems.append(f"{path}: {str(exc).splitlines()[0]}")
-    return results, problems
+def file_slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "x"
 
 
-def render(results: list[Result]) -> str:
+class SubmissionMeta(BaseModel):
+    """``submission.json`` of a submission folder (written by ``memlocbench submit``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    slug: str
+    description: str = ""
+    not_run: dict[str, str] = {}
+    results: list[str] = []
+
+
+@dataclass(frozen=True)
+class Entry:
+    submission: str  # display name
+    result: Result
+
+
+@dataclass
+class Collected:
+    entries: list[Entry] = field(default_factory=list)
+    submissions: list[SubmissionMeta] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def _read_dir(folder: Path, name: str, out: Collected) -> None:
+    for path in sorted(folder.rglob("*.json")):
+        if path.name == SUBMISSION_META or path.name.endswith(".summary.json"):
+            continue
+        if any(part.startswith(".") for part in path.relative_to(folder).parts):
+            continue  # staging folders of an unfinished submit
+        try:
+            out.entries.append(Entry(name, read_result(path)))
+        except Exception as exc:  # invalid files are reported, never trusted
+            out.problems.append(f"{path}: {str(exc).splitlines()[0]}")
+
+
+def collect(submissions_dir: Path | None, extra_dirs: list[Path] = ()) -> Collected:
+    """Every valid result in ``submissions_dir/<slug>/`` and in ``extra_dirs`` (recursively)."""
+    out = Collected()
+    if submissions_dir is not None and Path(submissions_dir).is_dir():
+        for folder in sorted(p for p in Path(submissions_dir).iterdir() if p.is_dir() and not p.name.startswith(".")):
+            meta_path = folder / SUBMISSION_META
+            meta = SubmissionMeta(name=folder.name, slug=folder.name)
+            if meta_path.is_file():
+                try:
+                    meta = SubmissionMeta.model_validate(json.loads(meta_path.read_text(encoding="utf-8")))
+                except (ValueError, ValidationError) as exc:
+                    out.problems.append(f"{meta_path}: {str(exc).splitlines()[0]}")
+            out.submissions.append(meta)
+            _read_dir(folder, meta.name, out)
+    for d in extra_dirs:
+        if Path(d).is_dir():
+            name = f"local results ({Path(d).name})"
+            out.submissions.append(SubmissionMeta(name=name, slug=file_slug(name),
+                                                  description=f"result files read from {d}"))
+            _read_dir(Path(d), name, out)
+    return out
+
+
+# -- aggregation -------------------------------------------------------------------------------
+def setting_hash(r: Result) -> str:
+    """The run's config without the model seed: results that differ only in seed share a setting."""
+    cfg = json.loads(json.dumps(r.config))
+    cfg.get("train", {}).pop("seed", None)
+    cfg.pop("seeds", None)
+    return config_hash(cfg)
+
+
+def mean_sd(values: list[float]) -> str:
+    m = statistics.fmean(values)
+    return f"{m:.2f} ± {statistics.stdev(values):.2f}" if len(values) > 1 else f"{m:.2f}"
+
+
+@dataclass
+class Cell:
+    results: list[Result]
+
+    @property
+    def mcog(self) -> float:
+        return statistics.fmean(r.mcog for r in self.results)
+
+    @property
+    def profile(self) -> list[float]:
+        return [statistics.fmean(vals) for vals in zip(*(r.profile for r in self.results))]
+
+    @property
+    def seeds(self) -> list[int]:
+        return sorted({r.seeds.get("model_seed", 0) for r in self.results})
+
+    def text(self) -> str:
+        return mean_sd([r.mcog for r in self.results])
+
+
+@dataclass
+class ModelTable:
+    """Section 2 for one model: cells[(task, column)], columns = methods (with the submission when
+    several submissions cover the same method)."""
+
+    model: str
+    columns: list[str]
+    cells: dict[tuple[str, str], Cell]
+    tasks: list[str]  # sorted by the mean over methods
+    num_layers: int
+    skipped_settings: int = 0
+
+    def row_mean(self, task: str) -> float:
+        vals = [self.cells[(task, c)].mcog for c in self.columns if (task, c) in self.cells]
+        return statistics.fmean(vals)
+
+    def noisy_fit(self, task: str) -> float:
+        fits = [r.memorisation["memorising"].noisy_fit_perturbed
+                for c in self.columns if (task, c) in self.cells for r in self.cells[(task, c)].results]
+        return statistics.fmean(fits)
+
+
+def _pick_setting(results: list[Result]) -> tuple[list[Result], int]:
+    """Results of one cell that share a setting: the setting with the most seeds (ties: the most
+    recent), plus how many other settings were left out."""
+    groups: dict[str, list[Result]] = {}
+    for r in results:
+        groups.setdefault(setting_hash(r), []).append(r)
+    best = max(groups.values(), key=lambda rs: (len(rs), max(r.created_at for r in rs), setting_hash(rs[0])))
+    return best, len(groups) - 1
+
+
+def model_tables(entries: list[Entry]) -> list[ModelTable]:
+    plain = [e for e in entries if e.result.control is None]
+    tables = []
+    for model in sorted({e.result.model.name for e in plain}):
+        mine = [e for e in plain if e.result.model.name == model]
+        subs_per_method: dict[str, set[str]] = {}
+        for e in mine:
+            subs_per_method.setdefault(e.result.method.name, set()).add(e.submission)
+
+        def column(e: Entry) -> str:
+            m = e.result.method.name
+            return m if len(subs_per_method[m]) == 1 else f"{m} ({e.submission})"
+
+        grouped: dict[tuple[str, str], list[Result]] = {}
+        for e in mine:
+            grouped.setdefault((e.result.task.name, column(e)), []).append(e.result)
+        cells, skipped = {}, 0
+        for key, rs in grouped.items():
+            chosen, left_out = _pick_setting(rs)
+            cells[key] = Cell(sorted(chosen, key=lambda r: r.seeds.get("model_seed", 0)))
+            skipped += left_out
+        columns = sorted({c for _, c in cells})
+        table = ModelTable(model, columns, cells, [], num_layers=mine[0].result.num_layers, skipped_settings=skipped)
+        table.tasks = sorted({t for t, _ in cells}, key=lambda t: (table.row_mean(t), t))
+        tables.append(table)
+    return tables
+
+
+def spearman(xs: list[float], ys: list[float]) -> float:
+    """Spearman's rank correlation (scipy), NaN when undefined (fewer than 3 pairs or a constant side)."""
+    if len(xs) < 3 or len(set(xs)) < 2 or len(set(ys)) < 2:
+        return math.nan
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(xs, ys).statistic)
+
+
+def agreement(table: ModelTable) -> list[tuple[str, str, float, int]]:
     rows = []
-    for r in sorted(results, key=lambda r: (r.model.name, r.task.name, r.method.name, r.config_hash)):
+    for i, a in enumerate(table.columns):
+        for b in table.columns[i + 1 :]:
+            tasks = [t for t in table.tasks if (t, a) in table.cells and (t, b) in table.cells]
+            rho = spearman([table.cells[(t, a)].mcog for t in tasks], [table.cells[(t, b)].mcog for t in tasks])
+            rows.append((a, b, rho, len(tasks)))
+    return rows
+
+
+@dataclass
+class ControlRow:
+    submission: str
+    model: str
+    method: str
+    acc1: float
+    acc2: float
+    chance: float
+    tasks: int
+    placements: int
+    seeds: list[int]
+    compute_seconds: float
+    machines: list[str]
+
+
+def _machine(r: Result) -> str:
+    env = r.environment
+    return f"{env.get('machine', '?')}, {env.get('torch_threads', '?')} threads"
+
+
+def control_rows(entries: list[Entry]) -> list[ControlRow]:
+    groups: dict[tuple[str, str, str], list[Result]] = {}
+    for e in entries:
+        if e.result.control is not None:
+            groups.setdefault((e.submission, e.result.model.name, e.result.method.name), []).append(e.result)
+    rows = []
+    for (sub, model, method), rs in groups.items():
+        # Compute: every method run, plus each model's training once (later runs reuse it from the store).
+        trained = {}
+        for r in rs:
+            for role, st in r.memorisation.items():
+                trained[(r.task.name, r.config_hash, tuple(r.control.placement), role)] = st.train_seconds
+        rows.append(ControlRow(
+            sub, model, method,
+            acc1=statistics.fmean(r.control.accuracy_at_1 for r in rs),
+            acc2=statistics.fmean(r.control.accuracy_at_2 for r in rs),
+            chance=statistics.fmean(r.control.chance for r in rs),
+            tasks=len({r.task.name for r in rs}),
+            placements=len({tuple(r.control.placement) for r in rs}),
+            seeds=sorted({r.seeds.get("model_seed", 0) for r in rs}),
+            compute_seconds=sum(r.timings.get("method", 0.0) for r in rs) + sum(trained.values()),
+            machines=sorted({_machine(r) for r in rs}),
+        ))
+    return sorted(rows, key=lambda c: (-c.acc2, -c.acc1, c.method, c.submission, c.model))
+
+
+# -- rendering ---------------------------------------------------------------------------------
+def figure_paths(table: ModelTable) -> dict[str, str]:
+    """File names (inside the figures folder) of a model's figures: one heatmap per column, plus the
+    M-CoG summary under the key ''."""
+    paths = {c: f"{file_slug(table.model)}__{file_slug(c)}__profiles.png" for c in table.columns}
+    paths[""] = f"{file_slug(table.model)}__mcog.png"
+    return paths
+
+
+def _fmt(x: float) -> str:
+    return "n/a" if math.isnan(x) else f"{x:.2f}"
+
+
+def render(collected: Collected, *, all_tasks: list[str] = (), figures_rel: str | None = None) -> str:
+    """The page. ``all_tasks``: registered task names, so tasks without any result are listed as
+    not run; ``figures_rel``: the figures folder relative to the page (None: no figure section)."""
+    entries = collected.entries
+    md = ["# memlocbench leaderboard", "",
+          "Generated by `memlocbench leaderboard` from `leaderboard/submissions/`; do not edit by hand. "
+          "To add results, see [Submitting results](CONTRIBUTING.md).", "",
+          "*M-CoG* is the centre of gravity of a method's normalised per-layer profile, layers numbered 1..L "
+          "(low: memorisation in lower layers). *Noisy fit* is the share of noisy training examples that the "
+          "memorising model predicts as their perturbed label. *accuracy@1*: the top-ranked layer is one of the "
+          "two layers the control setup forced memorisation into; *accuracy@2*: the share of the top two "
+          "layers that are.", ""]
+
+    md += ["## 1. Methods on the control benchmark", ""]
+    crow = control_rows(entries)
+    if crow:
+        ranks = [1 + sum((o.acc2, o.acc1) > (c.acc2, c.acc1) for o in crow) for c in crow]  # ties share a rank
+        rows = [[ranks[i], md_escape(c.method), md_escape(c.model), md_escape(c.submission), f"{c.acc2:.2f}",
+                 f"{c.acc1:.2f}", f"{c.chance:.2f}", c.tasks, c.placements, ", ".join(map(str, c.seeds)),
+                 f"{c.compute_seconds:.0f}", md_escape("; ".join(c.machines))] for i, c in enumerate(crow)]
+        md.append(tabulate(rows, headers=["rank", "method", "model", "submission", "accuracy@2", "accuracy@1",
+                                          "chance", "tasks", "placements", "seeds", "compute (s)", "machine"],
+                           tablefmt="github", disable_numparse=True))
+        md += ["", "Means over tasks, placements and seeds. Compute: wall seconds of the method runs plus the "
+               "training of each control model once.", ""]
+    else:
+        md += ["_No control results yet._", ""]
+
+    tables = model_tables(entries)
+    md += ["## 2. Where memorisation lives", ""]
+    if not tables:
+        md += ["_No results yet._", ""]
+    for t in tables:
+        md += [f"### {md_escape(t.model)}", ""]
+        rows = []
+        for task in t.tasks:
+            rows.append([md_escape(task), f"{t.noisy_fit(task):.2f}"]
+                        + [t.cells[(task, c)].text() if (task, c) in t.cells else "" for c in t.columns]
+                        + [f"{t.row_mean(task):.2f}"])
+        not_run = _not_run(collected, t, all_tasks)
+        for task, _ in not_run:
+            rows.append([md_escape(task), "", *(["not run"] * len(t.columns)), ""])
+        md.append(tabulate(rows, headers=["task", "noisy fit"] + [md_escape(c) for c in t.columns] + ["mean"],
+                           tablefmt="github", disable_numparse=True))
+        md += [""] + [f"Not run: {md_escape(task)}: {md_escape(why)}." for task, why in not_run]
+        seeds = sorted({s for c in t.cells.values() for s in c.seeds})
+        md += ["", f"M-CoG (1..{t.num_layers}); mean ± standard deviation over model seeds where there are "
+               f"several (seeds here: {', '.join(map(str, seeds))}). Tasks sorted by the mean over methods."]
+        if t.skipped_settings:
+            md.append(f"{t.skipped_settings} result group(s) with other settings for the same cell are listed "
+                      "under All results only.")
+        md.append("")
+
+    md += ["## 3. Agreement between methods", ""]
+    any_pairs = False
+    for t in tables:
+        pairs = agreement(t)
+        if not pairs:
+            continue
+        any_pairs = True
+        md += [f"### {md_escape(t.model)}", "",
+               tabulate([[md_escape(a), md_escape(b), _fmt(rho), n] for a, b, rho, n in pairs],
+                        headers=["method", "method", "Spearman ρ of M-CoG", "tasks"], tablefmt="github",
+                        disable_numparse=True),
+               "", "Over the tasks both methods cover; n/a with fewer than 3 tasks or a constant M-CoG.", ""]
+    if not any_pairs:
+        md += ["_Needs two methods on the same model._", ""]
+
+    if figures_rel is not None and tables:
+        md += ["## 4. Figures", ""]
+        for t in tables:
+            paths = figure_paths(t)
+            md += [f"### {md_escape(t.model)}", "",
+                   f"![M-CoG per task and method, {md_escape(t.model)}]({figures_rel}/{paths['']})", ""]
+            for c in t.columns:
+                md += [f"![{md_escape(c)}: per-layer profile per task]({figures_rel}/{paths[c]})", ""]
+
+    md += ["## Submissions", ""]
+    if collected.submissions:
+        md.append(tabulate(
+            [[md_escape(s.name), sum(e.submission == s.name for e in entries), md_escape(s.description)]
+             for s in sorted(collected.submissions, key=lambda s: s.name)],
+            headers=["submission", "results", "description"], tablefmt="github", disable_numparse=True))
+    else:
+        md.append("_None yet._")
+    md += ["", "## All results", ""]
+    rows = []
+    for e in sorted(entries, key=lambda e: (e.result.model.name, e.result.task.name, e.result.method.name,
+                                            e.result.control.placement if e.result.control else [],
+                                            e.result.config_hash, e.submission)):
+        r = e.result
         mem, clean = r.memorisation["memorising"], r.memorisation["clean"]
-        rows.append([
-            md_escape(r.model.name), md_escape(r.task.name), md_escape(r.method.name), md_escape(r.profile_name),
-            r.sizes["effective_train_size"], r.sizes["n_noisy"],
-            f"{mem.noisy_fit_perturbed:.2f}", f"{clean.noisy_fit_perturbed:.2f}",
-            " ".join(f"{w:.2f}" for w in r.profile), f"{r.mcog:.2f}",
-        ])
-    table = tabulate(
-        rows,
-        headers=["model", "task", "method", "profile", "train", "noisy", "noisy fit (mem.)",
-                 "noisy fit (clean twin)", "profile (layers 1..L)", "M-CoG"],
-        tablefmt="github",
-    )
-    return (
-        "# memlocbench leaderboard\n\n"
-        "Generated by `memlocbench leaderboard`; do not edit by hand.\n\n"
-        "M-CoG is the centre of gravity of the normalised per-layer profile, layers numbered 1..L. "
-        "'noisy fit' is the share of noisy training examples predicted as their perturbed label.\n\n"
-        "## Results\n\n" + (table if rows else "_No results yet._") + "\n"
-    )
+        setup = f"control {r.control.placement[0] + 1}-{r.control.placement[1] + 1}" if r.control else "standard"
+        rows.append([md_escape(r.model.name), md_escape(r.task.name), md_escape(r.method.name), setup,
+                     md_escape(r.profile_name), r.sizes.get("effective_train_size", ""), r.sizes.get("n_noisy", ""),
+                     r.seeds.get("model_seed", ""), f"{mem.noisy_fit_perturbed:.2f}", f"{clean.noisy_fit_perturbed:.2f}",
+                     " ".join(f"{w:.2f}" for w in r.profile), f"{r.mcog:.2f}", md_escape(e.submission)])
+    md.append(tabulate(rows, headers=["model", "task", "method", "setup", "profile", "train", "noisy", "seed",
+                                      "noisy fit (mem.)", "noisy fit (clean twin)", "profile (layers 1..L)", "M-CoG",
+                                      "submission"], tablefmt="github", disable_numparse=True)
+              if rows else "_No results yet._")
+    return "\n".join(md).rstrip() + "\n"
+
+
+def _not_run(collected: Collected, table: ModelTable, all_tasks) -> list[tuple[str, str]]:
+    reasons: dict[str, str] = {}
+    for s in sorted(collected.submissions, key=lambda s: s.name):
+        for task, why in s.not_run.items():
+            reasons.setdefault(task, why)
+    covered = set(table.tasks)
+    names = sorted((set(all_tasks) | set(reasons)) - covered)
+    return [(n, reasons.get(n, "no results submitted")) for n in names]
+
+
+def relpath(target: Path, start: Path) -> str:
+    return Path(os.path.relpath(target, start)).as_posix()

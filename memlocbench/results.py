@@ -43,7 +43,7 @@ class MemorisationStats(_Strict):
     clean_train_acc: float
     validation_acc: float
     first_fit_epoch: int | None
-    epochs: list[dict[str, float]]
+    epochs: list[dict[str, float | None]]
     train_seconds: float
     trained_in_this_run: bool
 

@@ -84,8 +84,8 @@ def test_without_auxiliary_only_the_placement_layers_and_head_change(small, role
 @pytest.mark.slow
 def test_with_auxiliary_every_layer_trains_and_noisy_examples_are_fitted(plugins, mirror, tmp_path):
     cfg = build_config("cpu", data={"train_size": 48, "max_length": 32},
-                       train={"epochs": 6, "batch_size": 8, "learning_rate": 3e-4},
-                       control={"aux_train_size": 32})
+                       train={"epochs": 2, "batch_size": 8, "learning_rate": 3e-4},
+                       control={"aux_train_size": 32, "epochs": 6})
     req = RunRequest(task="sst2", model="minilm-l6", methods=["layer-swapping"], config=cfg, data_dir=mirror,
                      out_dir=tmp_path / "res", store=ArtefactStore(tmp_path / "c"),
                      progress=False, control=True)
@@ -97,6 +97,7 @@ def test_with_auxiliary_every_layer_trains_and_noisy_examples_are_fitted(plugins
         mem = r.memorisation["memorising"]
         assert mem.role == f"control-{r.control.placement[0]}-{r.control.placement[1]}"
         assert mem.noisy_fit_perturbed >= 0.8, (mem.role, mem.noisy_fit_perturbed)
+        assert len(mem.epochs) == 6  # control models train for the control section's epochs, not train.epochs
         assert r.memorisation["clean"].role == mem.role + "-clean"
     # in a control model every non-embedding layer moved away from its pretrained weights
     store = ArtefactStore(tmp_path / "c")

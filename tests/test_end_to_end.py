@@ -45,7 +45,9 @@ def test_end_to_end_sst2(mirror, tmp_path):
     assert again.profile == r.profile and again.config_hash == r.config_hash
 
     res = CliRunner().invoke(main, ["leaderboard", "--results", str(tmp_path / "results"),
+                                    "--submissions", str(tmp_path / "none"), "--figures", str(tmp_path / "fig"),
                                     "--out", str(tmp_path / "lb.md")])
     assert res.exit_code == 0, res.output
     page = (tmp_path / "lb.md").read_text()
-    assert "| minilm-l6 | sst2 | layer-swapping | cpu | 64 | 8 |" in re.sub(" +", " ", page)
+    assert "| minilm-l6 | sst2 | layer-swapping | standard | cpu | 64 | 8 | 1 |" in re.sub(" +", " ", page)
+    assert (tmp_path / "fig" / "minilm-l6__layer-swapping__profiles.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

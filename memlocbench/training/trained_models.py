@@ -24,7 +24,7 @@ from memlocbench.metrics import accuracy
 from memlocbench.profiles import RunConfig
 from memlocbench.protocols import ModelAdapter
 from memlocbench.store import ArtefactStore
-from memlocbench.training.trainer import AuxiliaryTask, predict, train_classifier
+from memlocbench.training.trainer import AuxiliaryTask, train_classifier
 
 #: bump when the training path changes in a way that changes the weights it produces
 TRAINING_CODE_VERSION = 1
@@ -104,7 +104,7 @@ class TrainedModels:
             "data_fingerprint": self._fingerprint,
             "model": self.model_name,
             "model_version": self.adapter.info.version,
-            "train": self.config.train.model_dump(mode="json"),
+            "train": self._train_config(recipe).model_dump(mode="json"),
             "labels": recipe.labels,
             "frozen": ["embeddings"],
         }
@@ -113,6 +113,11 @@ class TrainedModels:
         if recipe.aux:
             spec["aux"] = self.config.control.model_dump(mode="json")
         return spec
+
+    def _train_config(self, recipe: Recipe):
+        """The training settings of a recipe: control models may train for their own number of epochs."""
+        epochs = self.config.control.epochs if recipe.aux else None
+        return self.config.train.model_copy(update={"epochs": epochs}) if epochs else self.config.train
 
     def resolve(self, role: str) -> str:
         return self.aliases.get(role, role)
@@ -181,10 +186,10 @@ class TrainedModels:
         labels = self.labels_for(recipe)
         outcome = train_classifier(
             model, names, self.train_enc, labels, self.dataset.noisy_idx, self.dataset.clean_idx,
-            self.val_enc, self.dataset.validation.labels, self.config.train,
+            self.val_enc, self.dataset.validation.labels, self._train_config(recipe),
             desc=f"train {role} ({self.task_name}, {self.model_name})", progress=self.progress, aux=aux,
         )
-        preds = predict(model, self.train_enc, list(range(self.dataset.train_size)), self.config.train.eval_batch_size)
+        preds = outcome.final_predictions
         seconds = time.perf_counter() - t0
         tensors = {"final": outcome.final}
         if outcome.first_fit is not None:
