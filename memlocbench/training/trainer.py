@@ -1,9 +1,9 @@
 """The paper's fine-tuning loop: AdamW, linear schedule with warm-up, clipping, frozen embeddings.
 
 After every epoch it records accuracy on the noisy examples (against their perturbed labels) and on
-the clean training examples (validation only after the last epoch: it never steers training, and
-scoring it every epoch cost a quarter of the training time), and snapshots the first epoch at which the training
-set is fitted (macro-F1 against the training labels >= the profile's threshold, 0.993 in the paper).
+the clean training examples (validation only after the last epoch: it never steers training), and
+snapshots the first epoch at which the training set is fitted (macro-F1 against the training labels
+>= the profile's threshold, 0.993 in the paper).
 """
 
 from __future__ import annotations
