@@ -9,6 +9,7 @@ time-dependent is printed, and text from results is escaped before it enters the
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -97,7 +98,7 @@ def collect(submissions_dir: Path | None, extra_dirs: list[Path] = ()) -> Collec
 # -- aggregation -------------------------------------------------------------------------------
 def setting_hash(r: Result) -> str:
     """The run's config without the model seed: results that differ only in seed share a setting."""
-    cfg = json.loads(json.dumps(r.config))
+    cfg = copy.deepcopy(r.config)
     cfg.get("train", {}).pop("seed", None)
     cfg.pop("seeds", None)
     return config_hash(cfg)

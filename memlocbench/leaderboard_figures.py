@@ -57,7 +57,8 @@ def write_figures(tables: list[ModelTable], out_dir: Path) -> list[Path]:
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         fig.tight_layout()
         written.append(_save(fig, out_dir / names[""], plt))
-    for stale in sorted(set(out_dir.glob("*.png")) - set(written)):
+    ours = set(out_dir.glob("*__profiles.png")) | set(out_dir.glob("*__mcog.png"))  # never other files
+    for stale in sorted(ours - set(written)):
         stale.unlink()
     return written
 

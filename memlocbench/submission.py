@@ -21,7 +21,7 @@ from typing import Any, Callable
 from pydantic import ValidationError
 
 from memlocbench.errors import InvalidInputError
-from memlocbench.leaderboard import SUBMISSION_META, SubmissionMeta
+from memlocbench.leaderboard import SUBMISSION_META, SubmissionMeta, file_slug
 from memlocbench.results import SCHEMA_VERSION, Result
 from memlocbench.store import atomic_write_text
 
@@ -148,9 +148,9 @@ def validate_files(paths: list[Path], plugins=None) -> list[Checked]:
 def slugify(name: str) -> str:
     """A folder name from a submission name: lower-case letters, digits and single hyphens only,
     so it can never leave ``leaderboard/submissions/``."""
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:64].strip("-")
-    if not slug:
-        raise SubmissionError(f"submission name {name!r} has no letters or digits; "
+    slug = file_slug(name)[:64].strip("-")
+    if not re.search(r"[a-z0-9]", name.lower()):
+        raise SubmissionError(f"--name {name!r} has no letters or digits; "
                               "give a name such as 'My lab, probing v2'")
     return slug
 

@@ -142,7 +142,7 @@ def test_malformed_result_is_rejected_and_nothing_written(tmp_path, picked, muta
     assert _tree(tmp_path) == before
 
 
-@pytest.mark.parametrize("name", ["../../escape", "a/b", "back\\slash", "new\nline", "   "])
+@pytest.mark.parametrize("name", ["../../escape", "a/b", "back\\slash", "new\nline", "   ", "!!!"])
 def test_path_like_names_are_rejected(tmp_path, picked, name):
     res = CliRunner().invoke(main, ["submit", str(picked["plain"][0]), "--name", name, *_lb_args(tmp_path)])
     assert res.exit_code == 2 and "--name" in res.output

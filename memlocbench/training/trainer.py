@@ -173,7 +173,7 @@ def train_classifier(
             seconds=time.perf_counter() - t0,
         )
         outcome.history.append(rec)
-        bar.set_postfix(epoch=epoch, f1=f"{rec.train_macro_f1:.3f}", noisy=f"{rec.noisy_acc:.2f}", )
+        bar.set_postfix(epoch=epoch, f1=f"{rec.train_macro_f1:.3f}", noisy=f"{rec.noisy_acc:.2f}")
         if outcome.first_fit is None and rec.train_macro_f1 >= cfg.fit_threshold:
             outcome.first_fit = snapshot(model, all_names)
             outcome.first_fit_epoch = epoch
