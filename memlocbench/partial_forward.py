@@ -106,3 +106,12 @@ def all_layer_inputs(model: nn.Module, batch: dict[str, torch.Tensor]) -> list[t
     """Hidden states h[0..L]: h[i] (i < L) is the input of layer i. h[L] is the model's final hidden
     state, which for some decoders has a final layer norm applied: do not feed it to ``logits_from``."""
     return list(model(**batch, output_hidden_states=True).hidden_states)
+
+
+def pad_hidden(rows: list[torch.Tensor], width: int) -> torch.Tensor:
+    """Stack per-example hidden states ([len_i, d], cached without padding) into [n, width, d],
+    zero-padded on the right, as ``Encoded.batch`` pads the token ids."""
+    out = torch.zeros(len(rows), width, rows[0].shape[-1], dtype=rows[0].dtype)
+    for row, h in enumerate(rows):
+        out[row, : h.shape[0]] = h
+    return out

@@ -1,14 +1,15 @@
 """Run settings, in one place: the data, training and method parameters, as named profiles.
 
 ``paper`` holds the values of Dankers & Titov (2024); ``cpu`` is the embedded default, sized so
-that MiniLM-L6 memorises the noisy labels within minutes on a 2-core machine.
+that MiniLM-L6 memorises the noisy labels within minutes on a 2-core machine; ``cpu-fast`` is
+``cpu`` with the inexact speed-ups of ``ComputeConfig`` switched on.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -48,11 +49,33 @@ class ControlConfig(_Config):
     epochs: int | None = Field(None, ge=1, description="epochs for control models; None = the train section's")
 
 
+class ComputeConfig(_Config):
+    """How the arithmetic is done. The defaults are exact: fp32, random batches and, for the
+    classifier-only model, the frozen encoder run in train mode (dropout on) at every step, as in the
+    paper's code. The alternatives are faster on CPUs but change results slightly (README, "Speed"):
+    bf16 autocast; batches of similar length (the shuffled data cut into mega-batches of
+    ``group_size`` batches, each sorted by length, then all batches shuffled); and a classifier-only model trained on the frozen encoder's
+    features, computed once in eval mode. ``train_eval="until-fit"`` changes no weight, only how many
+    epochs of the training history carry training-set scores."""
+
+    precision: Literal["fp32", "bf16"] = "fp32"
+    batching: Literal["random", "length-grouped"] = "random"
+    group_size: int = Field(8, ge=1, description="length-grouped batching: batches per sorted mega-batch")
+    head_only: Literal["full-forward", "cached-features"] = "full-forward"
+    train_eval: Literal["every-epoch", "until-fit"] = Field(
+        "every-epoch", description="score the training set after every epoch, or only until the first fit "
+                                   "and after the last epoch (same weights; a shorter history)")
+
+    def is_default(self) -> bool:
+        return self == ComputeConfig()
+
+
 class RunConfig(_Config):
     profile: str
     data: DataConfig
     train: TrainConfig
     control: ControlConfig = Field(default_factory=ControlConfig)
+    compute: ComputeConfig = Field(default_factory=ComputeConfig)
     methods: dict[str, dict[str, Any]] = Field(default_factory=dict)
     seeds: list[int] = Field(default_factory=lambda: [1], min_length=1,
                              description="model seeds a plain `memlocbench run` trains and localises, one after another")
@@ -90,16 +113,25 @@ PROFILES: dict[str, RunConfig] = {
     ),
 }
 
+# The cpu profile with the speed deviations of ComputeConfig switched on (README, "Speed").
+PROFILES["cpu-fast"] = PROFILES["cpu"].model_copy(update={
+    "profile": "cpu-fast",
+    "compute": ComputeConfig(precision="bf16", batching="length-grouped", head_only="cached-features",
+                             train_eval="until-fit"),
+})
+
 
 def build_config(profile: str = "cpu", *, data: dict[str, Any] | None = None,
                  train: dict[str, Any] | None = None,
                  control: dict[str, Any] | None = None,
+                 compute: dict[str, Any] | None = None,
                  methods: dict[str, dict[str, Any]] | None = None) -> RunConfig:
     """A profile with some values overridden; ``None`` overrides are ignored."""
     if profile not in PROFILES:
         raise UnknownNameError("profile", profile, list(PROFILES))
     base = PROFILES[profile].model_dump()
-    for section, values in (("data", data), ("train", train), ("control", control)):
+    for section, values in (("data", data), ("train", train), ("control", control),
+                             ("compute", compute)):
         base[section].update({k: v for k, v in (values or {}).items() if v is not None})
     if methods:
         base["methods"] = {**base["methods"], **methods}

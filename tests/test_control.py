@@ -112,3 +112,27 @@ def test_with_auxiliary_every_layer_trains_and_noisy_examples_are_fitted(plugins
         if isinstance(g, int):
             moved[g] = moved.get(g, False) or not torch.equal(value, base[name])
     assert moved == {i: True for i in range(6)}
+
+
+def test_until_fit_scoring_keeps_the_weights_and_shortens_the_history(small):
+    """train_eval="until-fit" skips training-set scoring between the first fit and the last epoch;
+    the trained weights, the first-fit checkpoint and the final predictions are bit-identical."""
+    from memlocbench.profiles import ComputeConfig
+
+    adapter, data, enc, val, cfg, models = small
+    train = cfg.train.model_copy(update={"epochs": 3, "fit_threshold": 0.05})  # "fitted" after epoch 1
+    outcomes = {}
+    for mode in ("every-epoch", "until-fit"):
+        model = models.pretrained()
+        names = models.main_parameter_names(model, "memorising")
+        outcomes[mode] = train_classifier(model, names, enc, data.noisy_labels, data.noisy_idx, data.clean_idx, val,
+                                          data.validation.labels, train, progress=False,
+                                          compute=ComputeConfig(train_eval=mode))
+    every, until = outcomes["every-epoch"], outcomes["until-fit"]
+    assert every.first_fit_epoch == until.first_fit_epoch == 1
+    assert all(torch.equal(every.final[n], until.final[n]) for n in every.final)
+    assert all(torch.equal(every.first_fit[n], until.first_fit[n]) for n in every.first_fit)
+    assert every.final_predictions == until.final_predictions
+    assert [r.noisy_acc is None for r in until.history] == [False, True, False]
+    assert all(r.noisy_acc is not None for r in every.history)
+    assert until.history[-1].validation_acc == every.history[-1].validation_acc

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from conftest import minilm_pair
-from memlocbench_methods.gradient_attribution import group_gradient, group_gradient_per_example, layer_l1
+from memlocbench_methods.gradient_attribution import gradient_difference, group_gradient_per_example, layer_l1
 from memlocbench_methods.layer_retraining import heldout_split, layer_input_cache, normalised_errors, retrain_window
 from memlocbench_methods.probing import DEFAULTS as PROBE_DEFAULTS
 from memlocbench_methods.probing import sentence_features, train_probes, weights_from_f1
@@ -20,17 +20,20 @@ def setup(plugins, mirror):
     return minilm_pair(plugins, mirror, n_rows=40, max_length=40, scale=0.02, seed=3, embeddings_too=False)
 
 
-def test_batched_group_gradient_equals_per_example(setup):
+def test_batched_gradient_difference_equals_per_example(setup):
     adapter, enc, labels, _, mem = setup
-    idx = list(range(0, 40, 3))
-    fast = group_gradient(adapter, mem, enc, idx, labels, batch_size=8)
-    slow = group_gradient_per_example(adapter, mem, enc, idx, labels)
-    assert fast.keys() == slow.keys() and len(fast) > 0
+    noisy = list(range(0, 40, 3))
+    clean = [i for i in range(40) if i % 3][::2]
+    fast = gradient_difference(adapter, mem, enc, noisy, clean, labels, batch_size=8)
+    g_noisy = group_gradient_per_example(adapter, mem, enc, noisy, labels)
+    g_clean = group_gradient_per_example(adapter, mem, enc, clean, labels)
+    assert fast.keys() == g_noisy.keys() and len(fast) > 0
     for n in fast:
-        assert torch.allclose(fast[n], slow[n], atol=1e-6, rtol=1e-4), n
-    other = group_gradient(adapter, mem, enc, list(range(1, 40, 3)), labels, batch_size=8)
-    scores = layer_l1(adapter, mem, fast, other, 6)
+        assert torch.allclose(fast[n], g_noisy[n] - g_clean[n], atol=1e-6, rtol=1e-4), n
+    scores = layer_l1(adapter, mem, fast, 6)
     assert len(scores) == 6 and all(s > 0 for s in scores)
+    with pytest.raises(ValueError, match="overlap"):
+        gradient_difference(adapter, mem, enc, noisy, noisy[:2], labels, batch_size=8)
 
 
 def test_cached_retraining_equals_full_network_retraining(setup):

@@ -226,6 +226,32 @@ def test_partial_forward(adapters, arch):
         assert torch.equal(model(**batch).logits, full)
 
 
+@pytest.mark.parametrize("arch", ARCHS)
+def test_cached_head_input_equals_full_forward(adapters, arch):
+    """The classifier-only model's cached features reproduce the full eval-mode forward pass, and
+    training the head on them changes only the head."""
+    from memlocbench.training.head_only import CachedHeadInput
+
+    adapter = adapters[arch]
+    tok = adapter.load_tokenizer()
+    model = _model(adapter, 0)
+    enc = encode(tok, _texts(adapter, tok), 32)
+    idx = list(range(len(enc.ids)))
+    forward = CachedHeadInput(adapter, model, enc, batch_size=4)
+    assert not model.training
+    with torch.no_grad():
+        assert torch.allclose(forward(model, idx[::-1]), model(**enc.batch(idx[::-1])).logits, atol=1e-5)
+    head = [n for n, _ in model.named_parameters() if adapter.parameter_group(n) == "head"]
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    for n, p in model.named_parameters():
+        p.requires_grad_(n in head)
+    model.train()
+    forward(model, idx).sum().backward()
+    grads = {n for n, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
+    assert grads and grads <= set(head)
+    assert all(torch.equal(before[n], p) for n, p in model.named_parameters())
+
+
 # -- (c) cached layer swapping equals the reference ----------------------------------------------------
 @pytest.mark.parametrize("arch", ARCHS)
 def test_swap_cached_equals_reference(adapters, arch, mirror):
@@ -280,6 +306,33 @@ def test_pipeline_end_to_end(adapters, arch, mirror, tmp_path):
     assert abs(sum(r.profile) - 1) < 1e-9 or r.profile_all_zero
     assert len(r.details["windows"]) == L * (L + 1) // 2
     assert out.paths[0].is_file()
+
+
+def test_pipeline_cpu_fast_profile(adapters, mirror, tmp_path):
+    """The cpu-fast profile (bf16, length-grouped batches, cached classifier-only features) runs the
+    methods that train, on a decoder; its models are stored apart from the exact ones."""
+    from memlocbench.pipeline import RunRequest, run
+    from memlocbench.profiles import build_config
+    from memlocbench.store import ArtefactStore
+
+    plugins = load_plugins(extra=[(_TinyModels(list(adapters.values())), Provider("tests", "0"))])
+    store = ArtefactStore(tmp_path / "cache")
+    outs = {}
+    for profile in ("cpu", "cpu-fast"):
+        req = RunRequest(
+            task="sst2", model="tiny-gpt-neo", methods=["gradient-attribution", "layer-retraining"],
+            config=build_config(profile, data={"train_size": 48, "max_length": 32}, train={"epochs": 1, "batch_size": 8},
+                                methods={"layer-retraining": {"epochs": 1}}),
+            data_dir=mirror, out_dir=tmp_path / profile, store=store, progress=False,
+        )
+        outs[profile] = run(plugins, req, log=lambda *_: None)
+    fast = outs["cpu-fast"].results
+    assert [r.method.name for r in fast] == ["gradient-attribution", "layer-retraining"]
+    assert all(len(r.profile) == _num_layers("gpt-neo") for r in fast)
+    assert fast[0].config["compute"]["precision"] == "bf16"
+    assert all(not r.cached["memorising"] for r in fast[:1])  # trained anew, not the exact profile's models
+    specs = [json.loads(p.read_text())["spec"] for p in (tmp_path / "cache").glob("models/*/meta.json")]
+    assert sum("compute" in s for s in specs) == 3 and len(specs) == 6  # memorising, clean, classifier-only
 
 
 # -- hub models fail fast and clearly offline -------------------------------------------------------------

@@ -24,6 +24,7 @@ from memlocbench.metrics import accuracy
 from memlocbench.profiles import RunConfig
 from memlocbench.protocols import ModelAdapter
 from memlocbench.store import ArtefactStore
+from memlocbench.training.head_only import CachedHeadInput
 from memlocbench.training.trainer import AuxiliaryTask, train_classifier
 
 #: bump when the training path changes in a way that changes the weights it produces
@@ -112,6 +113,8 @@ class TrainedModels:
             spec["main_layers"] = list(recipe.main_layers)
         if recipe.aux:
             spec["aux"] = self.config.control.model_dump(mode="json")
+        if not self.config.compute.is_default():  # absent when exact, so exact models keep their keys
+            spec["compute"] = self.config.compute.model_dump(mode="json")
         return spec
 
     def _train_config(self, recipe: Recipe):
@@ -184,10 +187,16 @@ class TrainedModels:
         names = self._main_parameters(model, recipe)
         aux = self._auxiliary(model) if recipe.aux else None
         labels = self.labels_for(recipe)
+        compute = self.config.compute
+        forward = None
+        if recipe.main_layers == () and aux is None and compute.head_only == "cached-features":
+            forward = CachedHeadInput(self.adapter, model, self.train_enc, self.config.train.eval_batch_size,
+                                      compute.precision)
         outcome = train_classifier(
             model, names, self.train_enc, labels, self.dataset.noisy_idx, self.dataset.clean_idx,
             self.val_enc, self.dataset.validation.labels, self._train_config(recipe),
             desc=f"train {role} ({self.task_name}, {self.model_name})", progress=self.progress, aux=aux,
+            compute=compute, forward=forward,
         )
         preds = outcome.final_predictions
         seconds = time.perf_counter() - t0

@@ -3,24 +3,30 @@
 After every epoch it records accuracy on the noisy examples (against their perturbed labels) and on
 the clean training examples (validation only after the last epoch: it never steers training), and
 snapshots the first epoch at which the training set is fitted (macro-F1 against the training labels
->= the profile's threshold, 0.993 in the paper).
+>= the profile's threshold, 0.993 in the paper). With the default ``ComputeConfig`` this is the
+paper's loop in fp32 with random batches; ``cpu-fast`` switches on bf16 autocast, length-grouped
+batches and training-set scoring only until the first fit (``memlocbench.compute``).
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
+from typing import Callable
 
 import torch
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
+from memlocbench.compute import autocast, training_batches
 from memlocbench.data.encoding import Encoded
 from memlocbench.metrics import accuracy, macro_f1
-from memlocbench.profiles import TrainConfig
+from memlocbench.profiles import ComputeConfig, TrainConfig
 from memlocbench.protocols import ModelAdapter
 
 State = dict[str, torch.Tensor]
+#: logits for some examples of the training set: ``forward(model, indices)``
+Forward = Callable[[torch.nn.Module, list[int]], torch.Tensor]
 
 
 @dataclass
@@ -35,20 +41,23 @@ class AuxiliaryTask:
     parameter_names: list[str]  # model parameters the auxiliary optimizer updates
     learning_rate: float
 
-    def loss(self, model: torch.nn.Module, chunk: list[int], loss_fn) -> torch.Tensor:
+    def loss(self, model: torch.nn.Module, chunk: list[int], loss_fn, precision: str = "fp32") -> torch.Tensor:
         batch = self.enc.batch(chunk)
-        out = model(**batch, output_hidden_states=True)
-        rep = self.adapter.sentence_representation(out.hidden_states[-1], batch["attention_mask"])
-        return loss_fn(self.head(rep), torch.tensor([self.labels[i] for i in chunk]))
+        with autocast(model, precision):
+            out = model(**batch, output_hidden_states=True)
+            rep = self.adapter.sentence_representation(out.hidden_states[-1], batch["attention_mask"])
+            logits = self.head(rep)
+        return loss_fn(logits.float(), torch.tensor([self.labels[i] for i in chunk]))
 
 
 @dataclass
 class EpochRecord:
     epoch: int
     loss: float
-    train_macro_f1: float
-    noisy_acc: float  # against the labels trained on (perturbed ones for the memorising model)
-    clean_acc: float
+    # training-set scores; None after the first fit (but for the last epoch) with train_eval="until-fit"
+    train_macro_f1: float | None
+    noisy_acc: float | None  # against the labels trained on (perturbed ones for the memorising model)
+    clean_acc: float | None
     validation_acc: float | None  # scored after the last epoch only (it never steers training)
     seconds: float
 
@@ -81,14 +90,17 @@ def snapshot(model: torch.nn.Module, names: list[str]) -> State:
 
 
 @torch.no_grad()
-def predict(model: torch.nn.Module, enc: Encoded, indices: list[int], batch_size: int) -> list[int]:
-    """Predicted labels for ``indices`` (returned in the order of ``indices``)."""
+def predict(model: torch.nn.Module, enc: Encoded, indices: list[int], batch_size: int,
+            precision: str = "fp32", forward: Forward | None = None) -> list[int]:
+    """Predicted labels for ``indices`` (returned in the order of ``indices``); ``forward``
+    replaces the full forward pass (for examples of ``enc``)."""
     was_training = model.training
     model.eval()
     out: dict[int, int] = {}
     for chunk, batch in enc.eval_batches(indices, batch_size):
-        pred = model(**batch).logits.argmax(-1).tolist()
-        out.update(zip(chunk, pred))
+        with autocast(model, precision):
+            logits = forward(model, chunk) if forward is not None else model(**batch).logits
+        out.update(zip(chunk, logits.argmax(-1).tolist()))
     model.train(was_training)
     return [out[i] for i in indices]
 
@@ -106,16 +118,27 @@ def train_classifier(
     desc: str = "training",
     progress: bool = True,
     aux: AuxiliaryTask | None = None,
+    compute: ComputeConfig | None = None,
+    forward: Forward | None = None,
 ) -> TrainingOutcome:
     """Train ``trainable`` on ``labels``; with ``aux``, main and auxiliary batches are shuffled
-    together each epoch and each step updates only that task's optimizer (paper section 3.2)."""
+    together each epoch and each step updates only that task's optimizer (paper section 3.2).
+    ``compute``: precision and batching (default: exact fp32, random batches); ``forward``: how
+    to get logits for training examples (default: the full model on ``train_enc``)."""
+    compute = compute or ComputeConfig()
+    precision = compute.precision
+
+    def train_forward(m: torch.nn.Module, chunk: list[int]) -> torch.Tensor:
+        return forward(m, chunk) if forward is not None else m(**train_enc.batch(chunk)).logits
+
+    lengths = [len(x) for x in train_enc.ids]
     torch.manual_seed(cfg.seed)
     wanted = set(trainable) | set(aux.parameter_names if aux else ())
     all_names = [n for n, _ in model.named_parameters() if n in wanted]
     set_trainable(model, all_names)
     named = dict(model.named_parameters())
     params = [named[n] for n in trainable]
-    optim = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    optim = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay, fused=True)
     n = len(labels)
     steps_per_epoch = (n + cfg.batch_size - 1) // cfg.batch_size
     total = steps_per_epoch * cfg.epochs
@@ -124,7 +147,8 @@ def train_classifier(
     if aux is not None:
         aux_params = [named[n] for n in aux.parameter_names] + list(aux.head.parameters())
         clip_params += list(aux.head.parameters())
-        aux_optim = torch.optim.AdamW(aux_params, lr=aux.learning_rate, weight_decay=cfg.weight_decay)
+        aux_optim = torch.optim.AdamW(aux_params, lr=aux.learning_rate, weight_decay=cfg.weight_decay,
+                                      fused=True)
         aux_total = (len(aux.labels) + cfg.batch_size - 1) // cfg.batch_size * cfg.epochs
         aux_sched = get_linear_schedule_with_warmup(aux_optim, int(cfg.warmup_fraction * aux_total), aux_total)
         total += aux_total
@@ -137,20 +161,23 @@ def train_classifier(
     for epoch in range(1, cfg.epochs + 1):
         t0 = time.perf_counter()
         model.train()
-        order = torch.randperm(n, generator=gen).tolist()
-        steps = [("main", order[k : k + cfg.batch_size]) for k in range(0, n, cfg.batch_size)]
+        plan = training_batches(all_idx, lengths, cfg.batch_size, gen, compute.batching, compute.group_size)
+        steps = [("main", chunk) for chunk in plan]
         if aux is not None:
-            aux_order = torch.randperm(len(aux.labels), generator=gen).tolist()
-            steps += [("aux", aux_order[k : k + cfg.batch_size]) for k in range(0, len(aux_order), cfg.batch_size)]
+            aux_plan = training_batches(list(range(len(aux.labels))), [len(x) for x in aux.enc.ids],
+                                        cfg.batch_size, gen, compute.batching, compute.group_size)
+            steps += [("aux", chunk) for chunk in aux_plan]
             steps = [steps[i] for i in torch.randperm(len(steps), generator=gen).tolist()]
         loss_sum = 0.0
         for which, chunk in steps:
             if which == "main":
-                loss = loss_fn(model(**train_enc.batch(chunk)).logits, y_all[chunk])
+                with autocast(model, precision):
+                    logits = train_forward(model, chunk)
+                loss = loss_fn(logits.float(), y_all[chunk])
                 opt, sch = optim, sched
                 loss_sum += loss.item() * len(chunk)
             else:
-                loss = aux.loss(model, chunk, loss_fn)
+                loss = aux.loss(model, chunk, loss_fn, precision)
                 opt, sch = aux_optim, aux_sched
             optim.zero_grad(set_to_none=True)
             if aux is not None:
@@ -160,20 +187,23 @@ def train_classifier(
             opt.step()
             sch.step()
             bar.update(1)
-        pred = predict(model, train_enc, all_idx, cfg.eval_batch_size)
         last = epoch == cfg.epochs
-        val_pred = predict(model, val_enc, list(range(len(val_labels))), cfg.eval_batch_size) if last else None
-        rec = EpochRecord(
-            epoch=epoch,
-            loss=loss_sum / n,
-            train_macro_f1=macro_f1(pred, labels),
-            noisy_acc=accuracy([pred[i] for i in noisy_idx], [labels[i] for i in noisy_idx]) if noisy_idx else float("nan"),
-            clean_acc=accuracy([pred[i] for i in clean_idx], [labels[i] for i in clean_idx]),
-            validation_acc=accuracy(val_pred, val_labels) if last else None,
-            seconds=time.perf_counter() - t0,
-        )
+        rec = EpochRecord(epoch=epoch, loss=loss_sum / n, train_macro_f1=None, noisy_acc=None, clean_acc=None,
+                          validation_acc=None, seconds=0.0)
+        # the training set is scored after every epoch (it finds the first fit), or, with
+        # train_eval="until-fit", until the first fit and after the last epoch: same weights either way
+        if last or outcome.first_fit is None or compute.train_eval == "every-epoch":
+            pred = predict(model, train_enc, all_idx, cfg.eval_batch_size, precision, forward)
+            rec.train_macro_f1 = macro_f1(pred, labels)
+            rec.noisy_acc = (accuracy([pred[i] for i in noisy_idx], [labels[i] for i in noisy_idx])
+                             if noisy_idx else float("nan"))
+            rec.clean_acc = accuracy([pred[i] for i in clean_idx], [labels[i] for i in clean_idx])
+            bar.set_postfix(epoch=epoch, f1=f"{rec.train_macro_f1:.3f}", noisy=f"{rec.noisy_acc:.2f}")
+        if last:
+            val_pred = predict(model, val_enc, list(range(len(val_labels))), cfg.eval_batch_size, precision)
+            rec.validation_acc = accuracy(val_pred, val_labels)
+        rec.seconds = time.perf_counter() - t0
         outcome.history.append(rec)
-        bar.set_postfix(epoch=epoch, f1=f"{rec.train_macro_f1:.3f}", noisy=f"{rec.noisy_acc:.2f}")
         if outcome.first_fit is None and rec.train_macro_f1 >= cfg.fit_threshold:
             outcome.first_fit = snapshot(model, all_names)
             outcome.first_fit_epoch = epoch

@@ -13,7 +13,8 @@ layer swapping.
 Speed: the layers below a window are frozen and equal the memorising model's, so their outputs are
 computed once for every example and layer, and each retraining run starts its forward pass (and
 ends its backward pass) at the window; evaluation happens once, after the last epoch.
-``retrain_window(cached=False)`` runs the whole network instead (the reference).
+``retrain_window(paper_style=True)`` runs the whole network instead (the reference). The run's
+``ComputeConfig`` (``cpu-fast``: bf16 autocast, length-grouped batches) applies to every window.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ from transformers import get_linear_schedule_with_warmup
 
 from memlocbench import hookimpl
 from memlocbench.layer_profile import layer_weights_from_windows, window_key, windows
-from memlocbench.partial_forward import all_layer_inputs, logits_from
+from memlocbench.compute import autocast, training_batches
+from memlocbench.partial_forward import all_layer_inputs, logits_from, pad_hidden
+from memlocbench.profiles import ComputeConfig
 from memlocbench.protocols import LayerScores, MethodInfo
 
 DEFAULTS = {"epochs": 5, "learning_rate": 3e-5, "batch_size": 8, "heldout_seed": 42, "warmup_fraction": 0.1,
@@ -48,15 +51,6 @@ def layer_input_cache(adapter, model, enc, batch_size) -> list[list[torch.Tensor
     return cache
 
 
-def _padded(cache, chunk, layer, width) -> torch.Tensor:
-    d = cache[chunk[0]][layer].shape[-1]
-    out = torch.zeros(len(chunk), width, d)
-    for row, i in enumerate(chunk):
-        h = cache[i][layer]
-        out[row, : h.shape[0]] = h
-    return out
-
-
 def heldout_split(clean_idx: list[int], n_heldout: int, seed: int) -> tuple[list[int], list[int]]:
     """(retraining set, held-out clean set), as the paper: shuffle the clean indices, hold out the first n."""
     order = list(clean_idx)
@@ -65,12 +59,15 @@ def heldout_split(clean_idx: list[int], n_heldout: int, seed: int) -> tuple[list
 
 
 def retrain_window(adapter, memorising, pretrained, window, enc, labels, train_idx, eval_sets, p, seed,
-                   cache=None, return_model=False, paper_style=False):
+                   cache=None, return_model=False, paper_style=False, compute=None):
     """Retrain ``window`` and return accuracy on each of ``eval_sets`` (name -> indices), and the
     retrained model if asked. With ``cache`` (from ``layer_input_cache``) the forward pass starts at
     the window. ``paper_style`` is the reference: every parameter keeps requires_grad (frozen ones are
     only left out of the optimizer, so backward runs through the whole network) and the full training
-    set is evaluated after every epoch."""
+    set is evaluated after every epoch. ``compute`` (a ``ComputeConfig``): precision and batching;
+    default exact (fp32, random batches)."""
+    compute = compute or ComputeConfig()
+    lengths = [len(x) for x in enc.ids]
     s, e = window
     model = copy.deepcopy(memorising)
     layers, base = adapter.layer_modules(model), adapter.layer_modules(pretrained)
@@ -84,7 +81,7 @@ def retrain_window(adapter, memorising, pretrained, window, enc, labels, train_i
         prm.requires_grad_(paper_style or n in train_names)
         if n in train_names:
             params.append(prm)
-    opt = torch.optim.AdamW(params, lr=p["learning_rate"], weight_decay=p["weight_decay"])
+    opt = torch.optim.AdamW(params, lr=p["learning_rate"], weight_decay=p["weight_decay"], fused=True)
     steps = (len(train_idx) + p["batch_size"] - 1) // p["batch_size"] * p["epochs"]
     sched = get_linear_schedule_with_warmup(opt, int(p["warmup_fraction"] * steps), steps)
     gen = torch.Generator().manual_seed(seed)
@@ -94,8 +91,9 @@ def retrain_window(adapter, memorising, pretrained, window, enc, labels, train_i
 
     def forward(chunk):
         batch = enc.batch(chunk)
-        hidden = _padded(cache, chunk, s, batch["input_ids"].shape[1]) if start > 0 else None
-        return logits_from(adapter, model, batch, start, hidden)
+        hidden = pad_hidden([cache[i][s] for i in chunk], batch["input_ids"].shape[1]) if start > 0 else None
+        with autocast(model, compute.precision):
+            return logits_from(adapter, model, batch, start, hidden).float()
 
     backbone = next(c for _, c in model.named_children() if any(m is layers[0] for m in c.modules()))
     for _ in range(p["epochs"]):
@@ -105,9 +103,8 @@ def retrain_window(adapter, memorising, pretrained, window, enc, labels, train_i
         backbone.eval()
         for k in range(s, len(layers)):
             layers[k].train()
-        order = torch.randperm(len(train_idx), generator=gen).tolist()
-        for b in range(0, len(order), p["batch_size"]):
-            chunk = [train_idx[i] for i in order[b : b + p["batch_size"]]]
+        for chunk in training_batches(train_idx, lengths, p["batch_size"], gen, compute.batching,
+                                      compute.group_size):
             loss = torch.nn.functional.cross_entropy(forward(chunk), y[chunk])
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -157,7 +154,7 @@ class LayerRetraining:
         for w in tqdm(windows(ctx.num_layers), desc="layer retraining", disable=not ctx.progress, leave=False):
             results[w] = retrain_window(ctx.adapter, mem, pretrained, w, ctx.train_enc, d.noisy_labels, train_idx,
                                         {"noisy": list(d.noisy_idx), "heldout_clean": heldout}, p,
-                                        ctx.config.train.seed, cache=cache)
+                                        ctx.config.train.seed, cache=cache, compute=ctx.config.compute)
         error = normalised_errors({w: r["noisy"] for w, r in results.items()}, ctx.num_layers)
         return LayerScores(
             raw=layer_weights_from_windows(ctx.num_layers, error),

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from memlocbench import hookimpl
 from memlocbench.layer_profile import layer_weights_from_windows, window_key, windows
+from memlocbench.compute import autocast
 from memlocbench.partial_forward import all_layer_inputs, logits_from, run_layers
 from memlocbench.protocols import LayerScores, MethodInfo
 
@@ -36,8 +37,10 @@ def _accuracies(correct: dict, noisy: set[int], n_noisy: int, n_clean: int) -> d
 
 
 @torch.no_grad()
-def swap_cached(adapter, memorising, clean, enc, labels, noisy_idx, batch_size, progress=False) -> dict:
-    """Per-window accuracies with cached lower layers (see module docstring)."""
+def swap_cached(adapter, memorising, clean, enc, labels, noisy_idx, batch_size, progress=False,
+                precision="fp32") -> dict:
+    """Per-window accuracies with cached lower layers (see module docstring); ``precision="bf16"``
+    runs the layers under bf16 autocast (``ComputeConfig``)."""
     L = len(adapter.layer_modules(memorising))
     noisy = set(noisy_idx)
     all_idx = list(range(len(labels)))
@@ -46,16 +49,22 @@ def swap_cached(adapter, memorising, clean, enc, labels, noisy_idx, batch_size, 
     for chunk, batch in tqdm(batches, desc="layer swapping", disable=not progress, leave=False):
         gold = torch.tensor([labels[i] for i in chunk])
         is_noisy = torch.tensor([i in noisy for i in chunk])
-        inputs = all_layer_inputs(memorising, batch)
-        for s in range(L):
-            hidden = inputs[s]  # the memorising model's own embeddings when s == 0
-            for e in range(s, L):
-                hidden = run_layers(adapter, clean, batch, e, e + 1, hidden)
-                pred = logits_from(adapter, memorising, batch, e + 1, hidden).argmax(-1)
-                hit = pred == gold
-                correct[(s, e)]["noisy"] += int(hit[is_noisy].sum())
-                correct[(s, e)]["clean"] += int(hit[~is_noisy].sum())
+        with autocast(memorising, precision):
+            _swap_batch(adapter, memorising, clean, batch, L, gold, is_noisy, correct)
     return _accuracies(correct, noisy, len(noisy), len(labels) - len(noisy))
+
+
+def _swap_batch(adapter, memorising, clean, batch, L, gold, is_noisy, correct) -> None:
+    """Add one batch's correct predictions under every window to ``correct``."""
+    inputs = all_layer_inputs(memorising, batch)
+    for s in range(L):
+        hidden = inputs[s]  # the memorising model's own embeddings when s == 0
+        for e in range(s, L):
+            hidden = run_layers(adapter, clean, batch, e, e + 1, hidden)
+            pred = logits_from(adapter, memorising, batch, e + 1, hidden).argmax(-1)
+            hit = pred == gold
+            correct[(s, e)]["noisy"] += int(hit[is_noisy].sum())
+            correct[(s, e)]["clean"] += int(hit[~is_noisy].sum())
 
 
 @torch.no_grad()
@@ -92,7 +101,7 @@ class LayerSwapping:
         clean = ctx.models.load("clean")
         d = ctx.dataset
         acc = swap_cached(ctx.adapter, mem, clean, ctx.train_enc, d.noisy_labels, d.noisy_idx,
-                          p["eval_batch_size"], ctx.progress)
+                          p["eval_batch_size"], ctx.progress, ctx.config.compute.precision)
         L = ctx.num_layers
         error = {w: 1.0 - acc[window_key(w)]["noisy_acc"] for w in windows(L)}
         return LayerScores(

@@ -81,13 +81,13 @@ def _init(d: int, h: int, seed: int) -> list[torch.Tensor]:
 
 def train_probes(features: torch.Tensor, targets: torch.Tensor, jobs: list[tuple[int, int]], p: dict) -> list[dict]:
     """Train one probe per (hidden-state index, seed) job, all stacked; returns per-job results."""
-    P = len(jobs)
     d = features.shape[-1]
     n = features.shape[1]
     splits = {s: split_indices(n, s, p["split"]) for s in {s for _, s in jobs}}
     model = _StackedMLP([_init(d, p["hidden"], 1000 * s + layer) for layer, s in jobs])
-    opt = torch.optim.AdamW(model.parameters(), lr=p["learning_rate"], weight_decay=p["weight_decay"])
+    opt = torch.optim.AdamW(model.parameters(), lr=p["learning_rate"], weight_decay=p["weight_decay"], fused=True)
     weight = torch.tensor(p["class_weights"])
+    layer_of = torch.tensor([layer for layer, _ in jobs]).unsqueeze(1)  # [P, 1]
     drop_gen = [torch.Generator().manual_seed(7919 * s + layer) for layer, s in jobs]
     order_gen = {s: torch.Generator().manual_seed(s) for s in splits}
     best = [(-1.0, None) for _ in jobs]  # (val F1, test predictions)
@@ -97,12 +97,16 @@ def train_probes(features: torch.Tensor, targets: torch.Tensor, jobs: list[tuple
         perms = {s: torch.tensor(splits[s][0])[torch.randperm(len(splits[s][0]), generator=g)] for s, g in order_gen.items()}
         n_train = len(next(iter(perms.values())))
         for k in range(0, n_train, p["batch_size"]):
-            idx = [perms[s][k : k + p["batch_size"]] for _, s in jobs]
-            x = torch.stack([features[layer, i] for (layer, _), i in zip(jobs, idx)])
-            masks = torch.stack([torch.bernoulli(torch.full(x.shape[1:], keep), generator=g) / keep for g in drop_gen])
+            idx = torch.stack([perms[s][k : k + p["batch_size"]] for _, s in jobs])  # [P, B]
+            x = features[layer_of, idx]
+            full = torch.full(x.shape[1:], keep)
+            masks = torch.stack([torch.bernoulli(full, generator=g) for g in drop_gen]).div_(keep)
             logits = model(x, masks)
-            y = torch.stack([targets[i] for i in idx])
-            loss = sum(F.cross_entropy(logits[j], y[j], weight=weight) for j in range(P))
+            y = targets[idx]
+            # each probe's class-weighted mean cross-entropy (F.cross_entropy's weighting), summed over probes
+            nll = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view_as(y)
+            w = weight[y]
+            loss = ((w * nll).sum(1) / w.sum(1)).sum()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
