@@ -197,5 +197,6 @@ def test_training_speed(benchmark, models):
 
     fast, exact = _compare(benchmark, lambda: train(build_config("cpu-fast").compute), train,
                            "training (2 epochs), cpu-fast compute vs exact")
-    assert [len(r.__dict__) for r in fast.history] == [len(r.__dict__) for r in exact.history]
+    assert len(fast.history) == len(exact.history) == 2
     assert abs(fast.history[-1].loss - exact.history[-1].loss) < 0.2
+    assert abs(fast.history[-1].clean_acc - exact.history[-1].clean_acc) < 0.1  # both learn the task alike

@@ -13,7 +13,7 @@ every architecture whose layers take the hidden states as their first argument.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 from torch import nn
@@ -114,4 +114,19 @@ def pad_hidden(rows: list[torch.Tensor], width: int) -> torch.Tensor:
     out = torch.zeros(len(rows), width, rows[0].shape[-1], dtype=rows[0].dtype)
     for row, h in enumerate(rows):
         out[row, : h.shape[0]] = h
+    return out
+
+
+@torch.no_grad()
+def cache_per_example(enc, batch_size: int,
+                      states: Callable[[dict[str, torch.Tensor]], list[torch.Tensor]]) -> list[list[torch.Tensor]]:
+    """Run ``states(batch)`` (hidden states [B, T, d] for a padded batch of ``enc``) over every
+    example once, in length-sorted batches, and keep each example's rows without padding:
+    ``out[i][k]`` is the k-th state of example i, ``[len_i, d]``."""
+    out: list[list[torch.Tensor] | None] = [None] * len(enc.ids)
+    for chunk, batch in enc.eval_batches(list(range(len(enc.ids))), batch_size):
+        hs = states(batch)
+        for row, i in enumerate(chunk):
+            n = len(enc.ids[i])
+            out[i] = [h[row, :n].float().clone() for h in hs]
     return out

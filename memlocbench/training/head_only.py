@@ -13,7 +13,7 @@ import torch
 
 from memlocbench.compute import autocast
 from memlocbench.data.encoding import Encoded
-from memlocbench.partial_forward import logits_from, pad_hidden, run_layers
+from memlocbench.partial_forward import cache_per_example, logits_from, pad_hidden, run_layers
 from memlocbench.protocols import ModelAdapter
 
 
@@ -25,14 +25,12 @@ class CachedHeadInput:
                  precision: str = "fp32"):
         self.adapter, self.enc = adapter, enc
         self.num_layers = len(adapter.layer_modules(model))
-        self.rows: list[torch.Tensor | None] = [None] * len(enc.ids)
         was_training = model.training
         model.eval()
-        with torch.no_grad(), autocast(model, precision):
-            for chunk, batch in enc.eval_batches(list(range(len(enc.ids))), batch_size):
-                out = run_layers(adapter, model, batch, 0, self.num_layers, None).float()
-                for row, i in enumerate(chunk):
-                    self.rows[i] = out[row, : len(enc.ids[i])].clone()
+        with autocast(model, precision):
+            cached = cache_per_example(enc, batch_size,
+                                       lambda batch: [run_layers(adapter, model, batch, 0, self.num_layers, None)])
+        self.rows = [states[0] for states in cached]
         model.train(was_training)
 
     def __call__(self, model: torch.nn.Module, chunk: list[int]) -> torch.Tensor:

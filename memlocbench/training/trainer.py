@@ -132,6 +132,7 @@ def train_classifier(
         return forward(m, chunk) if forward is not None else m(**train_enc.batch(chunk)).logits
 
     lengths = [len(x) for x in train_enc.ids]
+    aux_lengths = [len(x) for x in aux.enc.ids] if aux is not None else []
     torch.manual_seed(cfg.seed)
     wanted = set(trainable) | set(aux.parameter_names if aux else ())
     all_names = [n for n, _ in model.named_parameters() if n in wanted]
@@ -164,8 +165,8 @@ def train_classifier(
         plan = training_batches(all_idx, lengths, cfg.batch_size, gen, compute.batching, compute.group_size)
         steps = [("main", chunk) for chunk in plan]
         if aux is not None:
-            aux_plan = training_batches(list(range(len(aux.labels))), [len(x) for x in aux.enc.ids],
-                                        cfg.batch_size, gen, compute.batching, compute.group_size)
+            aux_plan = training_batches(list(range(len(aux.labels))), aux_lengths, cfg.batch_size, gen,
+                                        compute.batching, compute.group_size)
             steps += [("aux", chunk) for chunk in aux_plan]
             steps = [steps[i] for i in torch.randperm(len(steps), generator=gen).tolist()]
         loss_sum = 0.0

@@ -29,7 +29,7 @@ from transformers import get_linear_schedule_with_warmup
 from memlocbench import hookimpl
 from memlocbench.layer_profile import layer_weights_from_windows, window_key, windows
 from memlocbench.compute import autocast, training_batches
-from memlocbench.partial_forward import all_layer_inputs, logits_from, pad_hidden
+from memlocbench.partial_forward import all_layer_inputs, cache_per_example, logits_from, pad_hidden
 from memlocbench.profiles import ComputeConfig
 from memlocbench.protocols import LayerScores, MethodInfo
 
@@ -37,18 +37,11 @@ DEFAULTS = {"epochs": 5, "learning_rate": 3e-5, "batch_size": 8, "heldout_seed":
             "max_grad_norm": 1.0, "weight_decay": 0.01, "eval_batch_size": 64}
 
 
-@torch.no_grad()
 def layer_input_cache(adapter, model, enc, batch_size) -> list[list[torch.Tensor]]:
     """cache[i][k]: input of layer k for example i, without padding ([len_i, d])."""
     model.eval()
-    cache: list[list[torch.Tensor] | None] = [None] * len(enc.ids)
     L = len(adapter.layer_modules(model))
-    for chunk, batch in enc.eval_batches(list(range(len(enc.ids))), batch_size):
-        hs = all_layer_inputs(model, batch)
-        for row, i in enumerate(chunk):
-            n = len(enc.ids[i])
-            cache[i] = [hs[k][row, :n].clone() for k in range(L)]
-    return cache
+    return cache_per_example(enc, batch_size, lambda batch: all_layer_inputs(model, batch)[:L])
 
 
 def heldout_split(clean_idx: list[int], n_heldout: int, seed: int) -> tuple[list[int], list[int]]:
