@@ -96,9 +96,11 @@ def list_cmd(kind: str, data_dir: Path | None) -> None:
 @click.option("--control", is_flag=True,
               help="run on the control models (memorisation forced into the first, middle and last two layers) "
                    "and score each profile against those layers")
+@click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "cuda", "auto"]),
+              help="where models and batches live; auto = cuda if available (not part of any key)")
 @click.option("--quiet", is_flag=True, help="no progress bars")
 def run(methods, task, model, profile, train_size, epochs, learning_rate, batch_size, max_length, data_seed,
-        seed, noise_fraction, data_dir, out, cache_dir, control, quiet) -> None:
+        seed, noise_fraction, data_dir, out, cache_dir, control, device, quiet) -> None:
     """Train (or reuse) the memorising model and its clean twin, then localise memorisation."""
     from memlocbench.pipeline import RunRequest
     from memlocbench.pipeline import run as run_pipeline
@@ -116,7 +118,7 @@ def run(methods, task, model, profile, train_size, epochs, learning_rate, batch_
     for one_seed in ([seed] if seed is not None else config.seeds):
         req = RunRequest(task=task, model=model, methods=list(methods), config=config.with_seed(one_seed),
                          data_dir=data_dir, out_dir=out, store=ArtefactStore(cache_dir), progress=not quiet,
-                         control=control)
+                         control=control, device=device)
         _report(run_pipeline(plugins, req, log=lambda msg: click.echo(msg, err=True)))
 
 
@@ -144,6 +146,109 @@ def _report(output) -> None:
         if s.control:
             click.echo(f"chance: {next(iter(s.control_accuracy.values()))['chance']:.2f}")
         click.echo(f"summary written to {output.summary_path}")
+
+
+def _csv(value, cast=str):
+    if value is None:
+        return None
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    if items == ["all"]:
+        return "all"
+    try:
+        return [cast(v) for v in items]
+    except ValueError:
+        raise click.BadParameter(f"expected a comma-separated list, got {value!r}") from None
+
+
+@main.command()
+@click.argument("grid_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--tasks", help="comma-separated tasks, or 'all'")
+@click.option("--models", help="comma-separated model adapters [default: minilm-l6]")
+@click.option("--methods", help="comma-separated methods, or 'all' (the paper's four) [default: all]")
+@click.option("--seeds", help="comma-separated model seeds [default: the profile's]")
+@click.option("--control", is_flag=True, default=None, help="also the control setup")
+@click.option("--control-only", is_flag=True, default=None, help="only the control setup")
+@click.option("--profile", help="named settings: cpu, cpu-fast or paper [default: cpu]")
+@click.option("--train-size", type=int)
+@click.option("--epochs", type=int)
+@click.option("--learning-rate", "--lr", "learning_rate", type=float)
+@click.option("--batch-size", type=int)
+@click.option("--max-length", type=int)
+@click.option("--data-seed", type=int)
+@click.option("--noise", type=float)
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="MEMLOCBENCH_DATA_DIR",
+              help="local mirror [env MEMLOCBENCH_DATA_DIR]")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="result files [default: results]")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), envvar="MEMLOCBENCH_CACHE_DIR",
+              help="artefact store, on a filesystem every worker sees [env MEMLOCBENCH_CACHE_DIR]")
+@click.option("--executor", help="local (default), ray, or a plugin's executor")
+@click.option("--ray-address", help="Ray cluster to join, e.g. auto or HOST:6379 [default: a local instance]")
+@click.option("--max-retries", type=int, help="Ray: retries of a unit whose worker died [default: 2]")
+@click.option("--cpus-per-unit", type=float, help="Ray: CPUs each unit asks for [default: 1]")
+@click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), help="[default: cpu]; cuda: each Ray unit asks for one GPU")
+@click.option("--dry-run", is_flag=True, help="print the plan, what is done and the estimated remaining compute")
+@click.option("--quiet", is_flag=True, help="no progress bar")
+def grid(grid_file, tasks, models, methods, seeds, control, control_only, profile, train_size, epochs,
+         learning_rate, batch_size, max_length, data_seed, noise, data_dir, out, cache_dir, executor, ray_address,
+         max_retries, cpus_per_unit, device, dry_run, quiet) -> None:
+    """Run the experiment grid (tasks x models x seeds x trainings and methods) as units keyed by the store."""
+    from memlocbench.grid.config import load_grid_config
+    from memlocbench.grid.driver import dry_run as plan_dry_run
+    from memlocbench.grid.driver import run_grid
+
+    overrides = {"tasks": _csv(tasks), "models": _csv(models), "methods": _csv(methods),
+                 "seeds": _csv(seeds, int), "profile": profile, "train_size": train_size, "epochs": epochs,
+                 "learning_rate": learning_rate, "batch_size": batch_size, "max_length": max_length,
+                 "data_seed": data_seed, "noise": noise, "data_dir": data_dir, "out": out, "cache_dir": cache_dir,
+                 "executor": executor, "ray_address": ray_address, "max_retries": max_retries,
+                 "cpus_per_unit": cpus_per_unit, "device": device}
+    if overrides["models"] == "all":
+        overrides["models"] = None
+        raise click.BadParameter("--models takes names, not 'all'")
+    if control:
+        overrides["control"] = True
+    if control_only:
+        overrides.update(control=True, standard=False)
+    cfg = load_grid_config(grid_file, overrides)
+    plugins = _plugins()
+    if dry_run:
+        _print_dry_run(plan_dry_run(plugins, cfg))
+        return
+    report = run_grid(plugins, cfg, log=lambda msg: click.echo(msg, err=True), progress=not quiet)
+    rows = [[uid, o["status"], f"{o.get('seconds', 0):.1f}", o.get("reason", "")]
+            for uid, o in report.outcomes.items() if o["status"] != "skipped"]
+    if rows:
+        click.echo(tabulate(rows, headers=["unit", "status", "seconds", "reason"], tablefmt="simple"))
+    click.echo(f"\ndone {report.count('done')}, skipped {report.count('skipped')} (already in the store), "
+               f"failed {report.count('failed')}; {len(report.written)} result file(s) written to {cfg.out}")
+    for note in report.not_written:
+        click.echo(f"not written: {note}", err=True)
+    if report.count("failed"):
+        sys.exit(1)
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:,.1f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
+
+
+def _print_dry_run(d) -> None:
+    rows = [[cat, c["units"], c["done"], c["pending"], _hours(d.per_category.get(cat, 0.0))]
+            for cat, c in d.counts.items()]
+    total = {k: sum(c[k] for c in d.counts.values()) for k in ("units", "done", "pending")}
+    rows.append(["total", total["units"], total["done"], total["pending"], _hours(d.estimate.seconds)])
+    click.echo(tabulate(rows, headers=["unit kind", "units", "done", "pending", f"est. remaining ({d.device})"],
+                        tablefmt="github"))
+    e = d.estimate
+    click.echo(f"\nestimated remaining compute: {_hours(e.seconds)} of {d.device} time "
+               f"({'device-hours' if d.device == 'cuda' else 'on the 2-core reference machine'}); "
+               f"{e.measured_units} pending unit(s) from times measured in this store, "
+               f"{e.default_units} from the stated defaults (memlocbench/grid/estimate.py)"
+               + (f"; {e.assumed_rows} with an assumed training size" if e.assumed_rows else "")
+               + ". These are estimates.")
+    runs = len(d.plan.groups)
+    click.echo(f"{runs} run(s) (task x model x seed x setup) write result files")
+    for p in d.plan.problems:
+        click.echo(f"note: {p}")
 
 
 _PATHS = click.Path(file_okay=False, path_type=Path)

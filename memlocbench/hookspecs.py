@@ -1,4 +1,4 @@
-"""The plugin contract: three hooks, one per kind of thing a plugin can add.
+"""The plugin contract: one hook per kind of thing a plugin can add.
 
 Each hook receives a ``register`` callable. A plugin calls it once per object it provides::
 
@@ -38,3 +38,8 @@ def register_models(register: Callable[[object], None]) -> None:
 @hookspec
 def register_methods(register: Callable[[object], None]) -> None:
     """Register localisation methods (objects satisfying ``LocalisationMethod``)."""
+
+
+@hookspec
+def register_executors(register: Callable[[object], None]) -> None:
+    """Register grid executors (objects satisfying ``Executor``: ``memlocbench grid --executor NAME``)."""

@@ -111,7 +111,7 @@ def all_layer_inputs(model: nn.Module, batch: dict[str, torch.Tensor]) -> list[t
 def pad_hidden(rows: list[torch.Tensor], width: int) -> torch.Tensor:
     """Stack per-example hidden states ([len_i, d], cached without padding) into [n, width, d],
     zero-padded on the right, as ``Encoded.batch`` pads the token ids."""
-    out = torch.zeros(len(rows), width, rows[0].shape[-1], dtype=rows[0].dtype)
+    out = torch.zeros(len(rows), width, rows[0].shape[-1], dtype=rows[0].dtype, device=rows[0].device)
     for row, h in enumerate(rows):
         out[row, : h.shape[0]] = h
     return out

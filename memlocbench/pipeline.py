@@ -11,11 +11,13 @@ import datetime as dt
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from memlocbench import __version__
 from memlocbench.data.encoding import encode
 from memlocbench.data.noise import stratified_subsample
 from memlocbench.data.noisy_dataset import build_noisy_dataset
+from memlocbench.device import resolve_device
 from memlocbench.errors import InvalidInputError
 from memlocbench.layer_profile import mcog, normalise
 from memlocbench.method_context import MethodContext
@@ -41,6 +43,7 @@ class RunRequest:
     store: ArtefactStore = field(default_factory=ArtefactStore)
     progress: bool = True
     control: bool = False  # run on the control models (known memorisation layers) instead
+    device: str = "cpu"  # cpu | cuda | auto (memlocbench.device); not part of any key
 
 
 #: what ``--method all`` runs: the paper's four techniques
@@ -68,32 +71,100 @@ def control_score(profile: list[float], placement: tuple[int, int]) -> ControlSc
                         accuracy_at_2=sum(i in target for i in order[:2]) / 2, chance=2 / len(profile))
 
 
-def _run_method(plugins, req, task, adapter, tokenizer, dataset, train_enc, models, method, num_layers,
-                stats, timings, placement) -> Result:
-    cfg = req.config
+def layer_scores_spec(method, config: RunConfig, models: TrainedModels) -> dict:
+    """What determines a method's layer scores: the method, its version and parameters, and the keys
+    of the memorising model and clean twin it ran on (through ``models``' aliases). ``run`` and the
+    grid key layer scores by this spec."""
     name = method.info.name
-    spec = {
+    return {
         "kind": "layer-scores",
         "method": name,
         "method_version": method.info.version,
-        "method_params": cfg.methods.get(name, {}),
+        "method_params": config.methods.get(name, {}),
         "models": {role: models.key(role) for role in ("memorising", "clean")},
     }
-    key = req.store.key(spec)
+
+
+@dataclass
+class Prepared:
+    """Everything of a run that does not depend on the method: task, model adapter, tokenised noisy
+    dataset and the trained models (trained on demand, through the store)."""
+
+    task: Any
+    adapter: Any
+    tokenizer: Any
+    dataset: Any
+    train_enc: Any
+    models: TrainedModels
+    num_layers: int
+    data_seconds: float
+
+
+def prepare(plugins: Plugins, req: RunRequest) -> Prepared:
+    """Load the task, build the noisy dataset, tokenise it and set up the trained models."""
+    task = plugins.tasks.get(req.task)
+    adapter = plugins.models.get(req.model)
+    cfg = req.config
+    device = resolve_device(req.device)
     t0 = time.perf_counter()
-    cached = req.store.has(METHOD_KIND, key)
-    if cached:
+    tokenizer = adapter.load_tokenizer()
+    dataset = build_noisy_dataset(task, cfg.data, req.data_dir, adapter.separator(tokenizer))
+    train_enc = encode(tokenizer, dataset.train_texts, cfg.data.max_length, device)
+    val_enc = encode(tokenizer, dataset.validation.texts, cfg.data.max_length, device)
+    seconds = time.perf_counter() - t0
+
+    def aux_loader():
+        aux_task = plugins.tasks.get(cfg.control.aux_task)
+        data = aux_task.load(req.data_dir, cfg.data.seed, adapter.separator(tokenizer)).train
+        if cfg.control.aux_train_size is not None and cfg.control.aux_train_size < len(data):
+            data = data.select(stratified_subsample(data.labels, cfg.control.aux_train_size, cfg.data.seed))
+        return encode(tokenizer, data.texts, cfg.data.max_length, device), data.labels, aux_task.metadata.num_labels
+
+    models = TrainedModels(req.store, adapter, req.model, task.metadata.name, task.metadata.version,
+                           dataset, train_enc, val_enc, cfg, progress=req.progress, aux_loader=aux_loader,
+                           device=device)
+    num_layers = len(adapter.layer_modules(models.pretrained()))
+    return Prepared(task, adapter, tokenizer, dataset, train_enc, models, num_layers, seconds)
+
+
+def setups(task_name: str, config: RunConfig, num_layers: int, control: bool) -> list[tuple[dict, tuple | None]]:
+    """The (role aliases, control placement) pairs a run localises on: the memorising model and its
+    twin, or (control) each placement's control model and its clean twin."""
+    if not control:
+        return [({}, None)]
+    if task_name == config.control.aux_task:
+        raise InvalidInputError(f"the control setup trains {config.control.aux_task!r} as its auxiliary task; "
+                                f"choose another main task")
+    return [({"memorising": f"control-{a}-{b}", "clean": f"control-{a}-{b}-clean"}, (a, b))
+            for a, b in control_placements(num_layers)]
+
+
+def layer_scores(req: RunRequest, prep: Prepared, view: TrainedModels, method) -> tuple[LayerScores, bool]:
+    """A method's layer scores on the models of ``view``: from the store, or computed and stored.
+    Returns (scores, whether they came from the store)."""
+    spec = layer_scores_spec(method, req.config, view)
+    key = req.store.key(spec)
+    if req.store.has(METHOD_KIND, key):
         saved = req.store.meta(METHOD_KIND, key)
-        scores = LayerScores(raw=saved["raw"], details=saved["details"])
-    else:
-        ctx = MethodContext(task.metadata.name, adapter, tokenizer, dataset, train_enc, models, cfg,
-                            num_layers, req.progress)
-        scores = method.localise(ctx)
-        if len(scores.raw) != num_layers:
-            raise RuntimeError(f"method {name} returned {len(scores.raw)} layer weights for {num_layers} layers")
-        req.store.put(METHOD_KIND, key, {"spec": spec, "raw": scores.raw, "details": scores.details,
-                                         "num_layers": num_layers})
+        return LayerScores(raw=saved["raw"], details=saved["details"]), True
+    ctx = MethodContext(prep.task.metadata.name, prep.adapter, prep.tokenizer, prep.dataset, prep.train_enc, view,
+                        req.config, prep.num_layers, req.progress)
+    scores = method.localise(ctx)
+    name = method.info.name
+    if len(scores.raw) != prep.num_layers:
+        raise RuntimeError(f"method {name} returned {len(scores.raw)} layer weights for {prep.num_layers} layers")
+    req.store.put(METHOD_KIND, key, {"spec": spec, "raw": scores.raw, "details": scores.details,
+                                     "num_layers": prep.num_layers})
+    return scores, False
+
+
+def _run_method(plugins, req, prep: Prepared, view, method, stats, timings, placement) -> Result:
+    cfg = req.config
+    name = method.info.name
+    t0 = time.perf_counter()
+    scores, cached = layer_scores(req, prep, view, method)
     timings["method"] = time.perf_counter() - t0
+    num_layers, dataset, task, adapter = prep.num_layers, prep.dataset, prep.task, prep.adapter
     profile = normalise(scores.raw)
     return Result(
         memlocbench_version=__version__,
@@ -121,45 +192,25 @@ def _run_method(plugins, req, task, adapter, tokenizer, dataset, train_enc, mode
     )
 
 
+def resolve_methods(plugins: Plugins, names: list[str]) -> list:
+    """Method objects for ``names`` ('all' = the paper's four), each once, in order."""
+    expanded = [m for name in names for m in (PAPER_METHODS if name == "all" else [name])]
+    return [plugins.methods.get(m) for m in dict.fromkeys(expanded)]
+
+
 def run(plugins: Plugins, req: RunRequest, log=print) -> RunOutput:
     # Resolve every name first, so a typo fails before any work is done.
-    task = plugins.tasks.get(req.task)
-    adapter = plugins.models.get(req.model)
-    names = [m for name in req.methods for m in (PAPER_METHODS if name == "all" else [name])]
-    methods = [plugins.methods.get(m) for m in dict.fromkeys(names)]
-    cfg = req.config
-    timings: dict[str, float] = {}
-
-    t0 = time.perf_counter()
-    tokenizer = adapter.load_tokenizer()
-    dataset = build_noisy_dataset(task, cfg.data, req.data_dir, adapter.separator(tokenizer))
-    train_enc = encode(tokenizer, dataset.train_texts, cfg.data.max_length)
-    val_enc = encode(tokenizer, dataset.validation.texts, cfg.data.max_length)
-    timings["data"] = time.perf_counter() - t0
-    log(f"{task.metadata.name}: {dataset.train_size} training examples "
+    plugins.tasks.get(req.task)
+    plugins.models.get(req.model)
+    methods = resolve_methods(plugins, req.methods)
+    prep = prepare(plugins, req)
+    timings: dict[str, float] = {"data": prep.data_seconds}
+    dataset, models = prep.dataset, prep.models
+    log(f"{prep.task.metadata.name}: {dataset.train_size} training examples "
         f"({len(dataset.noisy_idx)} with perturbed labels), {len(dataset.validation)} validation")
 
-    def aux_loader():
-        aux_task = plugins.tasks.get(cfg.control.aux_task)
-        data = aux_task.load(req.data_dir, cfg.data.seed, adapter.separator(tokenizer)).train
-        if cfg.control.aux_train_size is not None and cfg.control.aux_train_size < len(data):
-            data = data.select(stratified_subsample(data.labels, cfg.control.aux_train_size, cfg.data.seed))
-        return encode(tokenizer, data.texts, cfg.data.max_length), data.labels, aux_task.metadata.num_labels
-
-    models = TrainedModels(req.store, adapter, req.model, task.metadata.name, task.metadata.version,
-                           dataset, train_enc, val_enc, cfg, progress=req.progress, aux_loader=aux_loader)
-    num_layers = len(adapter.layer_modules(models.pretrained()))
-    if req.control:
-        if task.metadata.name == cfg.control.aux_task:
-            raise InvalidInputError(f"the control setup trains {cfg.control.aux_task!r} as its auxiliary task; "
-                                    f"choose another main task")
-        setups = [({"memorising": f"control-{a}-{b}", "clean": f"control-{a}-{b}-clean"}, (a, b))
-                  for a, b in control_placements(num_layers)]
-    else:
-        setups = [({}, None)]
-
     results, paths = [], []
-    for aliases, placement in setups:
+    for aliases, placement in setups(prep.task.metadata.name, req.config, prep.num_layers, req.control):
         view = models.view(aliases)
         t0 = time.perf_counter()
         for role in ("memorising", "clean"):
@@ -171,8 +222,7 @@ def run(plugins: Plugins, req: RunRequest, log=print) -> RunOutput:
             f"(first fitted at epoch {m.first_fit_epoch}); {c.role} predicts the perturbed label for "
             f"{c.noisy_fit_perturbed:.1%} of them" + ("" if view.trained_now else " [models from the store]"))
         for method in methods:
-            result = _run_method(plugins, req, task, adapter, tokenizer, dataset, train_enc, view, method,
-                                 num_layers, stats, dict(timings), placement)
+            result = _run_method(plugins, req, prep, view, method, stats, dict(timings), placement)
             results.append(result)
             paths.append(result.write(req.out_dir))
     output = RunOutput(results, paths)

@@ -15,7 +15,7 @@ import pluggy
 
 from memlocbench import hookspecs
 from memlocbench.errors import UnknownNameError
-from memlocbench.protocols import LocalisationMethod, ModelAdapter, Task
+from memlocbench.protocols import Executor, LocalisationMethod, ModelAdapter, Task
 
 ENTRY_POINT_GROUP = "memlocbench"
 T = TypeVar("T")
@@ -59,15 +59,17 @@ class Plugins:
     models: Registry[ModelAdapter]
     methods: Registry[LocalisationMethod]
     failures: list[str] = field(default_factory=list)
+    executors: Registry[Executor] = field(default_factory=lambda: Registry("executor"))
 
     def registry(self, kind: str) -> Registry[Any]:
-        return {"task": self.tasks, "model": self.models, "method": self.methods}[kind]
+        return {"task": self.tasks, "model": self.models, "method": self.methods, "executor": self.executors}[kind]
 
 
 _KINDS = (
     ("task", "register_tasks", Task, lambda o: o.metadata.name),
     ("model", "register_models", ModelAdapter, lambda o: o.info.name),
     ("method", "register_methods", LocalisationMethod, lambda o: o.info.name),
+    ("executor", "register_executors", Executor, lambda o: o.name),
 )
 
 
@@ -137,4 +139,5 @@ def load_plugins(extra: Iterable[tuple[object, Provider]] = (), entry_points: bo
                 reg.items[name] = obj
                 reg.providers[name] = prov
         registries[kind] = reg
-    return Plugins(registries["task"], registries["model"], registries["method"], failures)
+    return Plugins(registries["task"], registries["model"], registries["method"], failures,
+                   executors=registries["executor"])

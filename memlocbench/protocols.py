@@ -61,6 +61,9 @@ class MethodInfo(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
     description: str
     version: int = Field(ge=1, default=1)
+    extra_models: tuple[str, ...] = Field(
+        (), description="trained-model roles that localise() loads besides the memorising model and its clean "
+                        "twin (e.g. 'classifier-only'); `memlocbench grid` trains them as units of their own")
 
 
 @runtime_checkable
@@ -112,3 +115,13 @@ class LocalisationMethod(Protocol):
     info: MethodInfo
 
     def localise(self, ctx: "MethodContext") -> LayerScores: ...
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """Runs the units of ``memlocbench grid`` (see ``memlocbench.grid.executors`` for the contract)."""
+
+    name: str
+    description: str
+
+    def execute(self, units: list[dict], options: dict, report: Any) -> None: ...

@@ -9,6 +9,7 @@ Nothing is ever unpickled: tensors are safetensors, metadata is JSON.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -88,7 +89,12 @@ class ArtefactStore:
             if final.exists():  # another process finished first: keep theirs
                 shutil.rmtree(tmp)
             else:
-                os.replace(tmp, final)
+                try:
+                    os.replace(tmp, final)
+                except OSError as exc:  # lost the race: someone committed between the check and the rename
+                    if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not (final / "meta.json").is_file():
+                        raise
+                    shutil.rmtree(tmp, ignore_errors=True)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

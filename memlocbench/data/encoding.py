@@ -13,6 +13,7 @@ class Encoded:
 
     ids: list[list[int]]
     pad_id: int
+    device: str = "cpu"  # where ``batch`` puts its tensors (``memlocbench.device``)
 
     def batch(self, indices: list[int]) -> dict[str, torch.Tensor]:
         seqs = [self.ids[i] for i in indices]
@@ -22,7 +23,7 @@ class Encoded:
         for row, s in enumerate(seqs):
             input_ids[row, : len(s)] = torch.tensor(s, dtype=torch.long)
             mask[row, : len(s)] = 1
-        return {"input_ids": input_ids, "attention_mask": mask}
+        return {"input_ids": input_ids.to(self.device), "attention_mask": mask.to(self.device)}
 
     def eval_batches(self, indices: list[int], batch_size: int) -> list[tuple[list[int], dict[str, torch.Tensor]]]:
         """Batches of similar length (little padding); deterministic, so results can be cached per batch."""
@@ -31,9 +32,9 @@ class Encoded:
         return [(chunk, self.batch(chunk)) for chunk in chunks]
 
 
-def encode(tokenizer, texts: list[str], max_length: int) -> Encoded:
+def encode(tokenizer, texts: list[str], max_length: int, device: str = "cpu") -> Encoded:
     out = tokenizer(texts, truncation=True, max_length=max_length)
     pad = tokenizer.pad_token_id
     if pad is None:
         raise ValueError("tokenizer has no pad token; the model adapter must set one")
-    return Encoded(ids=[list(x) for x in out["input_ids"]], pad_id=int(pad))
+    return Encoded(ids=[list(x) for x in out["input_ids"]], pad_id=int(pad), device=device)

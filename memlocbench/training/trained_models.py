@@ -82,9 +82,12 @@ AuxLoader = Callable[[], tuple[Encoded, list[int], int]]  # -> encoded texts, la
 
 class TrainedModels:
     def __init__(self, store: ArtefactStore, adapter: ModelAdapter, model_name: str, task_name: str,
-                 task_version: int, dataset: NoisyDataset, train_enc: Encoded, val_enc: Encoded,
-                 config: RunConfig, progress: bool = True, aux_loader: AuxLoader | None = None):
+                 task_version: int, dataset: NoisyDataset, train_enc: Encoded | None, val_enc: Encoded | None,
+                 config: RunConfig, progress: bool = True, aux_loader: AuxLoader | None = None,
+                 device: str = "cpu"):
+        """``train_enc``/``val_enc`` may be None where only keys are wanted (grid planning)."""
         self.store, self.adapter, self.model_name = store, adapter, model_name
+        self.device = device
         self.task_name, self.task_version = task_name, task_version
         self.dataset, self.train_enc, self.val_enc = dataset, train_enc, val_enc
         self.config, self.progress = config, progress
@@ -140,7 +143,7 @@ class TrainedModels:
         """A fresh copy of the pretrained model with the seeded, untrained classifier head."""
         if self._base is None:
             torch.manual_seed(self.config.train.seed)
-            self._base = self.adapter.load_model(self.dataset.num_labels)
+            self._base = self.adapter.load_model(self.dataset.num_labels).to(self.device)
             self._base.eval()
         return copy.deepcopy(self._base)
 
@@ -168,7 +171,7 @@ class TrainedModels:
             hidden = model(**batch, output_hidden_states=True).hidden_states[-1]
         width = self.adapter.sentence_representation(hidden, batch["attention_mask"]).shape[-1]
         torch.manual_seed(self.config.train.seed + 1)
-        head = torch.nn.Sequential(torch.nn.Dropout(0.1), torch.nn.Linear(width, num_labels))
+        head = torch.nn.Sequential(torch.nn.Dropout(0.1), torch.nn.Linear(width, num_labels)).to(hidden.device)
         names = [n for n, _ in model.named_parameters() if self.adapter.parameter_group(n) != "embeddings"]
         return AuxiliaryTask(enc, labels, head, self.adapter, names, self.config.control.aux_learning_rate)
 

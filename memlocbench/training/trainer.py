@@ -47,7 +47,7 @@ class AuxiliaryTask:
             out = model(**batch, output_hidden_states=True)
             rep = self.adapter.sentence_representation(out.hidden_states[-1], batch["attention_mask"])
             logits = self.head(rep)
-        return loss_fn(logits.float(), torch.tensor([self.labels[i] for i in chunk]))
+        return loss_fn(logits.float(), torch.tensor([self.labels[i] for i in chunk], device=logits.device))
 
 
 @dataclass
@@ -154,7 +154,7 @@ def train_classifier(
         aux_sched = get_linear_schedule_with_warmup(aux_optim, int(cfg.warmup_fraction * aux_total), aux_total)
         total += aux_total
     gen = torch.Generator().manual_seed(cfg.seed)
-    y_all = torch.tensor(labels, dtype=torch.long)
+    y_all = torch.tensor(labels, dtype=torch.long, device=next(model.parameters()).device)
     loss_fn = torch.nn.CrossEntropyLoss()
     outcome = TrainingOutcome(final={}, first_fit=None, first_fit_epoch=None)
     bar = tqdm(total=total, desc=desc, disable=not progress, unit="step", leave=False)

@@ -46,8 +46,9 @@ def gradient_difference(adapter, model, enc, noisy, clean, labels, batch_size) -
     total = [torch.zeros_like(p) for p in params]
     for chunk, batch in enc.eval_batches(list(weight), batch_size):
         logits = model(**batch).logits
-        picked = logits[torch.arange(len(chunk)), torch.tensor([labels[i] for i in chunk])]
-        grads = torch.autograd.grad((picked * torch.tensor([weight[i] for i in chunk])).sum(), params)
+        device = logits.device
+        picked = logits[torch.arange(len(chunk), device=device), torch.tensor([labels[i] for i in chunk], device=device)]
+        grads = torch.autograd.grad((picked * torch.tensor([weight[i] for i in chunk], device=device)).sum(), params)
         for t, g in zip(total, grads):
             t += g
     return dict(zip(names, total))
@@ -84,6 +85,7 @@ class GradientAttribution:
         name="gradient-attribution",
         description="L1 norm per layer of (noisy - clean) mean logit gradients, relative to a classifier-only model",
         version=1,
+        extra_models=("classifier-only",),
     )
 
     def localise(self, ctx) -> LayerScores:

@@ -79,7 +79,7 @@ def retrain_window(adapter, memorising, pretrained, window, enc, labels, train_i
     sched = get_linear_schedule_with_warmup(opt, int(p["warmup_fraction"] * steps), steps)
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    y = torch.tensor(labels)
+    y = torch.tensor(labels, device=next(model.parameters()).device)
     start = s if cache is not None else 0
 
     def forward(chunk):

@@ -47,8 +47,9 @@ def swap_cached(adapter, memorising, clean, enc, labels, noisy_idx, batch_size, 
     correct = {w: {"noisy": 0, "clean": 0} for w in windows(L)}
     batches = enc.eval_batches(all_idx, batch_size)
     for chunk, batch in tqdm(batches, desc="layer swapping", disable=not progress, leave=False):
-        gold = torch.tensor([labels[i] for i in chunk])
-        is_noisy = torch.tensor([i in noisy for i in chunk])
+        device = batch["input_ids"].device
+        gold = torch.tensor([labels[i] for i in chunk], device=device)
+        is_noisy = torch.tensor([i in noisy for i in chunk], device=device)
         with autocast(memorising, precision):
             _swap_batch(adapter, memorising, clean, batch, L, gold, is_noisy, correct)
     return _accuracies(correct, noisy, len(noisy), len(labels) - len(noisy))

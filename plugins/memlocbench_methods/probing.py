@@ -41,7 +41,7 @@ def sentence_features(adapter, model, enc, batch_size) -> torch.Tensor:
         reps = torch.stack([adapter.sentence_representation(h, batch["attention_mask"]) for h in hs])
         if out is None:
             out = torch.zeros(reps.shape[0], len(enc.ids), reps.shape[-1])
-        out[:, chunk] = reps
+        out[:, chunk] = reps.float().cpu()  # the probes train on the CPU: they are small
     return out
 
 

@@ -1,0 +1,101 @@
+"""The grid's settings, from command-line flags or a TOML file with the same keys.
+
+A TOML file holds top-level keys (defaults for the whole grid) and, optionally, ``[[grid]]``
+tables: sub-grids that override any of the keys, e.g. the control setup on one task with its own
+training size. Flags given next to a file override the keys of every sub-grid.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from memlocbench.errors import InvalidInputError
+from memlocbench.profiles import RunConfig, build_config
+
+#: flat keys (as the flags of ``memlocbench run``) -> (section of RunConfig, field)
+RUN_KEYS = {
+    "train_size": ("data", "train_size"), "max_length": ("data", "max_length"), "data_seed": ("data", "seed"),
+    "noise": ("data", "noise_fraction"), "epochs": ("train", "epochs"), "learning_rate": ("train", "learning_rate"),
+    "batch_size": ("train", "batch_size"),
+}
+
+
+class SubGrid(BaseModel):
+    """One block of the grid: every task x model x seed, each with its trainings and methods."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tasks: list[str] | Literal["all"] = Field(description="task names, or 'all' registered tasks")
+    models: list[str] = ["minilm-l6"]
+    methods: list[str] | Literal["all"] = "all"
+    seeds: list[int] | None = Field(None, description="model seeds; default: the profile's")
+    standard: bool = Field(True, description="the memorising model and its clean twin")
+    control: bool = Field(False, description="also the control setup (control models and their clean twins)")
+    profile: str = "cpu"
+    train_size: int | None = None
+    max_length: int | None = None
+    data_seed: int | None = None
+    noise: float | None = None
+    epochs: int | None = None
+    learning_rate: float | None = None
+    batch_size: int | None = None
+
+    def run_config(self) -> RunConfig:
+        sections: dict[str, dict[str, Any]] = {"data": {}, "train": {}}
+        for flat, (section, name) in RUN_KEYS.items():
+            sections[section][name] = getattr(self, flat)
+        return build_config(self.profile, **sections)
+
+
+class GridConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    grids: list[SubGrid] = Field(min_length=1)
+    data_dir: Path | None = None
+    out: Path = Path("results")
+    cache_dir: Path | None = None
+    executor: str = "local"
+    ray_address: str | None = None
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    max_retries: int = Field(2, ge=0, description="Ray: how often a unit whose worker died is retried")
+    cpus_per_unit: float = Field(1, gt=0, description="Ray: CPUs each unit asks for")
+
+
+#: keys of GridConfig (how and where to run) as opposed to SubGrid keys (what to run)
+RUN_LEVEL = set(GridConfig.model_fields) - {"grids"}
+
+
+def _problems(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']} (got {e.get('input')!r})"
+                     for e in exc.errors())
+
+
+def load_grid_config(path: Path | None, overrides: dict[str, Any]) -> GridConfig:
+    """A grid from a TOML file (or none) with ``overrides`` (flag values; None = not given)."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise InvalidInputError(f"grid file {path} not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise InvalidInputError(f"grid file {path} is not valid TOML: {exc}") from None
+    given = {k: v for k, v in overrides.items() if v is not None}
+    blocks = raw.pop("grid", None) or [{}]
+    if not isinstance(blocks, list):
+        raise InvalidInputError("'grid' must be an array of tables ([[grid]])")
+    run_level = {k: raw.pop(k) for k in list(raw) if k in RUN_LEVEL}
+    run_level.update({k: v for k, v in given.items() if k in RUN_LEVEL})
+    block_over = {k: v for k, v in given.items() if k not in RUN_LEVEL}
+    merged = [{**raw, **block, **block_over} for block in blocks]
+    if any("tasks" not in b for b in merged):
+        raise InvalidInputError("the grid needs tasks: --tasks sst2,mrpc or 'all', or `tasks = [...]` in the file")
+    try:
+        return GridConfig(grids=[SubGrid(**b) for b in merged], **run_level)
+    except ValidationError as exc:
+        where = f" in {path}" if path else ""
+        raise InvalidInputError(f"invalid grid settings{where}: {_problems(exc)}") from None

@@ -1,0 +1,108 @@
+"""The grid end to end: plan, skip what the store has, execute the rest, write the result files.
+
+Result files are written, once all units of a run are in the store, by ``pipeline.run`` itself
+(everything it needs comes from the store, so it trains and computes nothing): the same files and
+numbers ``memlocbench run`` writes for the same settings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from memlocbench.device import resolve_device
+from memlocbench.grid.config import GridConfig
+from memlocbench.grid.estimate import Estimate, estimate
+from memlocbench.grid.plan import Plan, build_plan, done_units
+from memlocbench.grid.units import request_for
+from memlocbench.pipeline import run as run_pipeline
+from memlocbench.plugins import Plugins
+from memlocbench.store import ArtefactStore
+
+
+@dataclass
+class DryRun:
+    plan: Plan
+    done: set[str]
+    estimate: Estimate
+    per_category: dict[str, float]
+    counts: dict[str, dict[str, int]]  # category -> {"units", "done", "pending"}
+    device: str
+
+
+@dataclass
+class GridReport:
+    plan: Plan
+    outcomes: dict[str, dict[str, Any]]  # unit id -> {"status", "seconds", "reason"?}
+    written: list[Path] = field(default_factory=list)
+    not_written: list[str] = field(default_factory=list)  # runs whose result files were not written, and why
+
+    def count(self, status: str) -> int:
+        return sum(o["status"] == status for o in self.outcomes.values())
+
+    @property
+    def executed(self) -> int:
+        return self.count("done")
+
+
+def _device_for_estimate(cfg: GridConfig) -> str:
+    return resolve_device(cfg.device) if cfg.device == "auto" else cfg.device
+
+
+def dry_run(plugins: Plugins, cfg: GridConfig) -> DryRun:
+    store = ArtefactStore(cfg.cache_dir)
+    plan = build_plan(plugins, cfg, store)
+    done = done_units(plan, store)
+    pending = [u for u in plan.units if u.id not in done]
+    device = _device_for_estimate(cfg)
+    est, per_category = estimate(pending, store.root, device)
+    counts: dict[str, dict[str, int]] = {}
+    for u in plan.units:
+        c = counts.setdefault(u.cost["category"], {"units": 0, "done": 0, "pending": 0})
+        c["units"] += 1
+        c["done" if u.id in done else "pending"] += 1
+    return DryRun(plan, done, est, per_category, counts, device)
+
+
+def run_grid(plugins: Plugins, cfg: GridConfig, log: Callable[[str], None] = print,
+             progress: bool = True) -> GridReport:
+    store = ArtefactStore(cfg.cache_dir)
+    executor = plugins.executors.get(cfg.executor)
+    if cfg.executor == "local":
+        resolve_device(cfg.device)  # --device cuda without CUDA: a clean error before any work
+    plan = build_plan(plugins, cfg, store)
+    done = done_units(plan, store)
+    outcomes: dict[str, dict[str, Any]] = {uid: {"status": "skipped", "seconds": 0.0} for uid in done}
+    gpu = 1 if cfg.device == "cuda" else 0
+    work = [{"id": u.id, "deps": [d for d in u.deps if d not in done], "payload": u.payload,
+             "resources": {"num_cpus": cfg.cpus_per_unit, "num_gpus": gpu}}
+            for u in plan.units if u.id not in done]
+    log(f"grid: {len(plan.units)} units, {len(done)} already in the store, {len(work)} to run "
+        f"(executor {executor.name})")
+
+    def report(out: dict[str, Any]) -> None:
+        outcomes[out["id"]] = {k: v for k, v in out.items() if k != "id"}
+
+    if work:
+        executor.execute(work, {"ray_address": cfg.ray_address, "max_retries": cfg.max_retries,
+                                "progress": progress, "log": log}, report)
+    result = GridReport(plan, outcomes)
+    by_id = plan.by_id()
+    for group in plan.groups:
+        what = f"{group.payload['task']}/{group.payload['model']}/seed{group.payload['config']['train']['seed']}" + \
+               (" (control)" if group.payload["control"] else "")
+        failed = [uid for uid in group.unit_ids if outcomes.get(uid, {}).get("status") == "failed"]
+        if failed:
+            result.not_written.append(f"{what}: {len(failed)} unit(s) failed")
+            continue
+        missing = [uid for uid in group.unit_ids
+                   if by_id[uid].key is None or not store.has(by_id[uid].store_kind, by_id[uid].key)]
+        if missing and any(by_id[uid].key is not None for uid in missing):
+            result.not_written.append(f"{what}: {len(missing)} unit(s) not in the store")
+            continue
+        req = request_for({**group.payload, "store": str(store.root)}, store)
+        req.out_dir = cfg.out
+        output = run_pipeline(plugins, req, log=lambda msg: None)
+        result.written += output.paths + ([output.summary_path] if output.summary_path else [])
+    return result

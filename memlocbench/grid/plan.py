@@ -1,0 +1,237 @@
+"""The grid as units: each training and each method on its models, with dependencies and the
+store keys ``memlocbench run`` uses (``TrainedModels.key``, ``pipeline.layer_scores_spec``).
+
+A key needs the noisy dataset's fingerprint, so planning builds each task's dataset (no
+tokenising, no model weights). Where that is impossible here (a hub-only model or task offline),
+the unit is still planned and counted, with ``key=None`` and the reason in ``problem``: it can be
+estimated but not checked against the store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from memlocbench.data.noisy_dataset import build_noisy_dataset
+from memlocbench.errors import MemlocbenchError
+from memlocbench.grid.config import GridConfig, SubGrid
+from memlocbench.pipeline import METHOD_KIND, layer_scores_spec, resolve_methods, setups
+from memlocbench.plugins import Plugins
+from memlocbench.profiles import RunConfig
+from memlocbench.store import ArtefactStore
+from memlocbench.training.trained_models import KIND as MODEL_KIND
+from memlocbench.training.trained_models import TrainedModels, recipe_for
+
+#: the paper's models have 12 layers; only used to name control placements when a model cannot be loaded here
+ASSUMED_LAYERS = 12
+
+
+@dataclass
+class Unit:
+    id: str
+    kind: str  # a key of grid.units.UNIT_KINDS
+    store_kind: str
+    key: str | None  # None: not computable here (see problem)
+    deps: list[str]
+    payload: dict[str, Any]  # JSON-able: all a worker needs (grid.units.run_unit)
+    problem: str | None = None
+
+    @property
+    def cost(self) -> dict[str, Any]:
+        return self.payload["cost"]
+
+
+@dataclass
+class Group:
+    """What one ``memlocbench run`` invocation (one seed) would do: its result files are written from
+    the store once all its units are there."""
+
+    payload: dict[str, Any]  # task, model, methods, config, control, ...
+    unit_ids: list[str]
+
+
+@dataclass
+class Plan:
+    units: list[Unit]  # dependency order: every unit after the units it depends on
+    groups: list[Group]
+    problems: list[str] = field(default_factory=list)
+
+    def by_id(self) -> dict[str, Unit]:
+        return {u.id: u for u in self.units}
+
+
+def _names(registry, wanted) -> list[str]:
+    names = registry.names() if wanted == "all" else list(wanted)
+    for n in names:
+        registry.get(n)  # unknown names fail here, with a suggestion
+    return names
+
+
+class _Planner:
+    def __init__(self, plugins: Plugins, cfg: GridConfig, store: ArtefactStore):
+        self.plugins, self.cfg, self.store = plugins, cfg, store
+        self.units: dict[str, Unit] = {}
+        self.alias: dict[str, str] = {}  # unit id -> id of the identical unit kept (same store key)
+        self.groups: list[Group] = []
+        self.problems: list[str] = []
+        self._datasets: dict[tuple, Any] = {}
+        self._layers: dict[str, int | str] = {}
+        self._aux_rows: dict[tuple, int | None] = {}
+
+    # -- what planning needs from data and models -----------------------------------------------
+    def _dataset(self, task: str, model: str, config: RunConfig):
+        ident = (task, model, config.data.model_dump_json())
+        if ident not in self._datasets:
+            try:
+                adapter = self.plugins.models.get(model)
+                sep = adapter.separator(adapter.load_tokenizer())
+                self._datasets[ident] = build_noisy_dataset(self.plugins.tasks.get(task), config.data,
+                                                            self.cfg.data_dir, sep)
+            except MemlocbenchError as exc:
+                self._datasets[ident] = f"{type(exc).__name__}: {exc}"
+        return self._datasets[ident]
+
+    def _rows(self, task: str, config: RunConfig) -> int | None:
+        """The training size where the model's tokenizer is unavailable (the separator does not change it)."""
+        ident = (task, "rows", config.data.model_dump_json())
+        if ident not in self._datasets:
+            try:
+                self._datasets[ident] = build_noisy_dataset(self.plugins.tasks.get(task), config.data,
+                                                            self.cfg.data_dir, " ").train_size
+            except MemlocbenchError:
+                self._datasets[ident] = config.data.train_size
+        return self._datasets[ident]
+
+    def _num_layers(self, model: str, num_labels: int) -> int | str:
+        if model not in self._layers:
+            adapter = self.plugins.models.get(model)
+            try:
+                self._layers[model] = len(adapter.layer_modules(adapter.load_model(num_labels)))
+            except MemlocbenchError as exc:
+                self._layers[model] = f"{type(exc).__name__}: {exc}"
+        return self._layers[model]
+
+    def _aux_train_rows(self, config: RunConfig) -> int | None:
+        c = config.control
+        ident = (c.aux_task, config.data.seed)
+        if ident not in self._aux_rows:
+            try:
+                self._aux_rows[ident] = len(self.plugins.tasks.get(c.aux_task).load(self.cfg.data_dir, config.data.seed, " ").train)
+            except MemlocbenchError:
+                self._aux_rows[ident] = None
+        full = self._aux_rows[ident]
+        if c.aux_train_size is not None:
+            return min(c.aux_train_size, full) if full else c.aux_train_size
+        return full
+
+    # -- units ----------------------------------------------------------------------------------
+    def _add(self, unit: Unit) -> str:
+        if unit.id in self.units:
+            return unit.id
+        if unit.key is not None:
+            for other in self.units.values():
+                if (other.store_kind, other.key) == (unit.store_kind, unit.key):
+                    self.alias[unit.id] = other.id
+                    return other.id
+        self.units[unit.id] = unit
+        return unit.id
+
+    def _base_payload(self, task: str, model: str, config: RunConfig) -> dict[str, Any]:
+        return {"task": task, "model": model, "config": config.model_dump(mode="json"),
+                "data_dir": str(self.cfg.data_dir) if self.cfg.data_dir else None,
+                "store": str(self.store.root), "device": self.cfg.device}
+
+    def plan_run(self, block: SubGrid, task: str, model: str, config: RunConfig, methods) -> None:
+        name = f"{task}/{model}/seed{config.train.seed}/{config.hash()[:8]}"
+        dataset = self._dataset(task, model, config)
+        problem = dataset if isinstance(dataset, str) else None
+        layers = None
+        if problem is None:
+            layers = self._num_layers(model, dataset.num_labels)
+            problem = layers if isinstance(layers, str) else None
+        if problem:
+            self.problems.append(f"store keys unknown here: {problem}")
+        models = None
+        if problem is None:
+            models = TrainedModels(self.store, self.plugins.models.get(model), model, task,
+                                   self.plugins.tasks.get(task).metadata.version, dataset, None, None, config,
+                                   progress=False)
+        rows = dataset.train_size if not isinstance(dataset, str) else self._rows(task, config)
+        base = self._base_payload(task, model, config)
+
+        def train_unit(role: str) -> str:
+            recipe = recipe_for(role)
+            train = models._train_config(recipe) if models else config.train
+            if recipe.aux and not models and config.control.epochs:
+                train = config.train.model_copy(update={"epochs": config.control.epochs})
+            category = ("train-control" if recipe.aux else
+                        "train-classifier-only" if recipe.main_layers == () else "train")
+            work_rows = (rows or 0) + ((self._aux_train_rows(config) or 0) if recipe.aux else 0)
+            uid = f"{name}: train {role}"
+            payload = {**base, "id": uid, "kind": "train", "role": role,
+                       "key": models.key(role) if models else None,
+                       "cost": {"category": category, "rows": work_rows if rows else None,
+                                "work": work_rows * train.epochs if rows else None}}
+            return self._add(Unit(uid, "train", MODEL_KIND, payload["key"], [], payload, problem))
+
+        n_layers = layers if isinstance(layers, int) else ASSUMED_LAYERS
+        wanted = ([False] if block.standard else []) + ([True] if block.control else [])
+        for control in wanted:
+            if control and task == config.control.aux_task:
+                self.problems.append(f"no control setup on {task!r}: it is the control setup's auxiliary task")
+                continue
+            group_units: list[str] = []
+            for aliases, placement in setups(task, config, n_layers, control):
+                view = models.view(aliases) if models else None
+                roles = {r: aliases.get(r, r) for r in ("memorising", "clean")}
+                trained = {r: train_unit(role) for r, role in roles.items()}
+                group_units += trained.values()
+                for method in methods:
+                    deps = list(trained.values()) + [train_unit(r) for r in method.info.extra_models]
+                    where = f" @ {roles['memorising']}" if placement else ""
+                    uid = f"{name}: {method.info.name}{where}"
+                    key = self.store.key(layer_scores_spec(method, config, view)) if view else None
+                    params = {**method_defaults(method), **config.methods.get(method.info.name, {})}
+                    epochs = params.get("epochs", 1) if method.info.name == "layer-retraining" else 1
+                    payload = {**base, "id": uid, "kind": "method", "method": method.info.name,
+                               "aliases": aliases, "key": key,
+                               "cost": {"category": f"method:{method.info.name}", "rows": rows,
+                                        "work": rows * epochs if rows else None}}
+                    group_units.append(self._add(Unit(uid, "method", METHOD_KIND, key, sorted(set(deps)), payload,
+                                                      problem)))
+            self.groups.append(Group({**base, "methods": [m.info.name for m in methods], "control": control},
+                                     list(dict.fromkeys(group_units))))
+
+    def plan(self) -> Plan:
+        for block in self.cfg.grids:
+            tasks = _names(self.plugins.tasks, block.tasks)
+            models = _names(self.plugins.models, block.models)
+            methods = resolve_methods(self.plugins, ["all"] if block.methods == "all" else block.methods)
+            base = block.run_config()
+            for task in tasks:
+                for model in models:
+                    for seed in block.seeds or base.seeds:
+                        self.plan_run(block, task, model, base.with_seed(seed), methods)
+        ordered = [u for u in self.units.values() if u.kind == "train"] + \
+                  [u for u in self.units.values() if u.kind != "train"]
+        counted: dict[str, int] = {}
+        for p in self.problems:
+            counted[p] = counted.get(p, 0) + 1
+        return Plan(ordered, self.groups, [f"{p} ({n} run(s))" if n > 1 else p for p, n in counted.items()])
+
+
+def method_defaults(method) -> dict[str, Any]:
+    """The method module's DEFAULTS, where it has them (only used for estimates)."""
+    import sys
+
+    module = sys.modules.get(type(method).__module__)
+    return dict(getattr(module, "DEFAULTS", {}) or {})
+
+
+def build_plan(plugins: Plugins, cfg: GridConfig, store: ArtefactStore) -> Plan:
+    return _Planner(plugins, cfg, store).plan()
+
+
+def done_units(plan: Plan, store: ArtefactStore) -> set[str]:
+    """Ids of the units whose artefact is already in the store."""
+    return {u.id for u in plan.units if u.key is not None and store.has(u.store_kind, u.key)}

@@ -1,0 +1,126 @@
+"""How one unit of the grid runs, in whichever process an executor puts it.
+
+A unit travels as a JSON-able dict (its *payload*): the task, model, full run config and what to
+produce. ``run_unit(payload)`` rebuilds the run from it with the same functions ``memlocbench run``
+uses (``pipeline.prepare``, ``TrainedModels.ensure``, ``pipeline.layer_scores``), writes the
+artefact to the store and returns a JSON-able dict. Nothing but such dicts crosses a process
+boundary, and nothing is unpickled from disk.
+
+Unit kinds live in ``UNIT_KINDS``: a new kind (an analysis, say) is one function that produces
+its artefact from a prepared run and a payload, registered here, plus the planner's lines that
+create its units (``plan.py``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable
+
+from memlocbench.pipeline import METHOD_KIND, Prepared, RunRequest, layer_scores, layer_scores_spec, prepare
+from memlocbench.profiles import RunConfig
+from memlocbench.store import ArtefactStore
+from memlocbench.training.trained_models import KIND as MODEL_KIND
+
+#: test hook: "SUBSTRING=MARKER_PATH" makes the first unit whose id contains SUBSTRING kill its own
+#: process just before its artefact is committed to the store; armed only while MARKER_PATH's folder
+#: exists and MARKER_PATH does not (the dying unit writes it, so its retry runs normally)
+CRASH_ONCE_ENV = "MEMLOCBENCH_GRID_CRASH_ONCE"
+
+
+def _train(prep: Prepared, req: RunRequest, payload: dict) -> str:
+    return prep.models.ensure(payload["role"])
+
+
+def _method(prep: Prepared, req: RunRequest, payload: dict) -> str:
+    method = _plugins().methods.get(payload["method"])
+    view = prep.models.view(payload["aliases"])
+    layer_scores(req, prep, view, method)
+    return req.store.key(layer_scores_spec(method, req.config, view))
+
+
+#: kind -> (store kind of its artefact, function producing it; returns the artefact's key)
+UNIT_KINDS: dict[str, tuple[str, Callable[[Prepared, RunRequest, dict], str]]] = {
+    "train": (MODEL_KIND, _train),
+    "method": (METHOD_KIND, _method),
+}
+
+
+@lru_cache(maxsize=1)
+def _plugins():
+    from memlocbench.plugins import load_plugins
+
+    return load_plugins()
+
+
+class _CrashBeforeCommit(ArtefactStore):
+    """The store, but the process dies between writing an entry and committing it (test hook)."""
+
+    def __init__(self, root, marker: Path):
+        super().__init__(root)
+        self.marker = marker
+
+    def put(self, *args, **kwargs):
+        def die():
+            self.marker.write_text("crashed once\n")
+            os._exit(17)
+
+        return super().put(*args, _before_commit=die, **kwargs)
+
+
+def _store(payload: dict) -> ArtefactStore:
+    hook = os.environ.get(CRASH_ONCE_ENV, "")
+    if "=" in hook:
+        substring, marker = hook.split("=", 1)
+        marker_path = Path(marker)
+        if substring in payload["id"] and marker_path.parent.is_dir() and not marker_path.exists():
+            return _CrashBeforeCommit(payload["store"], marker_path)
+    return ArtefactStore(payload["store"])
+
+
+def request_for(payload: dict, store: ArtefactStore | None = None) -> RunRequest:
+    """The ``RunRequest`` a payload describes (the same one ``memlocbench run`` would build)."""
+    return RunRequest(task=payload["task"], model=payload["model"], methods=list(payload.get("methods", [])),
+                      config=RunConfig.model_validate(payload["config"]),
+                      data_dir=Path(payload["data_dir"]) if payload.get("data_dir") else None,
+                      store=store or ArtefactStore(payload["store"]), progress=False,
+                      control=bool(payload.get("control", False)), device=payload.get("device", "cpu"))
+
+
+_prepared: dict[str, Prepared] = {}  # one prepared run per process, reused by consecutive units
+
+
+def _prepare(req: RunRequest, payload: dict) -> Prepared:
+    ident = repr((payload["task"], payload["model"], payload["config"], payload.get("data_dir"),
+                  payload.get("device"), str(req.store.root)))
+    if ident not in _prepared:
+        _prepared.clear()  # keep one: a dataset and a pretrained model
+        _prepared[ident] = prepare(_plugins(), req)
+    prep = _prepared[ident]
+    prep.models.store = req.store
+    return prep
+
+
+def run_unit(payload: dict) -> dict[str, Any]:
+    """Produce one unit's artefact in the store (if it is not there yet); JSON-able summary back."""
+    from memlocbench.grid.estimate import record_timing
+
+    kind = payload["kind"]
+    store_kind, produce = UNIT_KINDS[kind]
+    store = _store(payload)
+    if payload.get("key") and store.has(store_kind, payload["key"]):
+        return {"id": payload["id"], "status": "skipped", "seconds": 0.0, "pid": os.getpid()}
+    t0 = time.perf_counter()
+    req = request_for(payload, store)
+    prep = _prepare(req, payload)
+    key = produce(prep, req, payload)
+    seconds = time.perf_counter() - t0
+    if payload.get("key") and key != payload["key"]:
+        raise RuntimeError(f"unit {payload['id']}: produced key {key[:12]} but the plan expected "
+                           f"{payload['key'][:12]} (plan and worker disagree: different data or code?)")
+    cost = payload["cost"]
+    record_timing(store.root, cost["category"], payload["model"], req.config.profile, payload.get("device", "cpu"),
+                  seconds, cost["work"])
+    return {"id": payload["id"], "status": "done", "seconds": seconds, "pid": os.getpid()}

@@ -1,0 +1,193 @@
+"""`memlocbench grid`: units keyed by the store, local and Ray executors, resuming, concurrency,
+dry-run counts. One tiny grid (SST-2 and MRPC x layer swapping and gradient attribution x seed 1,
+32 rows, max length 16, 1 epoch) is trained once by the local executor; the Ray tests start from a
+copy of its store with some entries removed, so that Ray trains and localises only those."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from safetensors.torch import load_file
+
+from memlocbench.cli import main
+from memlocbench.grid.config import load_grid_config
+from memlocbench.grid.driver import dry_run, run_grid
+from memlocbench.grid.plan import build_plan
+from memlocbench.grid.units import CRASH_ONCE_ENV
+from memlocbench.store import ArtefactStore
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[1]
+TINY = {"tasks": ["sst2", "mrpc"], "methods": ["layer-swapping", "gradient-attribution"], "seeds": [1],
+        "train_size": 32, "max_length": 16, "epochs": 1}
+# fields of a result that may differ between two runs of the same settings
+VOLATILE = {"created_at", "timings", "cached", "environment"}
+
+
+def _config(mirror, store, out, **over):
+    return load_grid_config(None, {**TINY, "data_dir": mirror, "cache_dir": store, "out": out, **over})
+
+
+def _results(out: Path) -> dict[str, dict]:
+    """file name -> content without the volatile fields (and training wall times)."""
+    found = {}
+    for path in sorted(out.glob("*.json")):
+        data = json.loads(path.read_text())
+        for key in VOLATILE:
+            data.pop(key, None)
+        for stats in data.get("memorisation", {}).values():
+            stats.pop("train_seconds"), stats.pop("trained_in_this_run")
+            for epoch in stats["epochs"]:
+                epoch.pop("seconds")
+        found[path.name] = data
+    return found
+
+
+def _entries_intact(root: Path) -> int:
+    """Every committed entry has readable JSON metadata and loadable tensors; returns their number."""
+    n = 0
+    for kind in ("models", "layer-scores"):
+        for entry in (root / kind).iterdir():
+            if entry.name.startswith("."):
+                continue  # an uncommitted write (.tmp-*), never read as an entry
+            json.loads((entry / "meta.json").read_text())
+            for f in entry.glob("*.safetensors"):
+                load_file(str(f))
+            n += 1
+    return n
+
+
+@pytest.fixture(scope="module")
+def local_grid(plugins, mirror, tmp_path_factory):
+    """The tiny grid run by the local executor on a fresh store, with its dry-run before and after."""
+    base = tmp_path_factory.mktemp("local")
+    cfg = _config(mirror, base / "store", base / "out")
+    before = dry_run(plugins, cfg)
+    report = run_grid(plugins, cfg, log=lambda m: None, progress=False)
+    return cfg, before, report
+
+
+@pytest.fixture(scope="module")
+def ray_instance(tmp_path_factory):
+    ray = pytest.importorskip("ray")
+    marker = tmp_path_factory.mktemp("hook") / "armed" / "crashed"  # armed once the folder exists
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="warning",
+             runtime_env={"env_vars": {CRASH_ONCE_ENV: f"mrpc/minilm-l6/seed1/={marker}"}})
+    yield ray, marker
+    ray.shutdown()
+
+
+def test_dry_run_counts_the_units_the_local_grid_executes(local_grid):
+    cfg, before, report = local_grid
+    # 2 tasks x (memorising, clean, classifier-only for gradient attribution) + 2 tasks x 2 methods
+    assert before.counts["train"]["pending"] == 4 and before.counts["train-classifier-only"]["pending"] == 2
+    assert sum(c["pending"] for c in before.counts.values()) == 10 and not before.done
+    assert report.count("failed") == 0, report.outcomes
+    assert report.executed == 10 == len(before.plan.units)
+    assert sorted(p.name for p in report.written) == sorted(p.name for p in cfg.out.glob("*.json"))
+    assert len(report.written) == 6  # 2 tasks x 2 methods + a summary per task, as `memlocbench run` writes
+
+
+def test_rerun_executes_nothing_and_dry_run_sees_everything_done(plugins, local_grid):
+    cfg, _, first = local_grid
+    again = run_grid(plugins, cfg, log=lambda m: None, progress=False)
+    assert again.executed == 0 and again.count("skipped") == 10
+    after = dry_run(plugins, cfg)
+    assert len(after.done) == 10 and after.estimate.seconds == 0
+    # measured per-unit times were logged by the first run and are what the estimator now uses
+    assert any((Path(cfg.cache_dir) / "timings").glob("train__minilm-l6__cpu__cpu.json"))
+
+
+def test_grid_results_are_the_files_memlocbench_run_writes(plugins, mirror, local_grid, tmp_path):
+    """`memlocbench run` with the same settings, on the grid's store, writes the same files and numbers."""
+    cfg, _, _ = local_grid
+    args = ["run", "--method", "layer-swapping", "--method", "gradient-attribution", "--task", "mrpc", "--seed", "1",
+            "--train-size", "32", "--max-length", "16", "--epochs", "1", "--data-dir", str(mirror),
+            "--cache-dir", str(cfg.cache_dir), "--out", str(tmp_path), "--quiet", "--device", "cpu"]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    ran = _results(tmp_path)
+    grid = {k: v for k, v in _results(cfg.out).items() if k.startswith("mrpc")}
+    assert ran == grid and len(ran) == 3
+
+
+def test_ray_grid_matches_local_and_survives_a_killed_worker(plugins, local_grid, ray_instance, tmp_path):
+    """Ray on a copy of the local store without MRPC's two trained models and without any layer
+    scores: it trains those two models (the first MRPC unit's worker dies just before it commits, and
+    Ray retries it) and runs the four method units, and writes the same result files."""
+    ray, marker = ray_instance
+    cfg, _, _ = local_grid
+    store = tmp_path / "store"
+    shutil.copytree(cfg.cache_dir, store)
+    shutil.rmtree(store / "layer-scores")
+    plan = build_plan(plugins, cfg, ArtefactStore(cfg.cache_dir))
+    for unit in plan.units:
+        if unit.id.startswith("mrpc") and unit.payload.get("role") in ("memorising", "clean"):
+            shutil.rmtree(store / "models" / unit.key)
+    marker.parent.mkdir()  # arm the crash hook
+    # 2 CPUs per unit: Ray gives a task's worker as many torch threads as CPUs, and the same thread count
+    # as this process is what makes float sums (gradient attribution) identical to the last bit
+    rcfg = cfg.model_copy(update={"cache_dir": store, "out": tmp_path / "out", "executor": "ray", "max_retries": 2,
+                                  "cpus_per_unit": 2})
+    report = run_grid(plugins, rcfg, log=lambda m: None, progress=False)
+    assert report.count("failed") == 0, report.outcomes
+    assert report.executed == 6 and report.count("skipped") == 4
+    assert marker.read_text().startswith("crashed")  # a worker really died mid-unit
+    assert {o["pid"] for o in report.outcomes.values() if "pid" in o} - {os.getpid()}  # ran in Ray workers
+    assert _entries_intact(store) == 10
+    assert _results(rcfg.out) == _results(cfg.out)
+
+
+def test_two_grids_on_one_store_at_once(mirror, tmp_path):
+    store = tmp_path / "store"
+    args = ["--tasks", "sst2", "--methods", "layer-swapping", "--seeds", "1", "--train-size", "32",
+            "--max-length", "16", "--epochs", "1", "--data-dir", str(mirror), "--cache-dir", str(store), "--quiet"]
+    procs = [subprocess.Popen([sys.executable, "-m", "memlocbench.cli", "grid", *args, "--out", str(tmp_path / f"out{i}")],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for i in (0, 1)]
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    assert _entries_intact(store) == 3  # memorising, clean, layer scores: one entry each
+    assert _results(tmp_path / "out0") == _results(tmp_path / "out1") != {}
+
+
+def test_cuda_without_cuda_is_a_clean_error(mirror, tmp_path):
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    for cmd in (["run", "--method", "layer-swapping", "--task", "sst2"], ["grid", "--tasks", "sst2"]):
+        res = CliRunner().invoke(main, [*cmd, "--device", "cuda", "--data-dir", str(mirror),
+                                        "--cache-dir", str(tmp_path)])
+        assert res.exit_code == 2, res.output
+        assert "--device cuda" in res.output and "use --device cpu or auto" in res.output
+
+
+def test_shipped_grid_files_plan(plugins, mirror, tmp_path):
+    cpu = dry_run(plugins, load_grid_config(REPO / "benchmarks/grids/cpu.toml",
+                                            {"data_dir": mirror, "cache_dir": tmp_path}))
+    # 11 tasks x (3 trainings + 4 methods) + the control setup on SST-2: 6 control models, a
+    # classifier-only model of its own settings, 3 placements x 4 methods
+    assert sum(c["units"] for c in cpu.counts.values()) == 11 * 7 + 7 + 12
+    assert cpu.counts["train-control"]["units"] == 6 and len(cpu.plan.groups) == 12
+    assert cpu.estimate.default_units == 96 and cpu.estimate.seconds > 0
+    paper = load_grid_config(REPO / "benchmarks/grids/paper.toml", {})
+    block = paper.grids[0]
+    assert (block.tasks, len(block.models), block.methods, block.seeds, block.control) == \
+        ("all", 4, "all", [1, 2, 3], True)
+
+
+def test_bad_grid_input_is_a_clean_error(tmp_path):
+    bad = tmp_path / "g.toml"
+    bad.write_text('tasks = ["sst2"]\nseeds = "one"\n')
+    res = CliRunner().invoke(main, ["grid", str(bad), "--dry-run"])
+    assert res.exit_code == 2 and "seeds" in res.output
+    res = CliRunner().invoke(main, ["grid", "--tasks", "sst3", "--dry-run", "--cache-dir", str(tmp_path)])
+    assert res.exit_code == 2 and "sst2" in res.output
+    res = CliRunner().invoke(main, ["grid", "--tasks", "sst2", "--executor", "slurm", "--cache-dir", str(tmp_path)])
+    assert res.exit_code == 2 and "local" in res.output
