@@ -2,11 +2,12 @@
 gradient attribution x seed 1: 6 trainings + 4 method units; 32 rows, max length 16, 1 epoch), each
 on a fresh store, in one run. Run with ``.venv/bin/pytest benchmarks/test_grid_overhead.py -s``.
 
-The local executor runs the units one after another in this process (torch's default threads);
-Ray runs each unit as a task asking for 1 CPU on a local instance of 2 CPUs, so two units can run at
-once, each in a worker with one thread. The ratio is Ray's wall time over the local one: with start-up
-(``ray.init``) and without it. Both produce the same result files (asserted; to 1e-6 relative,
-since one torch thread instead of two changes the last bits of float sums in gradient attribution)."""
+The local executor runs the units one after another in this process (torch's default threads, 2
+here). Ray runs each unit as a task asking for 2 CPUs on a local instance of 2 CPUs, so it too runs one
+unit at a time with 2 threads per worker: the ratio of Ray's wall time to the local one is its
+overhead (scheduling, worker processes, each worker's imports and data loading), not a parallel
+speed-up; reported with start-up (``ray.init``) and without it. Both produce identical profiles
+(asserted)."""
 
 from __future__ import annotations
 
@@ -44,7 +45,8 @@ def test_ray_overhead_over_local(benchmark, tmp_path):
 
     def grid(name: str, executor: str):
         cfg = load_grid_config(None, {**GRID, "data_dir": mirror, "cache_dir": tmp_path / name / "store",
-                                      "out": tmp_path / name / "out", "executor": executor})
+                                      "out": tmp_path / name / "out", "executor": executor,
+                                      "cpus_per_unit": 2})
         report = run_grid(plugins, cfg, log=lambda m: None, progress=False)
         assert report.executed == 10 and report.count("failed") == 0, report.outcomes
         return cfg.out
@@ -60,10 +62,7 @@ def test_ray_overhead_over_local(benchmark, tmp_path):
         ray_seconds = time.perf_counter() - t0
     finally:
         ray.shutdown()
-    local_profiles, ray_profiles = _profiles(out_local), _profiles(out_ray)
-    assert ray_profiles.keys() == local_profiles.keys()
-    for name, profile in local_profiles.items():
-        assert ray_profiles[name] == (None if profile is None else pytest.approx(profile, rel=1e-6)), name
+    assert _profiles(out_ray) == _profiles(out_local)
     benchmark.extra_info.update(local_seconds=local, ray_seconds=ray_seconds, ray_startup_seconds=startup,
                                 ratio=(ray_seconds + startup) / local, ratio_without_startup=ray_seconds / local)
     print(f"\ngrid of 10 units: local {local:.1f} s; ray {ray_seconds:.1f} s + {startup:.1f} s start-up; "

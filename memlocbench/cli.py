@@ -39,11 +39,11 @@ def main() -> None:
 
 
 @main.command("list")
-@click.argument("kind", type=click.Choice(["tasks", "models", "methods"]))
+@click.argument("kind", type=click.Choice(["tasks", "models", "methods", "executors"]))
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="MEMLOCBENCH_DATA_DIR",
               help="with tasks: a local mirror, to show sizes and noisy counts (data seed 1)")
 def list_cmd(kind: str, data_dir: Path | None) -> None:
-    """Show the registered tasks, models or methods and the package providing each."""
+    """Show the registered tasks, models, methods or grid executors and the package providing each."""
     plugins = _plugins()
     reg = plugins.registry(kind[:-1])
     rows, notes = [], []
@@ -64,7 +64,8 @@ def list_cmd(kind: str, data_dir: Path | None) -> None:
                     row += [sizes["train"], sizes["validation"], sizes["test"], sizes["noisy"]]
             rows.append(row + [package])
         else:
-            rows.append([name, obj.info.description, package])
+            description = obj.description if kind == "executors" else obj.info.description
+            rows.append([name, description, package])
     headers = ["name", "what it is"]
     if kind == "tasks":
         headers += ["labels"] + (["train", "validation", "test", "noisy (seed 1)"] if data_dir else [])
@@ -203,7 +204,6 @@ def grid(grid_file, tasks, models, methods, seeds, control, control_only, profil
                  "executor": executor, "ray_address": ray_address, "max_retries": max_retries,
                  "cpus_per_unit": cpus_per_unit, "device": device}
     if overrides["models"] == "all":
-        overrides["models"] = None
         raise click.BadParameter("--models takes names, not 'all'")
     if control:
         overrides["control"] = True

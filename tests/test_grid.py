@@ -191,3 +191,36 @@ def test_bad_grid_input_is_a_clean_error(tmp_path):
     assert res.exit_code == 2 and "sst2" in res.output
     res = CliRunner().invoke(main, ["grid", "--tasks", "sst2", "--executor", "slurm", "--cache-dir", str(tmp_path)])
     assert res.exit_code == 2 and "local" in res.output
+
+
+def test_a_plugin_executor_gets_json_units_in_dependency_order(mirror, tmp_path):
+    """Executors are plugins (register_executors): the driver hands one JSON-able units in dependency
+    order and reports what it says; runs with failed units write no result file."""
+    from memlocbench import hookimpl
+    from memlocbench.plugins import Provider, load_plugins
+
+    seen: list[str] = []
+
+    class Recorder:
+        name, description = "recorder", "records the units it is given"
+
+        def execute(self, units, options, report):
+            for unit in units:
+                assert set(unit["deps"]) <= set(seen), unit["id"]
+                json.dumps(unit)  # nothing but JSON crosses the executor boundary
+                seen.append(unit["id"])
+                report({"id": unit["id"], "status": "failed", "seconds": 0.0, "reason": "recorded only"})
+
+    class Plugin:
+        @hookimpl
+        def register_executors(self, register):
+            register(Recorder())
+
+    plugins = load_plugins(extra=[(Plugin(), Provider("recorder-package", "1.0"))])
+    assert {"local", "ray", "recorder"} <= set(plugins.executors.names())
+    report = run_grid(plugins, _config(mirror, tmp_path / "s", tmp_path / "o", executor="recorder"),
+                      log=lambda m: None, progress=False)
+    assert len(seen) == 10 and report.count("failed") == 10
+    assert not report.written and len(report.not_written) == 2
+    res = CliRunner().invoke(main, ["list", "executors"])
+    assert res.exit_code == 0 and "local" in res.output and "ray" in res.output
