@@ -302,6 +302,12 @@ def _print_checked(checked) -> int:
             bad += 1
             for p in c.problems:
                 click.echo(f"error: {p}", err=True)
+        elif c.result is None and c.summary is None:
+            click.echo(f"skipped: {c.path}")
+        elif c.summary is not None:
+            s = c.summary
+            click.echo(f"ok: {c.path} (run summary: {s.task}, {s.model}, {len(s.mcog)} method(s), "
+                       f"mean M-CoG {s.mean_mcog:.2f})")
         else:
             r = c.result
             setup = f", control {r.control.placement}" if r.control else ""
@@ -312,7 +318,8 @@ def _print_checked(checked) -> int:
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 def validate(files) -> None:
-    """Check result files as `submit` would, without writing anything (exit status 2 if any fails)."""
+    """Check result files as `submit` would, without writing anything (exit status 2 if any fails).
+    Run summaries (*.summary.json) are checked as summaries."""
     from memlocbench.submission import validate_files
 
     bad = _print_checked(validate_files(list(files), _plugins()))
@@ -344,8 +351,42 @@ def submit(files, name, description, not_run, force, submissions, out, figures) 
     dest, checked = file_submission(list(files), name, submissions, description=description, not_run=reasons,
                                     force=force, plugins=plugins)
     _print_checked(checked)
-    click.echo(f"submitted {len(checked)} result(s) as {dest}")
+    click.echo(f"submitted {sum(c.result is not None for c in checked)} result(s) as {dest}")
     _rebuild(submissions, [], out, figures, plugins)
+
+
+@main.command()
+@click.argument("submission", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--sample", default=1, show_default=True, type=click.IntRange(min=1),
+              help="how many of the submission's results to re-run")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="seed of the sample")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="MEMLOCBENCH_DATA_DIR",
+              help="local mirror [env MEMLOCBENCH_DATA_DIR]; default: the hub")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), envvar="MEMLOCBENCH_CACHE_DIR",
+              help="artefact store [env MEMLOCBENCH_CACHE_DIR]; default: the user cache directory")
+@_leaderboard_options
+def verify(submission, sample, seed, data_dir, cache_dir, submissions, out, figures) -> None:
+    """Re-run a sample of a submission's results from their recorded configs, compare them with the
+    submitted numbers, record the outcome in SUBMISSION/verification.json and rebuild the page
+    (exit status 1 if any result is outside the tolerance)."""
+    from memlocbench.store import ArtefactStore
+    from memlocbench.verification import verify_submission
+
+    plugins = _plugins()
+    record = verify_submission(submission, plugins, sample=sample, seed=seed, data_dir=data_dir,
+                               store=ArtefactStore(cache_dir), log=lambda msg: click.echo(msg, err=True))
+    t = record.tolerance
+    click.echo(f"tolerance: each layer's weight within {t.profile_abs}, M-CoG within {t.mcog_abs}")
+    for c in record.checked:
+        if c.passed:
+            click.echo(f"ok: {c.result} (M-CoG {c.submitted_mcog:.4f} submitted, {c.rerun_mcog:.4f} re-run)")
+        else:
+            click.echo(f"FAILED: {c.result}: {c.problem}")
+    click.echo(f"wrote {submission / 'verification.json'}")
+    if submission.resolve().parent == submissions.resolve():
+        _rebuild(submissions, [], out, figures, plugins)
+    if not record.passed:
+        sys.exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover

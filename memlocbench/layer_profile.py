@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from typing import Mapping
 
+from memlocbench.errors import InvalidInputError
+
 Window = tuple[int, int]  # (first layer, last layer), inclusive, 0-based
 
 
@@ -54,3 +56,20 @@ def normalise(raw: list[float]) -> list[float]:
 def mcog(profile: list[float]) -> float:
     """Centre of gravity with layers numbered 1..L."""
     return sum((i + 1) * w for i, w in enumerate(profile))
+
+
+def control_placements(num_layers: int) -> list[tuple[int, int]]:
+    """The control setup's three placements (0-based): the first two, the middle two and the last
+    two layers (12 layers: (0, 1), (5, 6), (10, 11); 6 layers: (0, 1), (2, 3), (4, 5))."""
+    if num_layers < 2:
+        raise InvalidInputError("the control setup needs at least 2 layers")
+    mid = num_layers // 2
+    return [(0, 1), (mid - 1, mid), (num_layers - 2, num_layers - 1)]
+
+
+def control_accuracy(profile: list[float], placement: tuple[int, ...]) -> tuple[float, float, float]:
+    """accuracy@1 (is the top layer a placement layer), accuracy@2 (the share of the top two that
+    are; ties broken by the lower layer) and chance (2 / L)."""
+    order = sorted(range(len(profile)), key=lambda i: (-profile[i], i))
+    target = set(placement)
+    return float(order[0] in target), sum(i in target for i in order[:2]) / 2, 2 / len(profile)

@@ -23,6 +23,7 @@ from tabulate import tabulate
 
 from memlocbench.profiles import config_hash
 from memlocbench.results import Result, read_result
+from memlocbench.verification import VERIFICATION, VerificationRecord, read_record, verified_files
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~])")
 SUBMISSION_META = "submission.json"
@@ -51,23 +52,47 @@ class SubmissionMeta(BaseModel):
 class Entry:
     submission: str  # display name
     result: Result
+    verified: bool | None = None  # re-run by `memlocbench verify`: within tolerance or not; None: not re-run
 
 
 @dataclass
 class Collected:
     entries: list[Entry] = field(default_factory=list)
     submissions: list[SubmissionMeta] = field(default_factory=list)
+    verifications: dict[str, VerificationRecord] = field(default_factory=dict)  # display name -> record
     problems: list[str] = field(default_factory=list)
 
 
+def result_files(folder: Path) -> list[Path]:
+    """The result files of a submission or results folder (recursively; no metadata, summaries or
+    staging folders)."""
+    folder = Path(folder)
+    return [p for p in sorted(folder.rglob("*.json"))
+            if p.name not in (SUBMISSION_META, VERIFICATION) and not p.name.endswith(".summary.json")
+            and not any(part.startswith(".") for part in p.relative_to(folder).parts)]
+
+
+def read_meta(folder: Path) -> SubmissionMeta:
+    """``submission.json`` of a submission folder; the folder name stands in where it is missing."""
+    meta_path = Path(folder) / SUBMISSION_META
+    if not meta_path.is_file():
+        return SubmissionMeta(name=Path(folder).name, slug=Path(folder).name)
+    return SubmissionMeta.model_validate(json.loads(meta_path.read_text(encoding="utf-8")))
+
+
 def _read_dir(folder: Path, name: str, out: Collected) -> None:
-    for path in sorted(folder.rglob("*.json")):
-        if path.name == SUBMISSION_META or path.name.endswith(".summary.json"):
-            continue
-        if any(part.startswith(".") for part in path.relative_to(folder).parts):
-            continue  # staging folders of an unfinished submit
+    verified: dict[str, bool] = {}
+    try:
+        record = read_record(folder)
+    except (ValueError, ValidationError) as exc:
+        out.problems.append(f"{folder / VERIFICATION}: {str(exc).splitlines()[0]}")
+    else:
+        if record is not None:
+            out.verifications[name] = record
+            verified = verified_files(folder, record)
+    for path in result_files(folder):
         try:
-            out.entries.append(Entry(name, read_result(path)))
+            out.entries.append(Entry(name, read_result(path), verified.get(path.name)))
         except Exception as exc:  # invalid files are reported, never trusted
             out.problems.append(f"{path}: {str(exc).splitlines()[0]}")
 
@@ -77,13 +102,11 @@ def collect(submissions_dir: Path | None, extra_dirs: list[Path] = ()) -> Collec
     out = Collected()
     if submissions_dir is not None and Path(submissions_dir).is_dir():
         for folder in sorted(p for p in Path(submissions_dir).iterdir() if p.is_dir() and not p.name.startswith(".")):
-            meta_path = folder / SUBMISSION_META
-            meta = SubmissionMeta(name=folder.name, slug=folder.name)
-            if meta_path.is_file():
-                try:
-                    meta = SubmissionMeta.model_validate(json.loads(meta_path.read_text(encoding="utf-8")))
-                except (ValueError, ValidationError) as exc:
-                    out.problems.append(f"{meta_path}: {str(exc).splitlines()[0]}")
+            try:
+                meta = read_meta(folder)
+            except (ValueError, ValidationError) as exc:
+                meta = SubmissionMeta(name=folder.name, slug=folder.name)
+                out.problems.append(f"{folder / SUBMISSION_META}: {str(exc).splitlines()[0]}")
             out.submissions.append(meta)
             _read_dir(folder, meta.name, out)
     for d in extra_dirs:
@@ -347,9 +370,12 @@ def render(collected: Collected, *, all_tasks: list[str] = (), figures_rel: str 
     md += ["## Submissions", ""]
     if collected.submissions:
         md.append(tabulate(
-            [[md_escape(s.name), sum(e.submission == s.name for e in entries), md_escape(s.description)]
+            [[md_escape(s.name), sum(e.submission == s.name for e in entries), _verified_text(collected, s.name),
+              md_escape(s.description)]
              for s in sorted(collected.submissions, key=lambda s: s.name)],
-            headers=["submission", "results", "description"], tablefmt="github", disable_numparse=True))
+            headers=["submission", "results", "verified", "description"], tablefmt="github", disable_numparse=True))
+        md += ["", "*Verified*: results re-run by `memlocbench verify` from their recorded configs and found within "
+               "its tolerance (see CONTRIBUTING.md); a result edited after verification no longer counts."]
     else:
         md.append("_None yet._")
     md += ["", "## All results", ""]
@@ -363,12 +389,24 @@ def render(collected: Collected, *, all_tasks: list[str] = (), figures_rel: str 
         rows.append([md_escape(r.model.name), md_escape(r.task.name), md_escape(r.method.name), setup,
                      md_escape(r.profile_name), r.sizes.get("effective_train_size", ""), r.sizes.get("n_noisy", ""),
                      r.seeds.get("model_seed", ""), f"{mem.noisy_fit_perturbed:.2f}", f"{clean.noisy_fit_perturbed:.2f}",
-                     " ".join(f"{w:.2f}" for w in r.profile), f"{r.mcog:.2f}", md_escape(e.submission)])
+                     " ".join(f"{w:.2f}" for w in r.profile), f"{r.mcog:.2f}", md_escape(e.submission),
+                     {None: "", True: "yes", False: "FAILED"}[e.verified]])
     md.append(tabulate(rows, headers=["model", "task", "method", "setup", "profile", "train", "noisy", "seed",
                                       "noisy fit (mem.)", "noisy fit (clean twin)", "profile (layers 1..L)", "M-CoG",
-                                      "submission"], tablefmt="github", disable_numparse=True)
+                                      "submission", "verified"], tablefmt="github", disable_numparse=True)
               if rows else "_No results yet._")
     return "\n".join(md).rstrip() + "\n"
+
+
+def _verified_text(collected: Collected, name: str) -> str:
+    record = collected.verifications.get(name)
+    mine = [e.verified for e in collected.entries if e.submission == name and e.verified is not None]
+    if record is None or not mine:
+        return "no"
+    failed = sum(not v for v in mine)
+    outcome = "all within tolerance" if not failed else f"{failed} outside tolerance"
+    return f"{len(mine)} of {sum(e.submission == name for e in collected.entries)} re-run, {outcome} " \
+           f"({md_escape(record.verified_at[:10])})"
 
 
 def _not_run(collected: Collected, table: ModelTable, all_tasks) -> list[tuple[str, str]]:

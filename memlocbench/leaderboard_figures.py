@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from memlocbench.leaderboard import ModelTable, figure_paths
+from memlocbench.names import path_inside
 
 _PNG_META = {"Software": None}  # no version stamp: the same inputs give the same files
 
@@ -40,7 +41,7 @@ def write_figures(tables: list[ModelTable], out_dir: Path) -> list[Path]:
             ax.set_title(f"{column}\n{t.model}: per-layer profile", fontsize=10)
             fig.colorbar(im, ax=ax, label="share of memorisation")
             fig.tight_layout()
-            written.append(_save(fig, out_dir / names[column], plt))
+            written.append(_save(fig, path_inside(out_dir, names[column]), plt))
 
         fig, ax = plt.subplots(figsize=(7.5, 1.6 + 0.42 * len(t.tasks)), dpi=110)
         markers = "osD^v<>ph*"
@@ -56,7 +57,7 @@ def write_figures(tables: list[ModelTable], out_dir: Path) -> list[Path]:
         ax.set_title(f"{t.model}: where memorisation lives, per task and method", fontsize=10)
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         fig.tight_layout()
-        written.append(_save(fig, out_dir / names[""], plt))
+        written.append(_save(fig, path_inside(out_dir, names[""]), plt))
     ours = set(out_dir.glob("*__profiles.png")) | set(out_dir.glob("*__mcog.png"))  # never other files
     for stale in sorted(ours - set(written)):
         stale.unlink()

@@ -24,7 +24,7 @@ from memlocbench.method_context import MethodContext
 from memlocbench.plugins import Plugins
 from memlocbench.profiles import RunConfig
 from memlocbench.protocols import LayerScores
-from memlocbench.results import (ControlScore, MemorisationStats, PluginRef, Result, RunSummary, environment,
+from memlocbench.results import (MemorisationStats, PluginRef, Result, RunSummary, control_score, environment,
                                  summarise)
 from memlocbench.store import ArtefactStore
 from memlocbench.training.trained_models import TrainedModels, control_placements
@@ -44,6 +44,7 @@ class RunRequest:
     progress: bool = True
     control: bool = False  # run on the control models (known memorisation layers) instead
     device: str = "cpu"  # cpu | cuda | auto (memlocbench.device); not part of any key
+    placements: list[tuple[int, int]] | None = None  # with control: only these placements (default: all three)
 
 
 #: what ``--method all`` runs: the paper's four techniques
@@ -61,14 +62,6 @@ class RunOutput:
 def _ref(plugins: Plugins, kind: str, name: str, version: int) -> PluginRef:
     prov = plugins.registry(kind).provider(name)
     return PluginRef(name=name, version=version, package=prov.package, package_version=prov.version)
-
-
-def control_score(profile: list[float], placement: tuple[int, int]) -> ControlScore:
-    """accuracy@1: is the top layer a placement layer; accuracy@2: share of the top two that are."""
-    order = sorted(range(len(profile)), key=lambda i: (-profile[i], i))
-    target = set(placement)
-    return ControlScore(placement=list(placement), accuracy_at_1=float(order[0] in target),
-                        accuracy_at_2=sum(i in target for i in order[:2]) / 2, chance=2 / len(profile))
 
 
 def layer_scores_spec(method, config: RunConfig, models: TrainedModels) -> dict:
@@ -127,16 +120,21 @@ def prepare(plugins: Plugins, req: RunRequest) -> Prepared:
     return Prepared(task, adapter, tokenizer, dataset, train_enc, models, num_layers, seconds)
 
 
-def setups(task_name: str, config: RunConfig, num_layers: int, control: bool) -> list[tuple[dict, tuple | None]]:
+def setups(task_name: str, config: RunConfig, num_layers: int, control: bool,
+           placements: list[tuple[int, int]] | None = None) -> list[tuple[dict, tuple | None]]:
     """The (role aliases, control placement) pairs a run localises on: the memorising model and its
-    twin, or (control) each placement's control model and its clean twin."""
+    twin, or (control) each placement's control model and its clean twin (``placements``: only
+    these; default all three)."""
     if not control:
         return [({}, None)]
     if task_name == config.control.aux_task:
         raise InvalidInputError(f"the control setup trains {config.control.aux_task!r} as its auxiliary task; "
                                 f"choose another main task")
-    return [({"memorising": f"control-{a}-{b}", "clean": f"control-{a}-{b}-clean"}, (a, b))
-            for a, b in control_placements(num_layers)]
+    valid = control_placements(num_layers)
+    chosen = valid if placements is None else [tuple(p) for p in placements]
+    if any(p not in valid for p in chosen):
+        raise InvalidInputError(f"control placements {chosen} are not among this model's {valid}")
+    return [({"memorising": f"control-{a}-{b}", "clean": f"control-{a}-{b}-clean"}, (a, b)) for a, b in chosen]
 
 
 def layer_scores(req: RunRequest, prep: Prepared, view: TrainedModels, method) -> tuple[LayerScores, bool]:
@@ -210,7 +208,8 @@ def run(plugins: Plugins, req: RunRequest, log=print) -> RunOutput:
         f"({len(dataset.noisy_idx)} with perturbed labels), {len(dataset.validation)} validation")
 
     results, paths = [], []
-    for aliases, placement in setups(prep.task.metadata.name, req.config, prep.num_layers, req.control):
+    for aliases, placement in setups(prep.task.metadata.name, req.config, prep.num_layers, req.control,
+                                      req.placements):
         view = models.view(aliases)
         t0 = time.perf_counter()
         for role in ("memorising", "clean"):

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from memlocbench.names import Name
+
 if TYPE_CHECKING:  # pragma: no cover
     import torch
     from torch import nn
@@ -27,7 +29,7 @@ class _Strict(BaseModel):
 class TaskMetadata(_Strict):
     """What a task is, where its data comes from, and how it is read."""
 
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    name: Name
     description: str
     hub_id: str
     hub_config: str | None = None
@@ -49,16 +51,18 @@ class TaskMetadata(_Strict):
 
 
 class ModelInfo(_Strict):
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    name: Name
     description: str
     hub_id: str
     family: str
     sentence_representation: Literal["first-token", "last-token"]
     version: int = Field(ge=1, default=1)
+    num_layers: int | None = Field(None, ge=1, description="layer count, declared so that result files can be "
+                                   "checked without loading weights; None = not declared")
 
 
 class MethodInfo(_Strict):
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    name: Name
     description: str
     version: int = Field(ge=1, default=1)
     extra_models: tuple[str, ...] = Field(

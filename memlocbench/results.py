@@ -1,85 +1,125 @@
 """The result record of one (task, model, method) run: a versioned, strictly checked pydantic model.
 
 Results are written as JSON; reading one back never executes or unpickles anything. The checks
-here (profile length and sum, M-CoG, config hash) are the ones the leaderboard applies to
-submissions.
+here are the ones the leaderboard applies to submissions: names that can become file names match
+the name pattern, every float is finite and every share lies in [0, 1], and every derived number
+(profile from profile_raw, M-CoG, control accuracy@1/@2 and chance) is recomputed, never trusted.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import platform
 import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
 
-from memlocbench.layer_profile import mcog
-from memlocbench.profiles import config_hash
+from memlocbench.layer_profile import control_accuracy, control_placements, mcog, normalise
+from memlocbench.names import Name, path_inside
+from memlocbench.profiles import RunConfig, config_hash
 from memlocbench.store import atomic_write_text
 
 SCHEMA_VERSION = 1
 PROFILE_SUM_TOLERANCE = 1e-6
+#: recomputed numbers (profile from profile_raw, M-CoG, control scores) may differ by this much
+RECOMPUTE_TOLERANCE = 1e-6
+MAX_LAYERS = 1024
+
+Fraction = Annotated[float, Field(ge=0, le=1)]
+NonNegative = Annotated[float, Field(ge=0)]
+Count = Annotated[int, Field(ge=0)]
+#: a package name (PEP 508) or version string: no spaces, markup or path characters
+PackageText = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._+!-]*$", max_length=100)]
+Text = Annotated[str, StringConstraints(max_length=500)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # allow_inf_nan=False: every float field (nested ones too) must be finite
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class PluginRef(_Strict):
-    name: str
+    name: Name
     version: int = Field(ge=1, description="the task's / model's / method's own version")
-    package: str
-    package_version: str
+    package: PackageText
+    package_version: PackageText
 
 
 class MemorisationStats(_Strict):
-    role: str
+    role: Name
     labels: Literal["noisy", "clean"]
-    noisy_fit_perturbed: float = Field(description="share of noisy examples predicted as their perturbed label")
-    noisy_original_acc: float = Field(description="share of noisy examples predicted as their original label")
-    clean_train_acc: float
-    validation_acc: float
-    first_fit_epoch: int | None
-    epochs: list[dict[str, float | None]]
-    train_seconds: float
+    noisy_fit_perturbed: Fraction = Field(description="share of noisy examples predicted as their perturbed label")
+    noisy_original_acc: Fraction = Field(description="share of noisy examples predicted as their original label")
+    clean_train_acc: Fraction
+    validation_acc: Fraction
+    first_fit_epoch: int | None = Field(ge=1)
+    epochs: list[dict[Name, float | None]]
+    train_seconds: NonNegative
     trained_in_this_run: bool
+
+    @model_validator(mode="after")
+    def _shares(self) -> "MemorisationStats":
+        if self.noisy_fit_perturbed + self.noisy_original_acc > 1 + RECOMPUTE_TOLERANCE:
+            raise ValueError("noisy_fit_perturbed + noisy_original_acc exceed 1, but they are shares of the "
+                             "same noisy examples with different labels")
+        return self
 
 
 class ControlScore(_Strict):
     """How well a profile finds the layers that the control setup forced memorisation into."""
 
-    placement: list[int] = Field(description="0-based layers the main task could update")
-    accuracy_at_1: float = Field(ge=0, le=1)
-    accuracy_at_2: float = Field(ge=0, le=1)
-    chance: float = Field(ge=0, le=1, description="2 / L")
+    placement: list[int] = Field(min_length=2, max_length=2, description="0-based layers the main task could update")
+    accuracy_at_1: Fraction
+    accuracy_at_2: Fraction
+    chance: Fraction = Field(description="2 / L")
+
+
+def control_score(profile: list[float], placement: tuple[int, int]) -> ControlScore:
+    """accuracy@1: is the top layer a placement layer; accuracy@2: share of the top two that are."""
+    acc1, acc2, chance = control_accuracy(profile, placement)
+    return ControlScore(placement=list(placement), accuracy_at_1=acc1, accuracy_at_2=acc2, chance=chance)
 
 
 class Result(_Strict):
     schema_version: Literal[1] = SCHEMA_VERSION
-    memlocbench_version: str
-    created_at: str
+    memlocbench_version: PackageText
+    created_at: str = Field(description="ISO 8601 time with a time zone")
     task: PluginRef
     model: PluginRef
     method: PluginRef
-    profile_name: str
+    profile_name: Name
     config: dict[str, Any]
-    config_hash: str
-    seeds: dict[str, int]
-    sizes: dict[str, int]
-    memorisation: dict[str, MemorisationStats]
-    num_layers: int = Field(ge=1)
+    config_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    seeds: dict[Name, int]
+    sizes: dict[Name, Count]
+    memorisation: dict[Literal["memorising", "clean"], MemorisationStats]
+    num_layers: int = Field(ge=1, le=MAX_LAYERS)
     details: dict[str, Any]
-    profile_raw: list[float]
-    profile: list[float]
+    profile_raw: list[NonNegative]
+    profile: list[NonNegative]
     profile_all_zero: bool = Field(description="raw weights were all zero; profile set uniform")
     mcog: float
     control: ControlScore | None = None
-    timings: dict[str, float]
-    cached: dict[str, bool] = Field(description="which stages were reused from the artefact store")
-    environment: dict[str, str]
+    timings: dict[Name, NonNegative]
+    cached: dict[Name, bool] = Field(description="which stages were reused from the artefact store")
+    environment: dict[Name, Text]
+
+    @field_validator("created_at")
+    @classmethod
+    def _iso_time(cls, value: str) -> str:
+        try:
+            when = dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"created_at {value[:40]!r} is not an ISO 8601 time, e.g. 2026-11-27T20:31:25+00:00") from None
+        if when.tzinfo is None:
+            raise ValueError("created_at has no time zone; expected e.g. 2026-11-27T20:31:25+00:00")
+        if when > dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1):
+            raise ValueError(f"created_at {value!r} lies in the future")
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> "Result":
@@ -88,23 +128,82 @@ class Result(_Strict):
             values = getattr(self, name)
             if len(values) != L:
                 raise ValueError(f"{name} has {len(values)} entries, expected one per layer ({L})")
-        if any(not math.isfinite(x) or x < 0 for x in self.profile):
-            raise ValueError("profile entries must be finite and non-negative")
         if abs(sum(self.profile) - 1) > PROFILE_SUM_TOLERANCE:
             raise ValueError(f"profile sums to {sum(self.profile):.8f}, expected 1")
+        expected_profile = normalise(self.profile_raw)
+        worst = max(abs(a - b) for a, b in zip(self.profile, expected_profile))
+        if worst > RECOMPUTE_TOLERANCE:
+            raise ValueError(f"profile does not follow from profile_raw (normalised to sum 1; off by up to {worst:.3g})")
+        if self.profile_all_zero != (sum(self.profile_raw) == 0):
+            raise ValueError(f"profile_all_zero is {self.profile_all_zero}, but profile_raw sums to {sum(self.profile_raw)}")
         expected = mcog(self.profile)
-        if abs(self.mcog - expected) > 1e-6:
+        if abs(self.mcog - expected) > RECOMPUTE_TOLERANCE:
             raise ValueError(f"mcog is {self.mcog}, but the profile gives {expected}")
         if config_hash(self.config) != self.config_hash:
             raise ValueError("config_hash does not match the sha256 of the config")
+        self._check_config()
+        self._check_sizes()
+        self._check_control()
         return self
+
+    def _check_config(self) -> None:
+        try:
+            cfg = RunConfig.model_validate(self.config)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ValueError(f"config.{where}: {first['msg']}") from None
+        if cfg.profile != self.profile_name:
+            raise ValueError(f"profile_name is {self.profile_name!r}, but config.profile is {cfg.profile!r}")
+        expected = {"data_seed": cfg.data.seed, "model_seed": cfg.train.seed}
+        if self.seeds != expected:
+            raise ValueError(f"seeds are {self.seeds}, but the config gives {expected}")
+
+    def _check_sizes(self) -> None:
+        s = self.sizes
+        if "n_noisy" in s and s["n_noisy"] < 1:
+            raise ValueError("sizes.n_noisy is 0: a run without noisy examples localises nothing")
+        if {"n_noisy", "n_clean", "effective_train_size"} <= s.keys() \
+                and s["n_noisy"] + s["n_clean"] != s["effective_train_size"]:
+            raise ValueError(f"sizes: n_noisy + n_clean = {s['n_noisy'] + s['n_clean']}, but "
+                             f"effective_train_size is {s['effective_train_size']}")
+        if {"original_train_size", "effective_train_size"} <= s.keys() \
+                and s["effective_train_size"] > s["original_train_size"]:
+            raise ValueError("sizes: effective_train_size exceeds original_train_size")
+
+    def _check_control(self) -> None:
+        mem, clean = self.memorisation.get("memorising"), self.memorisation.get("clean")
+        if mem is None or clean is None:
+            raise ValueError("memorisation needs both 'memorising' and 'clean'")
+        if (mem.labels, clean.labels) != ("noisy", "clean"):
+            raise ValueError("memorisation.memorising is trained on 'noisy' labels and memorisation.clean on 'clean' ones")
+        c = self.control
+        if c is None:
+            roles = ("memorising", "clean")
+        else:
+            try:
+                valid = [list(p) for p in control_placements(self.num_layers)]
+            except Exception as exc:  # fewer than 2 layers
+                raise ValueError(f"control: {exc}") from None
+            if c.placement not in valid:
+                raise ValueError(f"control.placement {c.placement} is not one of the control setup's placements "
+                                 f"for {self.num_layers} layers: {valid}")
+            a, b = c.placement
+            roles = (f"control-{a}-{b}", f"control-{a}-{b}-clean")
+            acc1, acc2, chance = control_accuracy(self.profile, c.placement)
+            for field_name, value in (("accuracy_at_1", acc1), ("accuracy_at_2", acc2), ("chance", chance)):
+                if abs(getattr(c, field_name) - value) > RECOMPUTE_TOLERANCE:
+                    raise ValueError(f"control.{field_name} is {getattr(c, field_name)}, but the profile and the "
+                                     f"placement give {value}")
+        if (mem.role, clean.role) != roles:
+            raise ValueError(f"memorisation roles are {mem.role!r} / {clean.role!r}; this setup trains {roles[0]!r} / {roles[1]!r}")
 
     def filename(self) -> str:
         setup = f"__control-{self.control.placement[0]}-{self.control.placement[1]}" if self.control else ""
         return f"{self.task.name}__{self.model.name}__{self.method.name}{setup}__{self.config_hash[:12]}.json"
 
     def write(self, out_dir: Path) -> Path:
-        path = Path(out_dir) / self.filename()
+        path = path_inside(Path(out_dir), self.filename())
         atomic_write_text(path, self.model_dump_json(indent=2) + "\n")
         return path
 
@@ -138,20 +237,28 @@ class RunSummary(_Strict):
 
     schema_version: Literal[1] = SCHEMA_VERSION
     kind: Literal["run-summary"] = "run-summary"
-    task: str
-    model: str
-    profile_name: str
-    config_hash: str
+    task: Name
+    model: Name
+    profile_name: Name
+    config_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
     control: bool
-    mcog: dict[str, float] = Field(description="method -> M-CoG (mean over placements for control runs)")
-    mean_mcog: float
-    control_accuracy: dict[str, dict[str, float]] = Field(default_factory=dict,
-                                                           description="method -> accuracy_at_1 / accuracy_at_2 / chance")
-    results: list[str] = Field(description="file names of the results summarised")
+    mcog: dict[Name, NonNegative] = Field(min_length=1, description="method -> M-CoG (mean over placements for control runs)")
+    mean_mcog: NonNegative
+    control_accuracy: dict[Name, dict[Literal["accuracy_at_1", "accuracy_at_2", "chance"], Fraction]] = Field(
+        default_factory=dict, description="method -> accuracy_at_1 / accuracy_at_2 / chance")
+    results: list[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+\.json$", max_length=300)]] = Field(
+        description="file names of the results summarised")
+
+    @model_validator(mode="after")
+    def _mean(self) -> "RunSummary":
+        expected = sum(self.mcog.values()) / len(self.mcog)
+        if abs(self.mean_mcog - expected) > RECOMPUTE_TOLERANCE:
+            raise ValueError(f"mean_mcog is {self.mean_mcog}, but the methods' M-CoGs give {expected}")
+        return self
 
     def write(self, out_dir: Path) -> Path:
         kind = "control-summary" if self.control else "summary"
-        path = Path(out_dir) / f"{self.task}__{self.model}__{kind}__{self.config_hash[:12]}.summary.json"
+        path = path_inside(Path(out_dir), f"{self.task}__{self.model}__{kind}__{self.config_hash[:12]}.summary.json")
         atomic_write_text(path, self.model_dump_json(indent=2) + "\n")
         return path
 

@@ -154,10 +154,10 @@ def test_existing_submission_needs_force(tmp_path, picked):
     one, two = picked["plain"][:2]
     assert _invoke("submit", str(one), "--name", "lab", *_lb_args(tmp_path)).exit_code == 0
     before = _tree(tmp_path)
-    res = CliRunner().invoke(main, ["submit", str(two), "--name", "Lab", *_lb_args(tmp_path)])
+    res = CliRunner().invoke(main, ["submit", str(two), "--name", "lab", *_lb_args(tmp_path)])
     assert res.exit_code == 2 and "already exists" in res.output and "--force" in res.output
     assert _tree(tmp_path) == before
-    assert _invoke("submit", str(two), "--name", "Lab", "--force", *_lb_args(tmp_path)).exit_code == 0
+    assert _invoke("submit", str(two), "--name", "lab", "--force", *_lb_args(tmp_path)).exit_code == 0
     assert [p.name for p in (tmp_path / "subs" / "lab").glob("*.json") if p.name != "submission.json"] == \
         [read_result(two).filename()]
     assert [p.name for p in (tmp_path / "subs").iterdir()] == ["lab"]  # no staging folders left

@@ -20,6 +20,7 @@ from memlocbench import __version__
 from memlocbench.data.encoding import Encoded
 from memlocbench.data.noisy_dataset import NoisyDataset
 from memlocbench.errors import InvalidInputError
+from memlocbench.layer_profile import control_placements  # noqa: F401 (re-exported)
 from memlocbench.metrics import accuracy
 from memlocbench.profiles import RunConfig
 from memlocbench.protocols import ModelAdapter
@@ -66,15 +67,6 @@ def recipe_for(role: str) -> Recipe:
     raise InvalidInputError(
         f"unknown model role {role!r}; valid: memorising, clean, classifier-only, control-A-B, control-A-B-clean"
     )
-
-
-def control_placements(num_layers: int) -> list[tuple[int, int]]:
-    """The paper's three placements: the first two, the middle two and the last two layers
-    (12 layers: (0, 1), (5, 6), (10, 11); 6 layers: (0, 1), (2, 3), (4, 5))."""
-    if num_layers < 2:
-        raise InvalidInputError("the control setup needs at least 2 layers")
-    mid = num_layers // 2
-    return [(0, 1), (mid - 1, mid), (num_layers - 2, num_layers - 1)]
 
 
 AuxLoader = Callable[[], tuple[Encoded, list[int], int]]  # -> encoded texts, labels, number of labels

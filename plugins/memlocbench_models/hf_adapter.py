@@ -50,11 +50,15 @@ class HFAdapter:
     _layers_path: str  # attribute path from the model to its ModuleList of layers
 
     def __init__(self, name: str, hub_id: str, description: str,
-                 source: Callable[[], str] | None = None, config=None):
+                 source: Callable[[], str] | None = None, config=None, num_layers: int | None = None):
         """``source`` returns a local folder to load from (default: the hub id); ``config`` builds
-        a randomly initialised model instead (used for offline plumbing tests)."""
-        self.info = ModelInfo(name=name, hub_id=hub_id, description=description,
-                              family=self.family, sentence_representation=self.representation)
+        a randomly initialised model instead (used for offline plumbing tests). ``num_layers``
+        declares the layer count (taken from ``config`` when given), so that result files can be
+        checked without loading the model."""
+        if config is not None:
+            num_layers = getattr(config, "num_hidden_layers", None) or getattr(config, "num_layers", None)
+        self.info = ModelInfo(name=name, hub_id=hub_id, description=description, family=self.family,
+                              sentence_representation=self.representation, num_layers=num_layers)
         self._source = source or (lambda: hub_id)
         self._config = config
 

@@ -1,0 +1,294 @@
+"""One test per defect of issue 11 in validation, submission and the leaderboard: path traversal,
+forged control scores, validator gaps, --force / --not-run / run summaries, and `verify`.
+
+Every attack starts from a real committed result (``leaderboard/submissions/``), copied with the
+whole leaderboard folder to a temporary directory; the repository is never written."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from pydantic import TypeAdapter, ValidationError
+
+from memlocbench.cli import main
+from memlocbench.errors import InvalidInputError
+from memlocbench.layer_profile import mcog, normalise
+from memlocbench.names import Name, path_inside
+from memlocbench.profiles import config_hash
+from memlocbench.results import read_result
+
+REPO = Path(__file__).resolve().parents[1]
+BASELINE = REPO / "leaderboard" / "submissions" / "memlocbench-cpu-baseline"
+PLAIN = "sst2__minilm-l6__layer-swapping__37c611d62816.json"
+CONTROL = "sst2__minilm-l6__layer-swapping__control-2-3__71a58c5db41f.json"
+
+
+@pytest.fixture
+def board(tmp_path) -> Path:
+    """A copy of the committed leaderboard folder (submissions, page, figures)."""
+    shutil.copytree(REPO / "leaderboard", tmp_path / "leaderboard")
+    return tmp_path / "leaderboard"
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _lb(board: Path) -> list[str]:
+    return ["--submissions", str(board / "submissions"), "--out", str(board / "README.md"),
+            "--figures", str(board / "figures")]
+
+
+def _load(name: str = PLAIN) -> dict:
+    return json.loads((BASELINE / name).read_text())
+
+
+def _write(path: Path, data: dict | str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(data if isinstance(data, str) else json.dumps(data))
+    return path
+
+
+def _set_profile(d: dict, raw: list[float]) -> dict:
+    """A self-consistent profile: raw weights, their normalisation and M-CoG (and control scores)."""
+    d["profile_raw"], d["num_layers"] = raw, len(raw)
+    d["profile"] = normalise(raw)
+    d["profile_all_zero"] = sum(raw) == 0
+    d["mcog"] = mcog(d["profile"])
+    return d
+
+
+def _invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+# -- 1. path traversal ----------------------------------------------------------------------------
+@pytest.mark.parametrize("evil", ["../memlocbench-cpu-baseline/cola", "../../evil"])
+def test_traversal_in_task_name_is_rejected_and_the_baseline_untouched(tmp_path, board, evil):
+    d = _load()
+    d["task"]["name"] = evil  # the name is not part of the config, so the config hash stays valid
+    bad = _write(tmp_path / "in" / "forged.json", d)
+    before = _tree(tmp_path)
+    res = _invoke("submit", bad, "--name", "Innocent lab", *_lb(board))
+    assert res.exit_code == 2, res.output
+    assert "field 'task.name': must be a name of lower-case letters" in res.output and "nothing was written" in res.output
+    assert _tree(tmp_path) == before  # the baseline's cola result, the page, nothing outside: all unchanged
+    res = _invoke("validate", bad)
+    assert res.exit_code == 2 and "Traceback" not in res.output
+
+
+@pytest.mark.parametrize("name", [".", "..", "a..b", "../x", "a/b", "Sst2", "<b>x</b>", "[x](y)", "x.", "a" * 65, ""])
+def test_path_like_or_markup_names_fail_the_name_pattern(name):
+    with pytest.raises(ValidationError):
+        TypeAdapter(Name).validate_python(name)
+
+
+@pytest.mark.parametrize("name", ["sst2", "minilm-l6", "layer-swapping", "my_method.v2"])
+def test_ordinary_names_pass_the_name_pattern(name):
+    assert TypeAdapter(Name).validate_python(name) == name
+
+
+def test_every_write_target_stays_inside_its_folder(tmp_path):
+    assert path_inside(tmp_path, "a.json") == tmp_path / "a.json"
+    for bad in ["../a.json", "x/../../a.json", "/etc/passwd", "..", "sub/a.json"]:
+        with pytest.raises(InvalidInputError, match="would not lie directly inside"):
+            path_inside(tmp_path, bad)
+    # a result that skipped validation (model_construct) still cannot write outside --out
+    r = read_result(BASELINE / PLAIN)
+    forged = r.model_copy(update={"task": r.task.model_copy(update={"name": "../../evil"})})
+    with pytest.raises(InvalidInputError):
+        forged.write(tmp_path / "out")
+    assert not (tmp_path.parent / "evil__minilm-l6__layer-swapping__37c611d62816.json").exists()
+
+
+# -- 2. forged control scores -----------------------------------------------------------------------
+@pytest.mark.parametrize("forge, expected", [
+    (lambda c: c.update(placement=[10, 11]), "control.placement [10, 11] is not one of"),
+    (lambda c: c.update(placement=[3, 3]), "control.placement [3, 3] is not one of"),
+    (lambda c: c.update(placement=[]), "field 'control.placement': List should have at least 2 items"),
+    (lambda c: c.update(chance=0.0), "control.chance is 0.0, but the profile and the placement give 0.333"),
+    (lambda c: c.update(accuracy_at_1=1.0, accuracy_at_2=1.0, chance=0.0), "but the profile and the placement give"),
+])
+def test_forged_control_scores_are_recomputed_and_rejected(tmp_path, board, forge, expected):
+    d = _load(CONTROL)
+    _set_profile(d, [1.0, 0.5, 0.1, 0.1, 0.1, 0.1])  # true scores for placement 2-3: acc@1 0, acc@2 0
+    d["control"].update(accuracy_at_1=0.0, accuracy_at_2=0.0)
+    ok = _write(tmp_path / "in" / "ok.json", d)
+    assert _invoke("validate", ok).exit_code == 0  # the honest version of the forged file passes
+    forge(d["control"])
+    bad = _write(tmp_path / "in" / "forged.json", d)
+    before = _tree(board)
+    res = _invoke("submit", bad, "--name", "Forger", *_lb(board))
+    assert res.exit_code == 2 and expected in res.output, res.output
+    assert "Traceback" not in res.output and _tree(board) == before
+
+
+# -- 3. validator gaps -------------------------------------------------------------------------------
+def _rehash(d: dict) -> dict:
+    d["config_hash"] = config_hash(d["config"])
+    return d
+
+
+GAPS = {
+    "mcog NaN": (lambda d: d.update(mcog=float("nan")), "field 'mcog' is nan; every number must be finite"),
+    "profile_raw NaN": (lambda d: d["profile_raw"].__setitem__(0, float("nan")), "field 'profile_raw.0' is nan"),
+    "profile_raw inf": (lambda d: d["profile_raw"].__setitem__(0, float("inf")), "field 'profile_raw.0' is inf"),
+    "profile_raw 1e999": (lambda d: d.update(profile_raw="1e999"), None),  # parses to inf
+    "profile_raw negative": (lambda d: _set_profile(d, [0.0, 1, 1, 1, 1, 1]) and d["profile_raw"].__setitem__(0, -0.5),
+                             "field 'profile_raw.0': Input should be greater than or equal to 0"),
+    "profile_raw edited": (lambda d: d["profile_raw"].__setitem__(0, d["profile_raw"][0] * 3),
+                           "profile does not follow from profile_raw"),
+    "12 layers on minilm-l6": (lambda d: _set_profile(d, [1.0] * 11 + [2.0]), "but model 'minilm-l6' has 6 layers"),
+    "accuracy 5.0": (lambda d: d["memorisation"]["memorising"].update(validation_acc=5.0), "validation_acc"),
+    "accuracy -3": (lambda d: d["memorisation"]["clean"].update(clean_train_acc=-3), "clean_train_acc"),
+    "shares over 1": (lambda d: d["memorisation"]["memorising"].update(noisy_original_acc=0.5, noisy_fit_perturbed=0.9),
+                      "exceed 1"),
+    "negative size": (lambda d: d["sizes"].update(n_clean=-5), "sizes.n_clean"),
+    "inconsistent sizes": (lambda d: d["sizes"].update(n_clean=1), "n_noisy + n_clean"),
+    "not a date": (lambda d: d.update(created_at="not a date"), "is not an ISO 8601 time"),
+    "date without zone": (lambda d: d.update(created_at="2026-11-27T20:31:25"), "has no time zone"),
+    "negative timing": (lambda d: d["timings"].update(method=-1.0), "timings.method"),
+    "impostor method package": (lambda d: d["method"].update(package="evil-plugins"),
+                                "is provided by 'memlocbench' here; a result cannot claim another package's method"),
+    "built-in package, unknown task": (lambda d: d["task"].update(name="sst3"), "provides no such task"),
+    "HTML method name": (lambda d: d["method"].update(name="<img src=x onerror=alert(1)>"), "field 'method.name'"),
+    "markdown profile name": (lambda d: d.update(profile_name="[x](y)"), "field 'profile_name'"),
+    "seeds disagree with config": (lambda d: d["seeds"].update(model_seed=7), "but the config gives"),
+    "config out of range": (lambda d: _rehash(d) if d["config"]["train"].update(epochs=0) is None else d,
+                            "config.train.epochs"),
+    "wrong roles": (lambda d: d["memorisation"]["memorising"].update(role="control-0-1"), "memorisation roles"),
+    "no clean twin": (lambda d: d["memorisation"].pop("clean"), "memorisation needs both"),
+    "nested 50 deep": (lambda d: d["details"].update(x=json.loads("[" * 50 + "]" * 50)), "nested deeper than 32"),
+}
+
+
+@pytest.mark.parametrize("case", list(GAPS))
+def test_validator_gap_is_closed(tmp_path, board, case):
+    mutate, expected = GAPS[case]
+    d = _load()
+    out = mutate(d)
+    text = json.dumps(d)
+    if case == "profile_raw 1e999":
+        text = text.replace('"1e999"', "[1e999, 1, 1, 1, 1, 1]")
+        expected = "field 'profile_raw.0' is inf; every number must be finite"
+    bad = _write(tmp_path / "in" / "bad.json", text)
+    good = BASELINE / PLAIN
+    res = _invoke("validate", good, bad)
+    assert res.exit_code == 2, (case, res.output)
+    assert expected in res.output, (case, res.output)
+    assert f"ok: {good}" in res.output and "Traceback" not in res.output  # the good file is still reported
+    before = _tree(board)
+    res = _invoke("submit", bad, "--name", "lab", *_lb(board))
+    assert res.exit_code == 2 and "nothing was written" in res.output and _tree(board) == before
+    del out
+
+
+def test_crashes_inside_validation_become_a_report_per_file(tmp_path):
+    deep = _write(tmp_path / "deep.json", '{"schema_version": 1, "details": ' + "[" * 200_000 + "]" * 200_000 + "}")
+    control = _load(CONTROL)
+    control["control"]["placement"] = []
+    empty = _write(tmp_path / "empty-placement.json", control)
+    res = _invoke("validate", deep, empty, BASELINE / CONTROL)
+    assert res.exit_code == 2 and "Traceback" not in res.output and res.exception is None or \
+        isinstance(res.exception, SystemExit)
+    assert f"error: {deep}: JSON nested too deeply" in res.output
+    assert f"error: {empty}: field 'control.placement'" in res.output
+    assert f"ok: {BASELINE / CONTROL}" in res.output and "2 of 3 file(s) failed validation" in res.output
+
+
+def test_all_committed_results_still_validate():
+    res = _invoke("validate", *sorted(BASELINE.glob("*.json")))
+    assert res.exit_code == 0, res.output
+    assert "all 57 file(s) valid" in res.output and "skipped: " in res.output  # submission.json is skipped
+
+
+def test_declared_layer_count_matches_the_model(plugins):
+    adapter = plugins.models.get("minilm-l6")
+    assert adapter.info.num_layers == len(adapter.layer_modules(adapter.load_model(2))) == 6
+    assert {plugins.models.get(m).info.num_layers for m in plugins.models.names() if m != "minilm-l6"} == {12}
+
+
+# -- 8. --force, --not-run, run summaries ----------------------------------------------------------
+def test_force_replaces_only_a_submission_of_the_same_name(board):
+    one, two = BASELINE / PLAIN, BASELINE / CONTROL
+    assert _invoke("submit", one, "--name", "Lab A", *_lb(board)).exit_code == 0
+    before = _tree(board)
+    res = _invoke("submit", two, "--name", "lab a", "--force", *_lb(board))
+    assert res.exit_code == 2 and "'Lab A'" in res.output and "'lab a'" in res.output, res.output
+    assert "same folder name 'lab-a'" in res.output and _tree(board) == before
+    assert _invoke("submit", two, "--name", "Lab A", "--force", *_lb(board)).exit_code == 0
+    assert sorted(p.name for p in (board / "submissions" / "lab-a").iterdir()) == [CONTROL, "submission.json"]
+
+
+def test_not_run_accepts_registered_tasks_only(board):
+    before = _tree(board)
+    res = _invoke("submit", BASELINE / PLAIN, "--name", "lab", "--not-run", "boolk=no data", *_lb(board))
+    assert res.exit_code == 2 and "unknown task 'boolk'. Did you mean 'boolq'?" in res.output, res.output
+    assert _tree(board) == before
+    assert _invoke("submit", BASELINE / PLAIN, "--name", "lab", "--not-run", "boolq=no data", *_lb(board)).exit_code == 0
+
+
+def test_validate_and_submit_understand_run_summaries(tmp_path, board):
+    results = [BASELINE / f"sst2__minilm-l6__{m}__37c611d62816.json" for m in ("layer-swapping", "probing")]
+    from memlocbench.results import summarise
+
+    summary = summarise([read_result(p) for p in results], control=False)
+    out = tmp_path / "results"
+    out.mkdir()
+    for p in results:
+        shutil.copy(p, out)
+    spath = summary.write(out)
+    res = _invoke("validate", *sorted(out.glob("*.json")))
+    assert res.exit_code == 0, res.output
+    assert f"ok: {spath} (run summary: sst2, minilm-l6, 2 method(s)" in res.output and "all 3 file(s) valid" in res.output
+    res = _invoke("submit", *sorted(out.glob("*.json")), "--name", "lab", *_lb(board))
+    assert res.exit_code == 0 and "submitted 2 result(s)" in res.output, res.output
+    assert not list((board / "submissions" / "lab").glob("*.summary.json"))
+    forged = json.loads(spath.read_text())
+    forged["mean_mcog"] = 1.0
+    spath.write_text(json.dumps(forged))
+    res = _invoke("validate", spath)
+    assert res.exit_code == 2 and "mean_mcog is 1.0, but the methods' M-CoGs give" in res.output
+
+
+# -- 5. verify --------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_verify_reruns_results_and_catches_edited_numbers(tmp_path, mirror, session_store):
+    """A tiny real run, submitted to a temporary leaderboard, verified; then its numbers are edited
+    consistently (profile_raw, profile, M-CoG; the config and its hash unchanged): validation cannot
+    tell, verify does, and the page says so."""
+    lb = ["--submissions", tmp_path / "subs", "--out", tmp_path / "lb" / "README.md", "--figures", tmp_path / "lb" / "fig"]
+    res = _invoke("run", "--method", "layer-swapping", "--task", "sst2", "--train-size", 64, "--max-length", 32,
+                  "--epochs", 2, "--batch-size", 16, "--data-dir", mirror, "--cache-dir", session_store.root,
+                  "--out", tmp_path / "results", "--quiet")
+    assert res.exit_code == 0, res.output
+    [result] = sorted((tmp_path / "results").glob("*.json"))
+    assert _invoke("submit", result, "--name", "Tiny lab", *lb).exit_code == 0
+    folder = tmp_path / "subs" / "tiny-lab"
+    verify = ["verify", folder, "--sample", 3, "--data-dir", mirror, "--cache-dir", session_store.root, *lb]
+    res = _invoke(*verify)
+    assert res.exit_code == 0, res.output
+    assert f"ok: {result.name}" in res.output and "tolerance: each layer's weight within 0.05, M-CoG within 0.1" in res.output
+    record = json.loads((folder / "verification.json").read_text())
+    assert [c["result"] for c in record["checked"]] == [result.name] and record["checked"][0]["passed"]
+    page = (tmp_path / "lb" / "README.md").read_text()
+    assert "| 1 of 1 re-run, all within tolerance (" in page
+
+    submitted = folder / result.name
+    d = _set_profile(json.loads(submitted.read_text()), [1.0, 0, 0, 0, 0, 0])  # "memorisation lives in layer 1"
+    forged = _write(tmp_path / "forged" / result.name, d)
+    assert _invoke("validate", forged).exit_code == 0  # consistent: only a re-run can catch it
+    shutil.copy(forged, submitted)  # edited after verification: the mark no longer counts
+    assert _invoke("leaderboard", *lb).exit_code == 0
+    page = (tmp_path / "lb" / "README.md").read_text()
+    assert "| Tiny lab | 1 | no |" in " ".join(page.split()) and "of 1 re-run" not in page
+    assert _invoke("submit", forged, "--name", "Tiny lab", "--force", *lb).exit_code == 0
+    res = _invoke(*verify)
+    assert res.exit_code == 1 and f"FAILED: {result.name}: a layer's weight differs by" in res.output, res.output
+    assert not json.loads((folder / "verification.json").read_text())["checked"][0]["passed"]
+    page = (tmp_path / "lb" / "README.md").read_text()
+    assert "| 1 of 1 re-run, 1 outside tolerance (" in page and "| FAILED " in page
