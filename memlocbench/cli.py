@@ -339,7 +339,7 @@ def validate(files) -> None:
 @_leaderboard_options
 def submit(files, name, description, not_run, force, submissions, out, figures) -> None:
     """Validate result files and, only if all pass, add them to the leaderboard and rebuild it."""
-    from memlocbench.submission import SubmissionError, submit as file_submission
+    from memlocbench.submission import SubmissionError, check_writable, submit as file_submission
 
     reasons = {}
     for item in not_run:
@@ -348,6 +348,7 @@ def submit(files, name, description, not_run, force, submissions, out, figures) 
             raise SubmissionError(f"--not-run {item!r}: expected TASK=REASON, e.g. boolq='no train split offline'")
         reasons[task.strip()] = why.strip()
     plugins = _plugins()
+    check_writable(submissions, out.parent, *([figures] if figures is not None else []))
     dest, checked = file_submission(list(files), name, submissions, description=description, not_run=reasons,
                                     force=force, plugins=plugins)
     _print_checked(checked)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import platform
 import sys
 from pathlib import Path
@@ -38,8 +37,9 @@ Text = Annotated[str, StringConstraints(max_length=500)]
 
 
 class _Strict(BaseModel):
-    # allow_inf_nan=False: every float field (nested ones too) must be finite
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    # allow_inf_nan=False: every float field (nested ones too) must be finite; strict: no coercion
+    # (true is not 1, 3.0 is not an integer, "1" is not a number)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
 
 class PluginRef(_Strict):

@@ -232,6 +232,19 @@ def slugify(name: str) -> str:
     return slug
 
 
+def check_writable(*folders: Path) -> None:
+    """Each folder (or, where it does not exist yet, its nearest existing parent) is writable, so a
+    submission is not filed and then left without its page or figures."""
+    import os
+
+    for folder in folders:
+        existing = Path(folder).absolute()
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            raise SubmissionError(f"cannot write to {folder} ({existing} is not a writable folder); nothing was written")
+
+
 def _not_run_problems(not_run: dict[str, str], plugins) -> None:
     """``--not-run`` names registered tasks only, each with a short reason."""
     for task, why in not_run.items():

@@ -201,9 +201,11 @@ def test_crashes_inside_validation_become_a_report_per_file(tmp_path):
 
 
 def test_all_committed_results_still_validate():
-    res = _invoke("validate", *sorted(BASELINE.glob("*.json")))
+    files = sorted(BASELINE.glob("*.json"))
+    res = _invoke("validate", *files)
     assert res.exit_code == 0, res.output
-    assert "all 57 file(s) valid" in res.output and "skipped: " in res.output  # submission.json is skipped
+    assert f"all {len(files)} file(s) valid" in res.output and res.output.count("ok: ") >= 56
+    assert f"skipped: {BASELINE / 'submission.json'}" in res.output  # metadata, not a result
 
 
 def test_declared_layer_count_matches_the_model(plugins):
@@ -292,3 +294,13 @@ def test_verify_reruns_results_and_catches_edited_numbers(tmp_path, mirror, sess
     assert not json.loads((folder / "verification.json").read_text())["checked"][0]["passed"]
     page = (tmp_path / "lb" / "README.md").read_text()
     assert "| 1 of 1 re-run, 1 outside tolerance (" in page and "| FAILED " in page
+
+
+def test_unwritable_figures_folder_is_found_before_filing(tmp_path, board):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    before = _tree(board)
+    res = _invoke("submit", BASELINE / PLAIN, "--name", "lab", "--submissions", board / "submissions",
+                  "--out", board / "README.md", "--figures", blocker / "figures")
+    assert res.exit_code == 2 and f"cannot write to {blocker / 'figures'}" in res.output, res.output
+    assert _tree(board) == before  # no half-filed submission
