@@ -304,3 +304,19 @@ def test_unwritable_figures_folder_is_found_before_filing(tmp_path, board):
                   "--out", board / "README.md", "--figures", blocker / "figures")
     assert res.exit_code == 2 and f"cannot write to {blocker / 'figures'}" in res.output, res.output
     assert _tree(board) == before  # no half-filed submission
+
+
+def test_verify_reruns_only_the_recorded_control_placement(plugins, mirror, tmp_path):
+    """verify asks the pipeline for one control placement; one that the model does not have is refused
+    before any training."""
+    from memlocbench.pipeline import RunRequest, run
+    from memlocbench.profiles import build_config
+    from memlocbench.store import ArtefactStore
+
+    cfg = build_config("cpu", data={"train_size": 64, "max_length": 32}, train={"epochs": 1})
+    req = RunRequest(task="sst2", model="minilm-l6", methods=["layer-swapping"], config=cfg, data_dir=mirror,
+                     out_dir=tmp_path / "out", store=ArtefactStore(tmp_path / "store"), progress=False,
+                     control=True, placements=[(3, 3)])
+    with pytest.raises(InvalidInputError, match=r"control placements \[\(3, 3\)\] are not among"):
+        run(plugins, req, log=lambda m: None)
+    assert not (tmp_path / "store" / "models").exists() or not any((tmp_path / "store" / "models").iterdir())
