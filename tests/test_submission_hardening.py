@@ -264,8 +264,8 @@ def test_verify_reruns_results_and_catches_edited_numbers(tmp_path, mirror, sess
     consistently (profile_raw, profile, M-CoG; the config and its hash unchanged): validation cannot
     tell, verify does, and the page says so."""
     lb = ["--submissions", tmp_path / "subs", "--out", tmp_path / "lb" / "README.md", "--figures", tmp_path / "lb" / "fig"]
-    res = _invoke("run", "--method", "layer-swapping", "--task", "sst2", "--train-size", 64, "--max-length", 32,
-                  "--epochs", 2, "--batch-size", 16, "--data-dir", mirror, "--cache-dir", session_store.root,
+    res = _invoke("run", "--method", "layer-swapping", "--task", "sst2", "--train-size", 48, "--max-length", 32,
+                  "--epochs", 1, "--batch-size", 16, "--data-dir", mirror, "--cache-dir", session_store.root,
                   "--out", tmp_path / "results", "--quiet")
     assert res.exit_code == 0, res.output
     [result] = sorted((tmp_path / "results").glob("*.json"))
