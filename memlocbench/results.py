@@ -66,6 +66,16 @@ class MemorisationStats(_Strict):
         if self.noisy_fit_perturbed + self.noisy_original_acc > 1 + RECOMPUTE_TOLERANCE:
             raise ValueError("noisy_fit_perturbed + noisy_original_acc exceed 1, but they are shares of the "
                              "same noisy examples with different labels")
+        for i, stats in enumerate(self.epochs):
+            for key, value in stats.items():
+                if value is None:
+                    continue
+                if value < 0 or (key.endswith(("_acc", "_f1")) and value > 1):
+                    bound = "in [0, 1]" if key.endswith(("_acc", "_f1")) else "non-negative"
+                    raise ValueError(f"epochs.{i}.{key} is {value}; it must be {bound}")
+        last = max((int(e["epoch"]) for e in self.epochs if e.get("epoch") is not None), default=None)
+        if self.first_fit_epoch is not None and last is not None and self.first_fit_epoch > last:
+            raise ValueError(f"first_fit_epoch is {self.first_fit_epoch}, but training recorded {last} epochs")
         return self
 
 
