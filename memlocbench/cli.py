@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import warnings
 from pathlib import Path
@@ -10,7 +11,7 @@ import click
 from tabulate import tabulate
 
 from memlocbench import __version__
-from memlocbench.errors import MemlocbenchError
+from memlocbench.errors import InvalidInputError, MemlocbenchError
 from memlocbench.plugins import Plugins, PluginWarning, load_plugins
 
 
@@ -39,13 +40,13 @@ def main() -> None:
 
 
 @main.command("list")
-@click.argument("kind", type=click.Choice(["tasks", "models", "methods", "executors"]))
+@click.argument("kind", type=click.Choice(["tasks", "models", "methods", "analyses", "executors"]))
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="MEMLOCBENCH_DATA_DIR",
               help="with tasks: a local mirror, to show sizes and noisy counts (data seed 1)")
 def list_cmd(kind: str, data_dir: Path | None) -> None:
-    """Show the registered tasks, models, methods or grid executors and the package providing each."""
+    """Show the registered tasks, models, methods, analyses or grid executors and the package providing each."""
     plugins = _plugins()
-    reg = plugins.registry(kind[:-1])
+    reg = plugins.registry({"analyses": "analysis"}.get(kind, kind[:-1]))
     rows, notes = [], []
     for name in reg.names():
         obj, prov = reg.items[name], reg.provider(name)
@@ -74,53 +75,110 @@ def list_cmd(kind: str, data_dir: Path | None) -> None:
         click.echo(f"\n{note}")
 
 
+def _run_options(f):
+    """The task, model, data and training options shared by ``run`` and ``analyse``."""
+    options = [
+        click.option("--task", required=True, help="classification task, e.g. sst2"),
+        click.option("--model", default="minilm-l6", show_default=True, help="model adapter"),
+        click.option("--profile", default="cpu", show_default=True,
+                     help="named settings: cpu, cpu-fast (bf16 and other speed-ups) or paper"),
+        click.option("--train-size", type=int, help="class-stratified training subsample (before the noise)"),
+        click.option("--epochs", type=int),
+        click.option("--learning-rate", "--lr", "learning_rate", type=float),
+        click.option("--batch-size", type=int),
+        click.option("--max-length", type=int, help="maximum tokens per input"),
+        click.option("--data-seed", type=int, help="seed of subsample, noise and evaluation split"),
+        click.option("--seed", type=int, help="model seed (classifier init, batch order); default: the profile's seeds"),
+        click.option("--noise", "noise_fraction", type=float, help="share of each class's labels to perturb"),
+        click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="MEMLOCBENCH_DATA_DIR",
+                     help="local mirror <dir>/<task>/<split>.jsonl [env MEMLOCBENCH_DATA_DIR]; default: the hub"),
+        click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
+                     show_default=True, help="where result JSON files go"),
+        click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), envvar="MEMLOCBENCH_CACHE_DIR",
+                     help="artefact store [env MEMLOCBENCH_CACHE_DIR]; default: the user cache directory"),
+        click.option("--quiet", is_flag=True, help="no progress bars"),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _config(profile, train_size, epochs, learning_rate, batch_size, max_length, data_seed, noise_fraction):
+    from memlocbench.profiles import build_config
+
+    return build_config(
+        profile,
+        data={"train_size": train_size, "max_length": max_length, "seed": data_seed, "noise_fraction": noise_fraction},
+        train={"epochs": epochs, "learning_rate": learning_rate, "batch_size": batch_size},
+    )
+
+
 @main.command()
 @click.option("--method", "methods", multiple=True, required=True,
               help="localisation method (repeatable); 'all' = the paper's four")
-@click.option("--task", required=True, help="classification task, e.g. sst2")
-@click.option("--model", default="minilm-l6", show_default=True, help="model adapter")
-@click.option("--profile", default="cpu", show_default=True, help="named settings: cpu, cpu-fast (bf16 and other speed-ups) or paper")
-@click.option("--train-size", type=int, help="class-stratified training subsample (before the noise)")
-@click.option("--epochs", type=int)
-@click.option("--learning-rate", "--lr", "learning_rate", type=float)
-@click.option("--batch-size", type=int)
-@click.option("--max-length", type=int, help="maximum tokens per input")
-@click.option("--data-seed", type=int, help="seed of subsample, noise and evaluation split")
-@click.option("--seed", type=int, help="model seed (classifier init, batch order); default: the profile's seeds")
-@click.option("--noise", "noise_fraction", type=float, help="share of each class's labels to perturb")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="MEMLOCBENCH_DATA_DIR",
-              help="local mirror <dir>/<task>/<split>.jsonl [env MEMLOCBENCH_DATA_DIR]; default: the hub")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
-              show_default=True, help="where result JSON files go")
-@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), envvar="MEMLOCBENCH_CACHE_DIR",
-              help="artefact store [env MEMLOCBENCH_CACHE_DIR]; default: the user cache directory")
+@_run_options
 @click.option("--control", is_flag=True,
               help="run on the control models (memorisation forced into the first, middle and last two layers) "
                    "and score each profile against those layers")
 @click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "cuda", "auto"]),
               help="where models and batches live; auto = cuda if available (not part of any key)")
-@click.option("--quiet", is_flag=True, help="no progress bars")
 def run(methods, task, model, profile, train_size, epochs, learning_rate, batch_size, max_length, data_seed,
         seed, noise_fraction, data_dir, out, cache_dir, control, device, quiet) -> None:
     """Train (or reuse) the memorising model and its clean twin, then localise memorisation."""
     from memlocbench.pipeline import RunRequest
     from memlocbench.pipeline import run as run_pipeline
-    from memlocbench.profiles import build_config
     from memlocbench.store import ArtefactStore
 
     plugins = _plugins()
     for kind, name in (("task", task), ("model", model), *(("method", m) for m in methods if m != "all")):
         plugins.registry(kind).get(name)  # unknown names fail here, before any work
-    config = build_config(
-        profile,
-        data={"train_size": train_size, "max_length": max_length, "seed": data_seed, "noise_fraction": noise_fraction},
-        train={"epochs": epochs, "learning_rate": learning_rate, "batch_size": batch_size},
-    )
+    config = _config(profile, train_size, epochs, learning_rate, batch_size, max_length, data_seed, noise_fraction)
     for one_seed in ([seed] if seed is not None else config.seeds):
         req = RunRequest(task=task, model=model, methods=list(methods), config=config.with_seed(one_seed),
                          data_dir=data_dir, out_dir=out, store=ArtefactStore(cache_dir), progress=not quiet,
                          control=control, device=device)
         _report(run_pipeline(plugins, req, log=lambda msg: click.echo(msg, err=True)))
+
+
+@main.command()
+@click.argument("name")
+@_run_options
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
+              help="an analysis parameter over the profile's (VALUE as JSON, e.g. runs=3), repeatable")
+@click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "cuda", "auto"]),
+              help="where models and batches live; auto = cuda if available (not part of any key)")
+def analyse(name, task, model, profile, train_size, epochs, learning_rate, batch_size, max_length, data_seed,
+            seed, noise_fraction, data_dir, out, cache_dir, quiet, params, device) -> None:
+    """Run the analysis NAME (see `memlocbench list analyses`) on a task's noisy dataset and trained models."""
+    from memlocbench.analysis_pipeline import AnalysisRequest
+    from memlocbench.analysis_pipeline import analyse as run_analysis
+    from memlocbench.store import ArtefactStore
+
+    plugins = _plugins()
+    for kind, value in (("analysis", name), ("task", task), ("model", model)):
+        plugins.registry(kind).get(value)  # unknown names fail here, before any work
+    config = _config(profile, train_size, epochs, learning_rate, batch_size, max_length, data_seed, noise_fraction)
+    if params:
+        given = dict(config.analyses.get(name, {}))
+        for item in params:
+            key, sep, value = item.partition("=")
+            try:
+                given[key.strip()] = json.loads(value)
+            except json.JSONDecodeError:
+                sep = ""
+            if not sep or not key.strip():
+                raise InvalidInputError(f"--param {item!r}: expected KEY=VALUE with a JSON value, e.g. runs=3")
+        config = config.model_copy(update={"analyses": {**config.analyses, name: given}})
+    req = AnalysisRequest(analysis=name, task=task, model=model, config=config,
+                          seeds=[seed] if seed is not None else None, data_dir=data_dir, out_dir=out,
+                          store=ArtefactStore(cache_dir), progress=not quiet, device=device)
+    result, path = run_analysis(plugins, req, log=lambda msg: click.echo(msg, err=True))
+    cached = " [from the store]" if result.cached else ""
+    click.echo(f"\n{name} on {result.task.name}, {result.model.name} (seeds {', '.join(map(str, result.seeds))}; "
+               f"{result.timings['analysis']:.1f} s){cached}")
+    click.echo(tabulate([[k, "n/a" if v is None else f"{v:.4f}"] for k, v in result.summary.items()],
+                        headers=["measure", "value"], tablefmt="simple"))
+    click.echo(f"result written to {path}")
 
 
 def _report(output) -> None:
@@ -269,8 +327,12 @@ def _rebuild(submissions: Path, extra: list[Path], out: Path, figures: Path | No
     if figures is not None:
         from memlocbench.leaderboard_figures import write_figures
 
-        n_fig = len(write_figures(model_tables(collected.entries), figures))
-    click.echo(f"wrote {out} ({len(collected.entries)} results) and {n_fig} figure(s)"
+        from memlocbench.leaderboard_analyses import write_figures as write_analysis_figures
+
+        tables = model_tables(collected.entries)
+        n_fig = len(write_figures(tables, figures)) + len(write_analysis_figures(collected, tables, figures))
+    analyses = f" and {len(collected.analyses)} analysis results" if collected.analyses else ""
+    click.echo(f"wrote {out} ({len(collected.entries)} results{analyses}) and {n_fig} figure(s)"
                + (f" in {figures}" if figures is not None else ""))
 
 
@@ -310,6 +372,9 @@ def _print_checked(checked) -> int:
                        f"mean M-CoG {s.mean_mcog:.2f})")
         else:
             r = c.result
+            if getattr(r, "kind", None) == "analysis":
+                click.echo(f"ok: {c.path} ({r.task.name}, {r.model.name}, analysis {r.analysis.name})")
+                continue
             setup = f", control {r.control.placement}" if r.control else ""
             click.echo(f"ok: {c.path} ({r.task.name}, {r.model.name}, {r.method.name}{setup}, M-CoG {r.mcog:.2f})")
     return bad

@@ -10,7 +10,7 @@ Each hook receives a ``register`` callable. A plugin calls it once per object it
 
 Tasks must satisfy :class:`memlocbench.protocols.Task`, models
 :class:`memlocbench.protocols.ModelAdapter`, methods
-:class:`memlocbench.protocols.LocalisationMethod`. Built-in plugins use exactly these hooks and are
+:class:`memlocbench.protocols.LocalisationMethod`, analyses :class:`memlocbench.protocols.Analysis`. Built-in plugins use exactly these hooks and are
 found through the ``memlocbench`` entry-point group, like any third-party package.
 """
 
@@ -43,3 +43,9 @@ def register_methods(register: Callable[[object], None]) -> None:
 @hookspec
 def register_executors(register: Callable[[object], None]) -> None:
     """Register grid executors (objects satisfying ``Executor``: ``memlocbench grid --executor NAME``)."""
+
+
+@hookspec
+def register_analyses(register: Callable[[object], None]) -> None:
+    """Register analyses (objects satisfying ``Analysis``): task-level measurements such as
+    memorisation maps, set beside the layer profiles on the leaderboard."""

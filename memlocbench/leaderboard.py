@@ -21,6 +21,8 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, ValidationError
 from tabulate import tabulate
 
+from memlocbench.leaderboard_analyses import read_analysis_into
+from memlocbench.leaderboard_analyses import section as analyses_section
 from memlocbench.profiles import config_hash
 from memlocbench.results import Result, read_result
 from memlocbench.verification import VERIFICATION, VerificationRecord, read_record, verified_files
@@ -61,6 +63,7 @@ class Collected:
     submissions: list[SubmissionMeta] = field(default_factory=list)
     verifications: dict[str, VerificationRecord] = field(default_factory=dict)  # display name -> record
     problems: list[str] = field(default_factory=list)
+    analyses: list = field(default_factory=list)  # leaderboard_analyses.AnalysisEntry
 
 
 def result_files(folder: Path) -> list[Path]:
@@ -91,6 +94,8 @@ def _read_dir(folder: Path, name: str, out: Collected) -> None:
             out.verifications[name] = record
             verified = verified_files(folder, record)
     for path in result_files(folder):
+        if read_analysis_into(out, path, name):  # analysis results: their own schema and section
+            continue
         try:
             out.entries.append(Entry(name, read_result(path), verified.get(path.name)))
         except Exception as exc:  # invalid files are reported, never trusted
@@ -366,6 +371,8 @@ def render(collected: Collected, *, all_tasks: list[str] = (), figures_rel: str 
                    f"![M-CoG per task and method, {md_escape(t.model)}]({figures_rel}/{paths['']})", ""]
             for c in t.columns:
                 md += [f"![{md_escape(c)}: per-layer profile per task]({figures_rel}/{paths[c]})", ""]
+
+    md += analyses_section(collected, tables, figures_rel)
 
     md += ["## Submissions", ""]
     if collected.submissions:

@@ -27,10 +27,14 @@ class MethodContext:
 
     def params(self, method: str, defaults: dict[str, Any]) -> dict[str, Any]:
         """The method's parameters: its defaults updated with the run config's ``methods[method]``."""
-        given = self.config.methods.get(method, {})
-        unknown = sorted(set(given) - set(defaults))
-        if unknown:
-            raise InvalidInputError(
-                f"method {method!r} has no parameter(s) {', '.join(unknown)}; valid: {', '.join(sorted(defaults))}"
-            )
-        return {**defaults, **given}
+        return merge_params("method", method, self.config.methods.get(method, {}), defaults)
+
+
+def merge_params(kind: str, name: str, given: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """``defaults`` updated with ``given``; a parameter the plugin does not have is an error."""
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        raise InvalidInputError(
+            f"{kind} {name!r} has no parameter(s) {', '.join(unknown)}; valid: {', '.join(sorted(defaults))}"
+        )
+    return {**defaults, **given}

@@ -15,7 +15,7 @@ import pluggy
 
 from memlocbench import hookspecs
 from memlocbench.errors import UnknownNameError
-from memlocbench.protocols import Executor, LocalisationMethod, ModelAdapter, Task
+from memlocbench.protocols import Analysis, Executor, LocalisationMethod, ModelAdapter, Task
 
 ENTRY_POINT_GROUP = "memlocbench"
 T = TypeVar("T")
@@ -60,9 +60,11 @@ class Plugins:
     methods: Registry[LocalisationMethod]
     failures: list[str] = field(default_factory=list)
     executors: Registry[Executor] = field(default_factory=lambda: Registry("executor"))
+    analyses: Registry[Analysis] = field(default_factory=lambda: Registry("analysis"))
 
     def registry(self, kind: str) -> Registry[Any]:
-        return {"task": self.tasks, "model": self.models, "method": self.methods, "executor": self.executors}[kind]
+        return {"task": self.tasks, "model": self.models, "method": self.methods, "executor": self.executors,
+                "analysis": self.analyses}[kind]
 
 
 _KINDS = (
@@ -70,6 +72,7 @@ _KINDS = (
     ("model", "register_models", ModelAdapter, lambda o: o.info.name),
     ("method", "register_methods", LocalisationMethod, lambda o: o.info.name),
     ("executor", "register_executors", Executor, lambda o: o.name),
+    ("analysis", "register_analyses", Analysis, lambda o: o.info.name),
 )
 
 
@@ -140,4 +143,4 @@ def load_plugins(extra: Iterable[tuple[object, Provider]] = (), entry_points: bo
                 reg.providers[name] = prov
         registries[kind] = reg
     return Plugins(registries["task"], registries["model"], registries["method"], failures,
-                   executors=registries["executor"])
+                   executors=registries["executor"], analyses=registries["analysis"])

@@ -1,4 +1,4 @@
-"""Typed contracts for the three kinds of plugin, and the metadata records they carry.
+"""Typed contracts for the four kinds of plugin, and the metadata records they carry.
 
 A plugin object only has to *look like* one of these protocols (duck typing); the registry checks
 it with ``isinstance`` on these ``runtime_checkable`` protocols and rejects it with a warning if not.
@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
 
     from memlocbench.data.task_data import TaskData
+    from memlocbench.analysis_context import AnalysisContext
     from memlocbench.method_context import MethodContext
 
 
@@ -129,3 +130,31 @@ class Executor(Protocol):
     description: str
 
     def execute(self, units: list[dict], options: dict, report: Any) -> None: ...
+
+
+class AnalysisInfo(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    description: str
+    version: int = Field(ge=1, default=1)
+    uses_models: bool = Field(True, description="whether the output depends on the trained models of the run "
+                                                "(then their store keys are part of its cache key)")
+
+
+@dataclass
+class AnalysisOutput:
+    """What an analysis returns: task-level numbers (finite floats, or None where undefined) and
+    everything else it measured (per example, per layer, ...)."""
+
+    summary: dict[str, float | None]
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Analysis(Protocol):
+    """A task-level measurement on a run's noisy dataset and trained models. An analysis may also
+    define ``recheck(summary, details) -> list[str]``: the problems found when its summary is
+    recomputed from its details (``memlocbench validate`` calls it)."""
+
+    info: AnalysisInfo
+
+    def analyse(self, ctx: "AnalysisContext") -> AnalysisOutput: ...

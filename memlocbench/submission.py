@@ -24,6 +24,7 @@ from typing import Any, Callable
 
 from pydantic import ValidationError
 
+from memlocbench.analysis_results import check_analysis_record, is_analysis_record, recheck_problems
 from memlocbench.errors import InvalidInputError, UnknownNameError
 from memlocbench.leaderboard import SUBMISSION_META, SubmissionMeta, file_slug, read_meta
 from memlocbench.names import path_inside
@@ -76,13 +77,14 @@ def _schema_problems(path: Path, data: Any) -> tuple[dict | None, list[str]]:
     return data, []
 
 
-def _plugin_problems(path: Path, result: Result, plugins) -> tuple[list[str], list[str]]:
+def _plugin_problems(path: Path, result: Result, plugins,
+                     kinds: tuple[str, ...] = ("task", "model", "method")) -> tuple[list[str], list[str]]:
     """A task/model/method that is installed here must match the installed plugin: its version and
     its providing package (a plugin cannot claim another package's name), and for the model the
     declared layer count. One that is not installed here (a third-party plugin) must be declared
     with its package and package version."""
     problems, notes = [], []
-    for kind in ("task", "model", "method"):
+    for kind in kinds:
         ref = getattr(result, kind)
         reg = plugins.registry(kind)
         if ref.name in reg.items:
@@ -183,6 +185,12 @@ def _validate_file(path: Path, plugins) -> Checked:
     problem = _json_problem(data)
     if problem:
         out.problems.append(f"{path}: {problem}")
+        return out
+    if is_analysis_record(data):  # an analysis result: its own schema and checks
+        out.result, out.problems = check_analysis_record(path, data)
+        if out.result is not None and plugins is not None:
+            problems, out.notes = _plugin_problems(path, out.result, plugins, ("task", "model", "analysis"))
+            out.problems += problems or recheck_problems(path, out.result, plugins)
         return out
     data, problems = _schema_problems(path, data)
     if problems:

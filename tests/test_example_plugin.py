@@ -1,5 +1,6 @@
-"""A real package outside memlocbench, pip-installed into a temporary folder, adds a task and a
-method through the ``memlocbench`` entry-point group; ``list`` and ``run`` use them."""
+"""A real package outside memlocbench, pip-installed into a temporary folder, adds a task, a
+method and an analysis through the ``memlocbench`` entry-point group; ``list``, ``run`` and
+``analyse`` use them."""
 
 from __future__ import annotations
 
@@ -61,3 +62,21 @@ def test_run_uses_the_plugin_task_and_method(installed, mirror, tmp_path):
     assert wc["method"]["package"] == "memlocbench-example-plugin"
     assert wc["task"]["name"] == "emotion-binary" and wc["task"]["package"] == "memlocbench-example-plugin"
     assert len(wc["profile"]) == 6 and all(x > 0 for x in wc["profile_raw"])
+
+
+def test_analyse_uses_the_plugin_analysis(installed, mirror, tmp_path):
+    listed = _cli(installed, "list", "analyses")
+    assert listed.returncode == 0, listed.stderr
+    line = next(l for l in listed.stdout.splitlines() if "noisy-fit" in l)
+    assert "memlocbench-example-plugin 0.1.0" in line and "centroids" in listed.stdout
+    out = _cli(installed, "analyse", "noisy-fit", "--task", "emotion-binary",
+               "--train-size", str(TINY["data"]["train_size"]), "--epochs", str(TINY["train"]["epochs"]),
+               "--max-length", str(TINY["data"]["max_length"]), "--data-dir", str(mirror),
+               "--out", str(tmp_path / "res"), "--cache-dir", str(tmp_path / "c"), "--quiet")
+    assert out.returncode == 0, out.stderr
+    [path] = (tmp_path / "res").glob("*analysis-noisy-fit*.json")
+    data = json.loads(path.read_text())
+    assert data["analysis"]["package"] == "memlocbench-example-plugin"
+    assert 0 <= data["summary"]["noisy_fit"] <= 1 and list(data["details"]["per_seed"]) == ["1"]
+    checked = _cli(installed, "validate", str(path))
+    assert checked.returncode == 0, checked.stderr

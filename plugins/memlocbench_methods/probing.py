@@ -68,29 +68,38 @@ class _StackedMLP(torch.nn.Module):
         return torch.baddbmm(b3.unsqueeze(1), x, w3)
 
 
-def _init(d: int, h: int, seed: int) -> list[torch.Tensor]:
+def _init(d: int, h: int, seed: int, num_classes: int = 2) -> list[torch.Tensor]:
     """nn.Linear's default initialisation, drawn from the probe's own generator."""
     g = torch.Generator().manual_seed(seed)
     ws = []
-    for fan_in, fan_out in ((d, h), (h, h), (h, 2)):
+    for fan_in, fan_out in ((d, h), (h, h), (h, num_classes)):
         bound = 1 / math.sqrt(fan_in)
         ws.append((torch.rand(fan_in, fan_out, generator=g) * 2 - 1) * bound)
         ws.append((torch.rand(fan_out, generator=g) * 2 - 1) * bound)
     return ws
 
 
-def train_probes(features: torch.Tensor, targets: torch.Tensor, jobs: list[tuple[int, int]], p: dict) -> list[dict]:
-    """Train one probe per (hidden-state index, seed) job, all stacked; returns per-job results."""
+def noisy_class_f1(pred: list[int], gold: list[int]) -> float:
+    return f1_per_class(pred, gold, 1)
+
+
+def fit_probes(features: torch.Tensor, targets: torch.Tensor, jobs: list[tuple[int, int]], p: dict,
+               num_classes: int = 2, class_weights: list[float] | None = None,
+               val_score=noisy_class_f1) -> tuple[dict[int, tuple[list[int], list[int], list[int]]], list[tuple[float, list[int]]]]:
+    """The stacked-probe engine: one probe per (hidden-state index, seed) job, all trained together on
+    ``targets`` (``num_classes`` classes; class-weighted loss with ``class_weights``, else uniform).
+    Returns the seeded splits per seed (train, validation, test indices) and, per job, the best
+    validation score after ``select_after_epoch`` and that epoch's test predictions."""
     d = features.shape[-1]
     n = features.shape[1]
     splits = {s: split_indices(n, s, p["split"]) for s in {s for _, s in jobs}}
-    model = _StackedMLP([_init(d, p["hidden"], 1000 * s + layer) for layer, s in jobs])
+    model = _StackedMLP([_init(d, p["hidden"], 1000 * s + layer, num_classes) for layer, s in jobs])
     opt = torch.optim.AdamW(model.parameters(), lr=p["learning_rate"], weight_decay=p["weight_decay"], fused=True)
-    weight = torch.tensor(p["class_weights"])
+    weight = torch.tensor(class_weights) if class_weights is not None else torch.ones(num_classes)
     layer_of = torch.tensor([layer for layer, _ in jobs]).unsqueeze(1)  # [P, 1]
     drop_gen = [torch.Generator().manual_seed(7919 * s + layer) for layer, s in jobs]
     order_gen = {s: torch.Generator().manual_seed(s) for s in splits}
-    best = [(-1.0, None) for _ in jobs]  # (val F1, test predictions)
+    best = [(-1.0, None) for _ in jobs]  # (val score, test predictions)
     keep = 1 - p["dropout"]
     for epoch in range(1, p["epochs"] + 1):
         model.train()
@@ -118,9 +127,15 @@ def train_probes(features: torch.Tensor, targets: torch.Tensor, jobs: list[tuple
                 val_pred = model(val_x).argmax(-1)
                 test_pred = model(test_x).argmax(-1)
             for j, (_, s) in enumerate(jobs):
-                f1 = f1_per_class(val_pred[j].tolist(), targets[splits[s][1]].tolist(), 1)
-                if f1 > best[j][0]:
-                    best[j] = (f1, test_pred[j].tolist())
+                score = val_score(val_pred[j].tolist(), targets[splits[s][1]].tolist())
+                if score > best[j][0]:
+                    best[j] = (score, test_pred[j].tolist())
+    return splits, best
+
+
+def train_probes(features: torch.Tensor, targets: torch.Tensor, jobs: list[tuple[int, int]], p: dict) -> list[dict]:
+    """Train one noisy-vs-clean probe per (hidden-state index, seed) job, all stacked; returns per-job results."""
+    splits, best = fit_probes(features, targets, jobs, p, 2, p["class_weights"], noisy_class_f1)
     results = []
     for j, (layer, s) in enumerate(jobs):
         test_idx = splits[s][2]

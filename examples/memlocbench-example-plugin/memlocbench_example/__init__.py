@@ -1,4 +1,4 @@
-"""An example third-party memlocbench plugin: one task and one localisation method."""
+"""An example third-party memlocbench plugin: one task, one localisation method and one analysis."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import torch
 
 from memlocbench import hookimpl
 from memlocbench.data.hub_task import HubTask
-from memlocbench.protocols import LayerScores, MethodInfo, TaskMetadata
+from memlocbench.protocols import AnalysisInfo, AnalysisOutput, LayerScores, MethodInfo, TaskMetadata
 
 # dair-ai/emotion ClassLabel order: sadness, joy, love, anger, fear, surprise
 _POSITIVE = {1, 2, 5}
@@ -61,3 +61,27 @@ def register_tasks(register):
 @hookimpl
 def register_methods(register):
     register(WeightChange())
+
+
+class NoisyFit:
+    """How completely the memorising model fits the perturbed labels, per model seed and on average."""
+
+    info = AnalysisInfo(
+        name="noisy-fit",
+        description="share of noisy examples the memorising model predicts as their perturbed label",
+        version=1,
+    )
+
+    def analyse(self, ctx) -> AnalysisOutput:
+        fits = {str(s): ctx.models_for_seed(s).memorisation_stats("memorising")["noisy_fit_perturbed"]
+                for s in ctx.seeds}
+        return AnalysisOutput(summary={"noisy_fit": sum(fits.values()) / len(fits)}, details={"per_seed": fits})
+
+    def recheck(self, summary, details) -> list[str]:
+        want = sum(details["per_seed"].values()) / len(details["per_seed"])
+        return [] if abs(want - summary["noisy_fit"]) < 1e-12 else [f"summary.noisy_fit should be {want}"]
+
+
+@hookimpl
+def register_analyses(register):
+    register(NoisyFit())

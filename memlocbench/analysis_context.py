@@ -1,0 +1,25 @@
+"""Everything an analysis may use: a method's context plus the validation encodings, the store, and
+the trained models of every model seed of the profile."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from memlocbench.data.encoding import Encoded
+from memlocbench.method_context import MethodContext, merge_params
+from memlocbench.store import ArtefactStore
+from memlocbench.training.trained_models import TrainedModels
+
+
+@dataclass
+class AnalysisContext(MethodContext):
+    val_enc: Encoded | None = None
+    store: ArtefactStore | None = None
+    seeds: list[int] = field(default_factory=list)  # the model seeds to analyse (the profile's, or --seed)
+    models_for_seed: Callable[[int], TrainedModels] | None = None
+    log: Callable[[str], None] = print
+
+    def params(self, analysis: str, defaults: dict[str, Any]) -> dict[str, Any]:
+        """The analysis' parameters: its defaults updated with the run config's ``analyses[analysis]``."""
+        return merge_params("analysis", analysis, self.config.analyses.get(analysis, {}), defaults)

@@ -1,0 +1,94 @@
+"""One analysis run: task -> noisy dataset -> trained models (from the store) -> analysis -> result.
+
+The analysis' output is cached in the store (kind ``analysis-outputs``) under a key of everything it
+depends on: its name, version and parameters, the data fingerprint and model, and, when it uses the
+trained models, their store keys for every model seed. Analyses may cache their own intermediate
+artefacts (the memorisation map caches each training run's logits), so an interrupted run resumes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from memlocbench import __version__
+from memlocbench.analysis_context import AnalysisContext
+from memlocbench.analysis_results import AnalysisResult
+from memlocbench.pipeline import RunRequest, _ref, prepare
+from memlocbench.plugins import Plugins
+from memlocbench.profiles import RunConfig
+from memlocbench.protocols import AnalysisOutput
+from memlocbench.results import environment
+from memlocbench.store import ArtefactStore
+
+OUTPUT_KIND = "analysis-outputs"
+
+
+@dataclass
+class AnalysisRequest:
+    analysis: str
+    task: str
+    model: str
+    config: RunConfig
+    seeds: list[int] | None = None  # None: the profile's model seeds
+    data_dir: Path | None = None
+    out_dir: Path = Path("results")
+    store: ArtefactStore = field(default_factory=ArtefactStore)
+    progress: bool = True
+    device: str = "cpu"  # cpu | cuda | auto (memlocbench.device); not part of any key
+
+
+def analyse(plugins: Plugins, req: AnalysisRequest, log=print) -> tuple[AnalysisResult, Path]:
+    analysis = plugins.analyses.get(req.analysis)
+    plugins.tasks.get(req.task)
+    plugins.models.get(req.model)
+    seeds = list(req.seeds or req.config.seeds)
+    cfg = req.config.with_seed(seeds[0]).model_copy(update={"seeds": seeds})
+
+    def prepared(config: RunConfig):
+        return prepare(plugins, RunRequest(task=req.task, model=req.model, methods=[], config=config,
+                                           data_dir=req.data_dir, out_dir=req.out_dir, store=req.store,
+                                           progress=req.progress, device=req.device))
+
+    prep = prepared(cfg)
+    log(f"{prep.task.metadata.name}: {prep.dataset.train_size} training examples "
+        f"({len(prep.dataset.noisy_idx)} with perturbed labels), {len(prep.dataset.validation)} validation")
+    models_for_seed = {seeds[0]: prep.models}
+    models_for_seed.update({s: prepared(cfg.with_seed(s)).models for s in seeds[1:]})
+    ctx = AnalysisContext(prep.task.metadata.name, prep.adapter, prep.tokenizer, prep.dataset, prep.train_enc,
+                          prep.models, cfg, prep.num_layers, req.progress, val_enc=prep.models.val_enc,
+                          store=req.store, seeds=seeds, models_for_seed=models_for_seed.__getitem__, log=log)
+    name, info = analysis.info.name, analysis.info
+    params = cfg.analyses.get(name, {})
+    spec = {"kind": OUTPUT_KIND, "analysis": name, "analysis_version": info.version, "params": params,
+            "task": prep.task.metadata.name, "task_version": prep.task.metadata.version,
+            "data": cfg.data.model_dump(mode="json"), "data_fingerprint": prep.dataset.fingerprint(),
+            "model": req.model, "model_version": prep.adapter.info.version}
+    if info.uses_models:
+        spec["models"] = {str(s): {role: m.key(role) for role in ("memorising", "clean")}
+                          for s, m in models_for_seed.items()}
+    key = req.store.key(spec)
+    t0 = time.perf_counter()
+    cached = req.store.has(OUTPUT_KIND, key)
+    if cached:
+        saved = req.store.meta(OUTPUT_KIND, key)
+        output = AnalysisOutput(summary=saved["summary"], details=saved["details"])
+    else:
+        output = analysis.analyse(ctx)
+        req.store.put(OUTPUT_KIND, key, {"spec": spec, "summary": output.summary, "details": output.details})
+    seconds = time.perf_counter() - t0
+    result = AnalysisResult(
+        memlocbench_version=__version__,
+        created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        task=_ref(plugins, "task", prep.task.metadata.name, prep.task.metadata.version),
+        model=_ref(plugins, "model", req.model, prep.adapter.info.version),
+        analysis=_ref(plugins, "analysis", name, info.version),
+        profile_name=cfg.profile, config=cfg.model_dump(mode="json"), config_hash=cfg.hash(),
+        params=output.details.get("params", params), seeds=seeds, data_seed=cfg.data.seed,
+        sizes=prep.dataset.sizes(), num_layers=prep.num_layers, summary=output.summary,
+        details=output.details, timings={"data": prep.data_seconds, "analysis": seconds}, cached=cached,
+        environment=environment(),
+    )
+    return result, result.write(req.out_dir)

@@ -1,0 +1,193 @@
+"""The leaderboard's "Memorisation vs generalisation" section (the paper's second question): per
+model and task the generalisation scores (memorisation map), the centroid and probing events and the
+mean M-CoG of the paper's four methods; the Spearman correlation (scipy, with p) of each location
+measure with each generalisation score over tasks; and a scatter figure of M-CoG against the
+generalisation score, one point per task. Analysis result files are read here, beside the method
+results, and chosen per (model, task, analysis): the most recent (ties: the file name).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from tabulate import tabulate
+
+from memlocbench.analysis_results import AnalysisResult, is_analysis_record
+
+#: (label, analysis, summary key) of the generalisation scores and of the location measures
+SCORES = [("generalisation score", "memorisation-map", "generalisation_score"),
+          ("normalised validation accuracy", "memorisation-map", "normalised_validation_accuracy")]
+LOCATIONS = [("centroid crossing", "centroids", "crossing_layer"),
+             ("centroid initiation", "centroids", "initiation_layer"),
+             ("probing memorisation layer", "probing-events", "memorisation_layer"),
+             ("probing initiation", "probing-events", "initiation_layer"),
+             ("mean M-CoG", None, "mean_mcog")]
+#: the paper's pooled correlations with the generalisation score (4 models x 12 tasks)
+PAPER_RHO = {"centroid crossing": 0.75, "probing memorisation layer": 0.63, "mean M-CoG": 0.56}
+
+
+@dataclass(frozen=True)
+class AnalysisEntry:
+    submission: str
+    result: AnalysisResult
+    filename: str
+
+
+def read_analysis_into(out, path: Path, submission: str) -> bool:
+    """If ``path`` is an analysis result, add it to ``out.analyses`` (or its problem to
+    ``out.problems``) and return True; False for anything else."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False  # the method-result reader reports it
+    if not is_analysis_record(data):
+        return False
+    try:
+        out.analyses.append(AnalysisEntry(submission, AnalysisResult.model_validate(data), Path(path).name))
+    except Exception as exc:  # invalid files are reported, never trusted
+        out.problems.append(f"{path}: {str(exc).splitlines()[0]}")
+    return True
+
+
+def _latest(entries: list[AnalysisEntry]) -> dict[tuple[str, str, str], AnalysisResult]:
+    chosen: dict[tuple[str, str, str], AnalysisEntry] = {}
+    for e in sorted(entries, key=lambda e: (e.result.created_at, e.filename)):
+        chosen[(e.result.model.name, e.result.task.name, e.result.analysis.name)] = e
+    return {k: e.result for k, e in chosen.items()}
+
+
+def task_measures(analyses: list[AnalysisEntry], tables) -> dict[str, dict[str, dict[str, float | None]]]:
+    """model -> task -> measure label -> value (None where missing or undefined)."""
+    from memlocbench.pipeline import PAPER_METHODS
+
+    latest = _latest(analyses)
+    out: dict[str, dict[str, dict[str, float | None]]] = {}
+    models = {m for m, _, _ in latest}
+    for (model, task, _), _r in latest.items():
+        out.setdefault(model, {}).setdefault(task, {})
+    for model in models:
+        for task in out[model]:
+            row = out[model][task]
+            for label, analysis, key in SCORES + LOCATIONS:
+                r = latest.get((model, task, analysis)) if analysis else None
+                row[label] = r.summary.get(key) if r is not None else None
+    for t in tables:
+        if t.model not in out:
+            continue
+        for task in out[t.model]:
+            vals = [t.cells[(task, c)].mcog for c in t.columns
+                    if c.split(" (")[0] in PAPER_METHODS and (task, c) in t.cells]
+            out[t.model][task]["mean M-CoG"] = sum(vals) / len(vals) if vals else None
+            out[t.model][task]["methods"] = len(vals)
+    return out
+
+
+def correlation(xs: list[float | None], ys: list[float | None]) -> tuple[float, float, int]:
+    """Spearman rho and p over the pairs where both are defined; NaN with fewer than 3 or a constant side."""
+    pairs = [(x, y) for x, y in zip(xs, ys) if x is not None and y is not None]
+    if len(pairs) < 3 or len({x for x, _ in pairs}) < 2 or len({y for _, y in pairs}) < 2:
+        return math.nan, math.nan, len(pairs)
+    from scipy.stats import spearmanr
+
+    res = spearmanr([x for x, _ in pairs], [y for _, y in pairs])
+    return float(res.statistic), float(res.pvalue), len(pairs)
+
+
+def figure_name(model: str) -> str:
+    from memlocbench.leaderboard import file_slug
+
+    return f"{file_slug(model)}__mcog_vs_generalisation.png"
+
+
+def _f(x: float | None, digits: int = 2) -> str:
+    return "" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+
+
+def section(collected, tables, figures_rel: str | None) -> list[str]:
+    """Markdown lines of the section (a note when there are no analysis results)."""
+    from memlocbench.leaderboard import md_escape
+
+    md = ["## Memorisation vs generalisation", "",
+          "Does memorisation sit later in tasks that generalise better (the paper's second question)? Per task: "
+          "the *generalisation score* (mean probability of the training label on examples held out of the "
+          "memorisation map's runs; overall, noisy, clean), the clean twin's *normalised validation accuracy* "
+          "((acc − chance)/(1 − chance)), the centroid and probing events (layers 1..L; probing: hidden state, "
+          "0 = embeddings) and the mean M-CoG of the paper's four methods present. Produced by `memlocbench analyse`.",
+          ""]
+    measures = task_measures(getattr(collected, "analyses", []), tables)
+    if not measures:
+        return md + ["_No analysis results yet: run `memlocbench analyse memorisation-map|centroids|probing-events "
+                     "--task T` and submit the files._", ""]
+    latest = _latest(collected.analyses)
+    for model in sorted(measures):
+        tasks = sorted(measures[model])
+        md += [f"### {md_escape(model)}", ""]
+        rows = []
+        for task in tasks:
+            m = measures[model][task]
+            mmap = latest.get((model, task, "memorisation-map"))
+            rows.append([md_escape(task), _f(m["generalisation score"]),
+                         _f(mmap.summary.get("generalisation_score_noisy")) if mmap else "",
+                         _f(mmap.summary.get("generalisation_score_clean")) if mmap else "",
+                         _f(m["normalised validation accuracy"]), _f(m["centroid crossing"]),
+                         _f(m["centroid initiation"]), _f(m["probing memorisation layer"]),
+                         _f(m["probing initiation"]), _f(m["mean M-CoG"]),
+                         str(mmap.params.get("runs", "")) if mmap else ""])
+        md.append(tabulate(rows, headers=["task", "gen. score", "gen. (noisy)", "gen. (clean)", "norm. val. acc.",
+                                          "centroid crossing", "centroid initiation", "probing memorisation",
+                                          "probing initiation", "mean M-CoG", "map runs"],
+                           tablefmt="github", disable_numparse=True))
+        md += ["", "Spearman ρ (p) over tasks, of each location measure against each generalisation score "
+               "(paper, pooled over 4 models × 12 tasks, against the generalisation score: centroid crossing 0.75, "
+               "probing memorisation layer 0.63, M-CoG 0.56):", ""]
+        rows = []
+        for label, _, _ in LOCATIONS:
+            row = [label]
+            for score, _, _ in SCORES:
+                rho, p, n = correlation([measures[model][t][label] for t in tasks],
+                                        [measures[model][t][score] for t in tasks])
+                row.append("n/a" if math.isnan(rho) else f"{rho:.2f} ({p:.2f}), n={n}")
+            row.append(_f(PAPER_RHO.get(label)))
+            rows.append(row)
+        md.append(tabulate(rows, headers=["location measure"] + [s for s, _, _ in SCORES] + ["paper"],
+                           tablefmt="github", disable_numparse=True))
+        md += ["", "n/a: fewer than 3 tasks with both values, or a constant side.", ""]
+        if figures_rel is not None and _points(measures[model]):
+            md += [f"![M-CoG against generalisation score, {md_escape(model)}]({figures_rel}/{figure_name(model)})", ""]
+    return md
+
+
+def _points(per_task: dict) -> list[tuple[str, float, float]]:
+    return [(t, m["generalisation score"], m["mean M-CoG"]) for t, m in sorted(per_task.items())
+            if m.get("generalisation score") is not None and m.get("mean M-CoG") is not None]
+
+
+def write_figures(collected, tables, out_dir: Path) -> list[Path]:
+    """One scatter per model: mean M-CoG (y) against the generalisation score (x), one point per task."""
+    from memlocbench.leaderboard_figures import _pyplot, _save
+
+    measures = task_measures(getattr(collected, "analyses", []), tables)
+    out_dir = Path(out_dir)
+    written = []
+    for model, per_task in sorted(measures.items()):
+        points = _points(per_task)
+        if not points:
+            continue
+        plt = _pyplot()
+        out_dir.mkdir(parents=True, exist_ok=True)
+        fig, ax = plt.subplots(figsize=(5.2, 3.8), dpi=110)
+        ax.scatter([x for _, x, _ in points], [y for _, _, y in points], s=46)
+        for task, x, y in points:
+            ax.annotate(task, (x, y), fontsize=8, xytext=(3, 3), textcoords="offset points")
+        ax.set_xlabel("generalisation score (memorisation map)")
+        ax.set_ylabel("mean M-CoG of the methods")
+        ax.grid(alpha=0.3)
+        ax.set_title(f"{model}: memorisation vs generalisation", fontsize=10)
+        fig.tight_layout()
+        written.append(_save(fig, out_dir / figure_name(model), plt))
+    for stale in sorted(set(out_dir.glob("*__mcog_vs_generalisation.png")) - set(written)):
+        stale.unlink()
+    return written

@@ -1,0 +1,194 @@
+"""Centroid analysis (Dankers & Titov 2024, section 5): when do noisy examples move from their
+original class towards the class of their perturbed label?
+
+On the final memorising model, for hidden states 1..L (the model adapter's sentence representation)
+and every ordered class pair (c1, c2): A = clean examples of c1 plus noisy examples with perturbed
+label c1 and original label c2; B the converse. mu1, mu2 are the centroids of the clean members of A
+and B; every point gets t = (x - mu1) . (mu2 - mu1) / |mu2 - mu1|^2 (0 at mu1, 1 at mu2).
+
+- crossing layer: the last layer at which the mean t of A's noisy members drops from above 0.5 to
+  below 0.5 (the layer before layer 1 counts as above);
+- initiation layer: the first layer from which the 87.5th percentile of clean A's t stays below the
+  12.5th percentile of clean B's t at every later layer.
+
+Layers are 1-based. Events are computed per (model seed, class pair) and averaged over those where
+they exist; the paper's notebook instead pools the t values of all pairs before finding the events,
+which we report too (``*_pooled``). Fast path: all layers, all examples and the projections of a
+pair in one tensor expression; ``reference_centroids`` is the paper-style loop.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from memlocbench import hookimpl
+from memlocbench.protocols import AnalysisInfo, AnalysisOutput
+from memlocbench_analyses import mean_defined, summary_mismatches
+from memlocbench_methods.probing import sentence_features
+
+DEFAULTS = {"feature_batch_size": 64, "threshold": 0.5, "percentiles": [87.5, 12.5]}
+
+
+def crossing_layer(mean_t: torch.Tensor, threshold: float = 0.5) -> int | None:
+    """Last 1-based layer l with mean_t[l-1] < threshold while the layer before was above it."""
+    prev = torch.cat([torch.tensor([math.inf], dtype=mean_t.dtype), mean_t[:-1]])
+    hits = torch.nonzero((prev > threshold) & (mean_t < threshold)).flatten()
+    return int(hits[-1]) + 1 if len(hits) else None
+
+
+def initiation_layer(upper_a: torch.Tensor, lower_b: torch.Tensor) -> int | None:
+    """First 1-based layer from which upper_a < lower_b holds at that and every later layer."""
+    below = (upper_a < lower_b).flip(0).to(torch.int64).cumprod(0).flip(0).bool()  # below at l and all later
+    hits = torch.nonzero(below).flatten()
+    return int(hits[0]) + 1 if len(hits) else None
+
+
+def pair_members(noisy_labels, original_labels, noisy_mask, c1: int, c2: int):
+    y, o = torch.as_tensor(noisy_labels), torch.as_tensor(original_labels)
+    a_clean = ~noisy_mask & (y == c1)
+    a_noisy = noisy_mask & (y == c1) & (o == c2)
+    b_clean = ~noisy_mask & (y == c2)
+    b_noisy = noisy_mask & (y == c2) & (o == c1)
+    return a_clean, a_noisy, b_clean, b_noisy
+
+
+def projections(feats: torch.Tensor, a_clean: torch.Tensor, b_clean: torch.Tensor) -> torch.Tensor:
+    """feats [L, N, d] -> t [L, N] on the line from the clean-A centroid (0) to the clean-B one (1)."""
+    mu1 = feats[:, a_clean].double().mean(1)
+    mu2 = feats[:, b_clean].double().mean(1)
+    diff = mu2 - mu1
+    return torch.einsum("lnd,ld->ln", feats.double() - mu1[:, None], diff) / (diff * diff).sum(-1)[:, None]
+
+
+def centroid_events(feats: torch.Tensor, noisy_labels, original_labels, noisy_mask: torch.Tensor,
+                    num_labels: int, p: dict = DEFAULTS) -> dict:
+    """Everything for one model: per ordered pair, the mean-t curves and the two events; pooled t
+    values per layer for the paper's pooled events. ``feats``: hidden states 1..L, [L, N, d]."""
+    hi, lo = p["percentiles"]
+    pairs, pooled = [], {"a_clean": [], "a_noisy": [], "b_clean": []}
+    for c1 in range(num_labels):
+        for c2 in range(num_labels):
+            if c1 == c2:
+                continue
+            a_clean, a_noisy, b_clean, _ = pair_members(noisy_labels, original_labels, noisy_mask, c1, c2)
+            if not a_clean.any() or not b_clean.any():
+                continue
+            t = projections(feats, a_clean, b_clean)
+            ta, tn, tb = t[:, a_clean], t[:, a_noisy], t[:, b_clean]
+            noisy_curve = tn.mean(1) if a_noisy.any() else None
+            pairs.append({
+                "pair": [c1, c2], "n_clean_a": int(a_clean.sum()), "n_noisy_a": int(a_noisy.sum()),
+                "n_clean_b": int(b_clean.sum()),
+                "mean_t_clean_a": ta.mean(1).tolist(), "mean_t_clean_b": tb.mean(1).tolist(),
+                "mean_t_noisy_a": noisy_curve.tolist() if noisy_curve is not None else None,
+                "crossing": crossing_layer(noisy_curve, p["threshold"]) if noisy_curve is not None else None,
+                "initiation": initiation_layer(torch.quantile(ta, hi / 100, dim=1), torch.quantile(tb, lo / 100, dim=1)),
+            })
+            pooled["a_clean"].append(ta)
+            pooled["a_noisy"].append(tn)
+            pooled["b_clean"].append(tb)
+    out = {"pairs": pairs, "crossing_pooled": None, "initiation_pooled": None}
+    if pairs:
+        ta, tn, tb = (torch.cat(pooled[k], dim=1) for k in ("a_clean", "a_noisy", "b_clean"))
+        if tn.shape[1]:
+            out["crossing_pooled"] = crossing_layer(tn.mean(1), p["threshold"])
+        out["initiation_pooled"] = initiation_layer(torch.quantile(ta, hi / 100, dim=1),
+                                                    torch.quantile(tb, lo / 100, dim=1))
+    return out
+
+
+def _mean_curves(curves: list[list[float] | None]) -> list[float] | None:
+    curves = [c for c in curves if c is not None]
+    return np.mean(np.array(curves), axis=0).tolist() if curves else None
+
+
+def summarise(per_seed: dict[int, dict]) -> dict[str, float | None]:
+    pairs = [pr for out in per_seed.values() for pr in out["pairs"]]
+    return {"crossing_layer": mean_defined(pr["crossing"] for pr in pairs),
+            "initiation_layer": mean_defined(pr["initiation"] for pr in pairs),
+            "crossing_layer_pooled": mean_defined(out["crossing_pooled"] for out in per_seed.values()),
+            "initiation_layer_pooled": mean_defined(out["initiation_pooled"] for out in per_seed.values())}
+
+
+def reference_centroids(reps: list[list[list[float]]], noisy_labels, original_labels, noisy: set[int],
+                        num_labels: int, p: dict = DEFAULTS) -> list[dict]:
+    """The paper's way, one example at a time: ``reps[l][i]`` is example i's vector at layer l+1.
+    Returns, per ordered pair, the mean-t curves and the two events (same keys as the fast path)."""
+    hi, lo = p["percentiles"]
+    out = []
+    for c1 in range(num_labels):
+        for c2 in range(num_labels):
+            if c1 == c2:
+                continue
+            a_clean = [i for i in range(len(noisy_labels)) if noisy_labels[i] == c1 and i not in noisy]
+            a_noisy = [i for i in range(len(noisy_labels)) if noisy_labels[i] == c1 and i in noisy
+                       and original_labels[i] == c2]
+            b_clean = [i for i in range(len(noisy_labels)) if noisy_labels[i] == c2 and i not in noisy]
+            if not a_clean or not b_clean:
+                continue
+            curves = {"a": [], "n": [], "b": []}
+            upper, lower = [], []
+            for layer in reps:
+                mu1 = np.mean([layer[i] for i in a_clean], axis=0)
+                mu2 = np.mean([layer[i] for i in b_clean], axis=0)
+                length2 = float(np.dot(mu2 - mu1, mu2 - mu1))
+                t = {i: float(np.dot(np.array(layer[i]) - mu1, mu2 - mu1)) / length2
+                     for i in a_clean + a_noisy + b_clean}
+                curves["a"].append(np.mean([t[i] for i in a_clean]))
+                curves["b"].append(np.mean([t[i] for i in b_clean]))
+                curves["n"].append(np.mean([t[i] for i in a_noisy]) if a_noisy else None)
+                upper.append(np.percentile([t[i] for i in a_clean], hi))
+                lower.append(np.percentile([t[i] for i in b_clean], lo))
+            crossing, prev = None, 100.0
+            if a_noisy:
+                for l, d in enumerate(curves["n"]):
+                    if prev > p["threshold"] and d < p["threshold"]:
+                        crossing = l + 1
+                    prev = d
+            initiation = None
+            for l in range(len(reps)):
+                if initiation is None and upper[l] < lower[l]:
+                    initiation = l + 1
+                if upper[l] >= lower[l]:
+                    initiation = None
+            out.append({"pair": [c1, c2], "mean_t_clean_a": curves["a"], "mean_t_clean_b": curves["b"],
+                        "mean_t_noisy_a": curves["n"] if a_noisy else None, "crossing": crossing,
+                        "initiation": initiation})
+    return out
+
+
+class Centroids:
+    info = AnalysisInfo(
+        name="centroids",
+        description="per layer, where noisy examples sit between their original and perturbed class centroids: "
+                    "crossing and initiation layers",
+        version=1,
+    )
+
+    def analyse(self, ctx) -> AnalysisOutput:
+        p = ctx.params(self.info.name, DEFAULTS)
+        d = ctx.dataset
+        noisy_mask = torch.zeros(d.train_size, dtype=torch.bool)
+        noisy_mask[d.noisy_idx] = True
+        per_seed = {}
+        for seed in ctx.seeds:
+            model = ctx.models_for_seed(seed).load("memorising")
+            feats = sentence_features(ctx.adapter, model, ctx.train_enc, p["feature_batch_size"])[1:]
+            per_seed[seed] = centroid_events(feats, d.noisy_labels, d.original_labels, noisy_mask, d.num_labels, p)
+        pairs = [pr for out in per_seed.values() for pr in out["pairs"]]
+        details = {"params": p, "per_seed": {str(s): out for s, out in per_seed.items()},
+                   "mean_t_clean": _mean_curves([pr["mean_t_clean_a"] for pr in pairs]),
+                   "mean_t_noisy": _mean_curves([pr["mean_t_noisy_a"] for pr in pairs]),
+                   "mean_t_clean_other": _mean_curves([pr["mean_t_clean_b"] for pr in pairs])}
+        return AnalysisOutput(summary=summarise(per_seed), details=details)
+
+    def recheck(self, summary: dict, details: dict) -> list[str]:
+        return summary_mismatches(summary, summarise(details["per_seed"]), "per-pair events")
+
+
+@hookimpl
+def register_analyses(register):
+    register(Centroids())

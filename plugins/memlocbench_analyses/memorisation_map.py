@@ -1,0 +1,200 @@
+"""Memorisation map (Dankers & Titov 2024, section 5; Feldman & Zhang's counterfactual memorisation):
+how well does a task generalise to examples held out of training?
+
+R training runs with seeds s = 0..R-1: each shuffles the training indices with Python's ``random``
+seeded s and trains a fresh pretrained model (head initialised under seed s) with the project's
+trainer on the first int(0.5 N) of them; the rest is held out. Softmax probabilities of the label
+trained on (the perturbed label for noisy examples) are scored on both halves. For example x:
+
+- TM(x): mean p(y|x) over the runs that trained on x;
+- GS(x): mean p(y|x) over the runs that held x out;
+- CM(x) = max(0, round(TM - GS, 1)).
+
+Task-level generalisation score: mean GS over the training examples held out at least once, overall
+and split into noisy and clean ones. A second score: (validation accuracy of the clean twin -
+chance) / (1 - chance), chance being the accuracy of guessing labels with the training-label
+frequencies (sum over classes of train share x validation share).
+
+Each run's logits are stored (store kind ``memorisation-map-runs``, one entry per run), never the
+model: an interrupted map resumes at the first missing run.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections import Counter
+
+import torch
+
+from memlocbench import hookimpl
+from memlocbench.compute import autocast
+from memlocbench.data.encoding import Encoded
+from memlocbench.protocols import AnalysisInfo, AnalysisOutput
+from memlocbench_analyses import mean_defined, summary_mismatches
+from memlocbench.training.trained_models import TRAINING_CODE_VERSION
+from memlocbench.training.trainer import train_classifier
+
+#: the paper's settings; the cpu profile overrides them (memlocbench/profiles.py)
+DEFAULTS = {"runs": 30, "epochs": 10, "learning_rate": 3e-5, "batch_size": 8, "fraction": 0.5}
+RUN_KIND = "memorisation-map-runs"
+
+
+def split_for_run(n: int, seed: int, fraction: float = 0.5) -> tuple[list[int], list[int]]:
+    """The paper's split: indices shuffled by Python's ``random`` seeded ``seed``; train on the first int(fraction n)."""
+    idx = list(range(n))
+    random.Random(seed).shuffle(idx)
+    mid = int(len(idx) * fraction)
+    return idx[:mid], idx[mid:]
+
+
+def label_probabilities(logits: torch.Tensor, labels: list[int]) -> torch.Tensor:
+    """[R, N, C] logits -> [R, N] softmax probability of each example's label."""
+    probs = torch.softmax(logits.double(), dim=-1)
+    y = torch.tensor(labels).expand(probs.shape[0], -1)
+    return probs.gather(-1, y.unsqueeze(-1)).squeeze(-1)
+
+
+def _nan_to_none(values: list[float]) -> list[float | None]:
+    return [None if math.isnan(v) else v for v in values]
+
+
+def map_scores(prob: torch.Tensor, trained: torch.Tensor) -> tuple[list[float | None], list[float | None], list[float | None]]:
+    """TM, GS and CM per example from p(y|x) [R, N] and whether run r trained on x [R, N] (bool).
+    None where an example was never (held out of / trained on) any run."""
+    t = trained.double()
+    h = (~trained).double()
+    tm = ((prob * t).sum(0) / t.sum(0)).tolist()  # 0/0 = nan: never trained on
+    gs = ((prob * h).sum(0) / h.sum(0)).tolist()
+    cm = [None if math.isnan(a) or math.isnan(b) else max(0.0, round(a - b, 1)) for a, b in zip(tm, gs)]
+    return _nan_to_none(tm), _nan_to_none(gs), cm
+
+
+def task_scores(gs: list[float | None], noisy: list[bool]) -> dict[str, float | None]:
+    """Mean GS over the examples held out at least once, overall and for noisy / clean ones."""
+    return {"generalisation_score": mean_defined(gs),
+            "generalisation_score_noisy": mean_defined(g for g, n in zip(gs, noisy) if n),
+            "generalisation_score_clean": mean_defined(g for g, n in zip(gs, noisy) if not n)}
+
+
+def chance_accuracy(train_labels: list[int], val_labels: list[int]) -> float:
+    """Expected accuracy of guessing with the training-label frequencies."""
+    tr, va = Counter(train_labels), Counter(val_labels)
+    return sum(tr[c] / len(train_labels) * va[c] / len(val_labels) for c in va)
+
+
+def normalised_accuracy(acc: float, chance: float) -> float:
+    return (acc - chance) / (1 - chance)
+
+
+class MemorisationMap:
+    info = AnalysisInfo(
+        name="memorisation-map",
+        description="R runs on random halves: training memorisation, generalisation score and counterfactual "
+                    "memorisation per example; the task's generalisation score",
+        version=1,
+    )
+
+    def run_spec(self, ctx, seed: int, p: dict) -> dict:
+        return {"kind": RUN_KIND, "training_code_version": TRAINING_CODE_VERSION, "seed": seed,
+                "fraction": p["fraction"], "task": ctx.task_name, "data": ctx.config.data.model_dump(mode="json"),
+                "data_fingerprint": ctx.dataset.fingerprint(), "model": ctx.adapter.info.name,
+                "model_version": ctx.adapter.info.version, "train": self.train_config(ctx, seed, p).model_dump(mode="json"),
+                "compute": ctx.config.compute.model_dump(mode="json"), "frozen": ["embeddings"]}
+
+    @staticmethod
+    def train_config(ctx, seed: int, p: dict):
+        return ctx.config.train.model_copy(update={"seed": seed, "epochs": p["epochs"],
+                                                   "learning_rate": p["learning_rate"], "batch_size": p["batch_size"]})
+
+    def one_run(self, ctx, seed: int, p: dict) -> tuple[torch.Tensor, list[int], dict]:
+        """Train on the run's half and return logits for every training example [N, C]."""
+        d = ctx.dataset
+        train_idx, _ = split_for_run(d.train_size, seed, p["fraction"])
+        enc = ctx.train_enc
+        sub = Encoded([enc.ids[i] for i in train_idx], enc.pad_id, enc.device)
+        labels = [d.noisy_labels[i] for i in train_idx]
+        noisy = set(d.noisy_idx)
+        sub_noisy = [k for k, i in enumerate(train_idx) if i in noisy]
+        sub_clean = [k for k, i in enumerate(train_idx) if i not in noisy]
+        torch.manual_seed(seed)
+        model = ctx.adapter.load_model(d.num_labels).to(ctx.models.device)
+        names = ctx.models.main_parameter_names(model, "memorising")  # head and every layer; embeddings frozen
+        # training-set scores only until the first fit: the same weights, fewer evaluation passes
+        compute = ctx.config.compute.model_copy(update={"train_eval": "until-fit"})
+        t0 = time.perf_counter()
+        outcome = train_classifier(model, names, sub, labels, sub_noisy, sub_clean, Encoded([], enc.pad_id, enc.device), [],
+                                   self.train_config(ctx, seed, p), desc=f"map run {seed} ({ctx.task_name})",
+                                   progress=ctx.progress, compute=compute)
+        model.eval()
+        logits = torch.zeros(d.train_size, d.num_labels)
+        with torch.no_grad():
+            for chunk, batch in enc.eval_batches(list(range(d.train_size)), ctx.config.train.eval_batch_size):
+                with autocast(model, compute.precision):
+                    logits[chunk] = model(**batch).logits.float().cpu()
+        return logits, train_idx, {"seconds": time.perf_counter() - t0,
+                                   "final_train_macro_f1": outcome.history[-1].train_macro_f1}
+
+    def analyse(self, ctx) -> AnalysisOutput:
+        p = ctx.params(self.info.name, DEFAULTS)
+        d = ctx.dataset
+        all_logits, masks, runs = [], [], []
+        for seed in range(p["runs"]):
+            key = ctx.store.key(self.run_spec(ctx, seed, p))
+            if not ctx.store.has(RUN_KIND, key):
+                logits, train_idx, info = self.one_run(ctx, seed, p)
+                mask = torch.zeros(d.train_size, dtype=torch.bool)
+                mask[train_idx] = True
+                ctx.store.put(RUN_KIND, key, {"spec": self.run_spec(ctx, seed, p), **info},
+                              {"run": {"logits": logits, "trained": mask}})
+                ctx.log(f"memorisation map: run {seed + 1}/{p['runs']} trained in {info['seconds']:.0f} s")
+            saved = ctx.store.tensors(RUN_KIND, key, "run")
+            meta = ctx.store.meta(RUN_KIND, key)
+            all_logits.append(saved["logits"])
+            masks.append(saved["trained"].bool())
+            pred = saved["logits"].argmax(-1)
+            held = ~masks[-1]
+            y = torch.tensor(d.noisy_labels)
+            runs.append({"seed": seed, "seconds": meta["seconds"],
+                         "heldout_accuracy": float((pred[held] == y[held]).double().mean()),
+                         "train_accuracy": float((pred[~held] == y[~held]).double().mean())})
+        prob = label_probabilities(torch.stack(all_logits), d.noisy_labels)
+        tm, gs, cm = map_scores(prob, torch.stack(masks))
+        noisy_set = set(d.noisy_idx)
+        noisy = [i in noisy_set for i in range(d.train_size)]
+        clean = ctx.models.memorisation_stats("clean")
+        chance = chance_accuracy(d.original_labels, d.validation.labels)
+        summary = {**task_scores(gs, noisy),
+                   "clean_validation_accuracy": clean["validation_acc"], "chance_accuracy": chance,
+                   "normalised_validation_accuracy": normalised_accuracy(clean["validation_acc"], chance),
+                   "mean_counterfactual_memorisation_noisy": mean_defined(c for c, n in zip(cm, noisy) if n),
+                   "mean_counterfactual_memorisation_clean": mean_defined(c for c, n in zip(cm, noisy) if not n)}
+        details = {"params": p, "runs": runs, "tm": tm, "gs": gs, "cm": cm, "noisy": noisy,
+                   "times_trained": torch.stack(masks).sum(0).tolist(),
+                   "clean_model_seed": ctx.config.train.seed}
+        return AnalysisOutput(summary=summary, details=details)
+
+    def recheck(self, summary: dict, details: dict) -> list[str]:
+        """Recompute the task-level scores and CM from the per-example numbers."""
+        problems = []
+        gs, tm, cm, noisy = details["gs"], details["tm"], details["cm"], details["noisy"]
+        if not len(gs) == len(tm) == len(cm) == len(noisy):
+            return ["details: tm, gs, cm and noisy must have one entry per training example"]
+        problems += summary_mismatches(summary, task_scores(gs, noisy), "per-example GS")
+        for i, (a, b, c) in enumerate(zip(tm, gs, cm)):
+            want = None if a is None or b is None else max(0.0, round(a - b, 1))
+            if want != c:
+                problems.append(f"details.cm[{i}] is {c}, but max(0, round(TM - GS, 1)) = {want}")
+                break
+        acc, chance = summary.get("clean_validation_accuracy"), summary.get("chance_accuracy")
+        if acc is not None and chance is not None and chance < 1:
+            want = normalised_accuracy(acc, chance)
+            if abs(want - (summary.get("normalised_validation_accuracy") or 0.0)) > 1e-9:
+                problems.append(f"summary.normalised_validation_accuracy should be {want}")
+        return problems
+
+
+@hookimpl
+def register_analyses(register):
+    register(MemorisationMap())

@@ -1,0 +1,119 @@
+"""Probing events (Dankers & Titov 2024, section 5): label probes on every hidden state, trained once
+on the perturbed labels and once on the original labels, with the probing method's stacked-probe
+engine (``memlocbench_methods.probing.fit_probes``: same probes, splits, epochs and seeds; no class
+weights, macro-F1 for model selection, as the paper's label probes).
+
+Per hidden state l (0 = embeddings, l = output of layer l), averaged over probe seeds, macro-F1 on
+the test split's noisy and clean examples:
+
+- memorisation layer: the first l where F1(perturbed-label probe, noisy) > F1(original-label probe,
+  noisy) + 0.1 (each against the labels it was trained on);
+- initiation: the first l where (F1(original-label probe, clean) - rand) / (max over l - rand) > 0.9,
+  rand being the macro-F1 of the original training labels against a seeded shuffle of themselves.
+
+Events per model seed, averaged over the model seeds where they exist.
+"""
+
+from __future__ import annotations
+
+import random
+
+import torch
+
+from memlocbench import hookimpl
+from memlocbench.metrics import macro_f1
+from memlocbench.protocols import AnalysisInfo, AnalysisOutput
+from memlocbench_analyses import mean_defined, summary_mismatches
+from memlocbench_methods.probing import DEFAULTS as PROBE_DEFAULTS
+from memlocbench_methods.probing import fit_probes, sentence_features
+
+DEFAULTS = {**PROBE_DEFAULTS, "class_weights": None, "margin": 0.1, "initiation_threshold": 0.9}
+
+
+def shuffled_label_f1(labels: list[int], seed: int) -> float:
+    shuffled = list(labels)
+    random.Random(seed).shuffle(shuffled)
+    return macro_f1(shuffled, labels)
+
+
+def memorisation_layer(f1_perturbed_noisy: list[float], f1_original_noisy: list[float], margin: float = 0.1) -> int | None:
+    for l, (a, b) in enumerate(zip(f1_perturbed_noisy, f1_original_noisy)):
+        if a > b + margin:
+            return l
+    return None
+
+
+def initiation_layer(f1_original_clean: list[float], rand: float, threshold: float = 0.9) -> int | None:
+    top = max(f1_original_clean)
+    if top <= rand:
+        return None
+    for l, f in enumerate(f1_original_clean):
+        if (f - rand) / (top - rand) > threshold:
+            return l
+    return None
+
+
+def subset_f1(feats, labels: list[int], noisy: set[int], num_classes: int, p: dict) -> dict[str, list[float]]:
+    """Label probes on every hidden state; per hidden state, macro-F1 on the noisy and on the clean
+    test examples, averaged over probe seeds."""
+    n_states = feats.shape[0]
+    jobs = [(layer, s) for s in p["seeds"] for layer in range(n_states)]
+    targets = torch.tensor(labels)
+    splits, best = fit_probes(feats, targets, jobs, p, num_classes, p["class_weights"], macro_f1)
+    sums = {"noisy": [0.0] * n_states, "clean": [0.0] * n_states}
+    for (layer, s), (_, pred) in zip(jobs, best):
+        test = splits[s][2]
+        for part in ("noisy", "clean"):
+            keep = [k for k, i in enumerate(test) if (i in noisy) == (part == "noisy")]
+            f1 = macro_f1([pred[k] for k in keep], [labels[test[k]] for k in keep]) if keep else 0.0
+            sums[part][layer] += f1 / len(p["seeds"])
+    return sums
+
+
+def events(f1: dict[str, list[float]], rand: float, p: dict) -> dict[str, int | None]:
+    return {"memorisation": memorisation_layer(f1["perturbed_noisy"], f1["original_noisy"], p["margin"]),
+            "initiation": initiation_layer(f1["original_clean"], rand, p["initiation_threshold"])}
+
+
+def summarise(per_seed: dict) -> dict[str, float | None]:
+    return {"memorisation_layer": mean_defined(v["events"]["memorisation"] for v in per_seed.values()),
+            "initiation_layer": mean_defined(v["events"]["initiation"] for v in per_seed.values())}
+
+
+class ProbingEvents:
+    info = AnalysisInfo(
+        name="probing-events",
+        description="label probes per hidden state on perturbed vs original labels: memorisation layer and "
+                    "initiation of classification",
+        version=1,
+    )
+
+    def analyse(self, ctx) -> AnalysisOutput:
+        p = ctx.params(self.info.name, DEFAULTS)
+        d = ctx.dataset
+        noisy = set(d.noisy_idx)
+        rand = shuffled_label_f1(d.original_labels, ctx.config.data.seed)
+        per_seed = {}
+        for seed in ctx.seeds:
+            model = ctx.models_for_seed(seed).load("memorising")
+            feats = sentence_features(ctx.adapter, model, ctx.train_enc, p["feature_batch_size"])
+            pert = subset_f1(feats, d.noisy_labels, noisy, d.num_labels, p)
+            orig = subset_f1(feats, d.original_labels, noisy, d.num_labels, p)
+            f1 = {"perturbed_noisy": pert["noisy"], "perturbed_clean": pert["clean"],
+                  "original_noisy": orig["noisy"], "original_clean": orig["clean"]}
+            per_seed[str(seed)] = {"f1": f1, "events": events(f1, rand, p)}
+        return AnalysisOutput(summary=summarise(per_seed), details={"params": p, "rand": rand, "per_seed": per_seed})
+
+    def recheck(self, summary: dict, details: dict) -> list[str]:
+        p = {**DEFAULTS, **details.get("params", {})}
+        problems = []
+        for seed, v in details["per_seed"].items():
+            want = events(v["f1"], details["rand"], p)
+            if want != v["events"]:
+                problems.append(f"details.per_seed.{seed}.events is {v['events']}, but its F1 table gives {want}")
+        return problems + summary_mismatches(summary, summarise(details["per_seed"]), "per-seed events")
+
+
+@hookimpl
+def register_analyses(register):
+    register(ProbingEvents())
