@@ -81,7 +81,7 @@ def list_cmd(kind: str, data_dir: Path | None) -> None:
 @click.option("--model", default="minilm-l6", show_default=True, help="model adapter")
 @click.option("--profile", default="cpu", show_default=True, help="named settings: cpu, cpu-fast (bf16 and other speed-ups) or paper")
 @click.option("--train-size", type=int, help="class-stratified training subsample (before the noise)")
-@click.option("--epochs", type=int)
+@click.option("--epochs", type=int, help="train exactly N epochs (switches the profile's train_until_fit off)")
 @click.option("--learning-rate", "--lr", "learning_rate", type=float)
 @click.option("--batch-size", type=int)
 @click.option("--max-length", type=int, help="maximum tokens per input")
@@ -99,9 +99,12 @@ def list_cmd(kind: str, data_dir: Path | None) -> None:
                    "and score each profile against those layers")
 @click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "cuda", "auto"]),
               help="where models and batches live; auto = cuda if available (not part of any key)")
+@click.option("--control-track", type=click.Choice(["pair", "single"]), default="pair", show_default=True,
+              help="with --control: 'pair' = the paper's two-layer placements; 'single' = the main task may update "
+                   "one layer, each layer in turn (implies --control)")
 @click.option("--quiet", is_flag=True, help="no progress bars")
 def run(methods, task, model, profile, train_size, epochs, learning_rate, batch_size, max_length, data_seed,
-        seed, noise_fraction, data_dir, out, cache_dir, control, device, quiet) -> None:
+        seed, noise_fraction, data_dir, out, cache_dir, control, control_track, device, quiet) -> None:
     """Train (or reuse) the memorising model and its clean twin, then localise memorisation."""
     from memlocbench.pipeline import RunRequest
     from memlocbench.pipeline import run as run_pipeline
@@ -119,7 +122,8 @@ def run(methods, task, model, profile, train_size, epochs, learning_rate, batch_
     for one_seed in ([seed] if seed is not None else config.seeds):
         req = RunRequest(task=task, model=model, methods=list(methods), config=config.with_seed(one_seed),
                          data_dir=data_dir, out_dir=out, store=ArtefactStore(cache_dir), progress=not quiet,
-                         control=control, device=device)
+                         control=control or control_track == "single", control_track=control_track,
+                         device=device)
         _report(run_pipeline(plugins, req, log=lambda msg: click.echo(msg, err=True)))
 
 
@@ -133,7 +137,12 @@ def _report(output) -> None:
             where += f", control layers {c.placement[0] + 1}-{c.placement[1] + 1}"
         click.echo(f"\n{result.method.name} on {where}: M-CoG = {result.mcog:.2f}")
         if result.control:
-            click.echo(f"accuracy@1 = {c.accuracy_at_1:.2f}, accuracy@2 = {c.accuracy_at_2:.2f} (chance {c.chance:.2f})")
+            click.echo(f"accuracy@1 = {c.accuracy_at_1:.2f}, accuracy@2 = {c.accuracy_at_2:.2f}, rank of the true "
+                       f"layer = {c.true_layer_rank} (chance {c.chance:.2f})")
+        guard = result.memorisation_guard
+        if guard is not None and not guard.memorised:
+            click.echo(f"NOT MEMORISED ({guard.reason}): left out of leaderboard means, rankings and correlations",
+                       err=True)
         click.echo(tabulate(rows, headers=["layer", "raw", "weight", ""], tablefmt="simple"))
         click.echo(f"result written to {path}")
     if output.summary is not None:

@@ -24,10 +24,11 @@ from memlocbench.method_context import MethodContext
 from memlocbench.plugins import Plugins
 from memlocbench.profiles import RunConfig
 from memlocbench.protocols import LayerScores
-from memlocbench.results import (MemorisationStats, PluginRef, Result, RunSummary, control_score, environment,
-                                 summarise)
+from memlocbench.results import (CONTROL_TRACKS, MemorisationStats, PluginRef, Result, RunSummary, control_score,
+                                 environment, memorisation_guard, summarise)
 from memlocbench.store import ArtefactStore
-from memlocbench.training.trained_models import TrainedModels, control_placements
+from memlocbench.training.trained_models import (CONTROL_NORMALISER, TrainedModels, control_placements,
+                                                 single_layer_placements)
 
 METHOD_KIND = "layer-scores"
 
@@ -45,10 +46,15 @@ class RunRequest:
     control: bool = False  # run on the control models (known memorisation layers) instead
     device: str = "cpu"  # cpu | cuda | auto (memlocbench.device); not part of any key
     placements: list[tuple[int, int]] | None = None  # with control: only these placements (default: all three)
+    control_track: str = "pair"  # "pair": the paper's two-layer placements; "single": one layer each
 
 
 #: what ``--method all`` runs: the paper's four techniques
 PAPER_METHODS = ["layer-swapping", "layer-retraining", "gradient-attribution", "probing"]
+
+#: the paper's control benchmark: its 9 tasks (not RTE, the auxiliary task, nor MRPC and TREC, on which
+#: the paper chose gradient attribution's variant), as in its code's ``control_setup_ds_names``
+PAPER_CONTROL_TASKS = ["wic", "cola", "boolq", "sst2", "sst5", "emotion", "implicithate", "stormfront", "reuters"]
 
 
 @dataclass
@@ -69,13 +75,16 @@ def layer_scores_spec(method, config: RunConfig, models: TrainedModels) -> dict:
     of the memorising model and clean twin it ran on (through ``models``' aliases). ``run`` and the
     grid key layer scores by this spec."""
     name = method.info.name
-    return {
+    spec = {
         "kind": "layer-scores",
         "method": name,
         "method_version": method.info.version,
         "method_params": config.methods.get(name, {}),
         "models": {role: models.key(role) for role in ("memorising", "clean")},
     }
+    if "classifier-only" in models.aliases:  # the control normaliser (gradient attribution)
+        spec["models"]["classifier-only"] = models.key("classifier-only")
+    return spec
 
 
 @dataclass
@@ -121,7 +130,7 @@ def prepare(plugins: Plugins, req: RunRequest) -> Prepared:
 
 
 def setups(task_name: str, config: RunConfig, num_layers: int, control: bool,
-           placements: list[tuple[int, int]] | None = None) -> list[tuple[dict, tuple | None]]:
+           placements: list[tuple[int, int]] | None = None, track: str = "pair") -> list[tuple[dict, tuple | None]]:
     """The (role aliases, control placement) pairs a run localises on: the memorising model and its
     twin, or (control) each placement's control model and its clean twin (``placements``: only
     these; default all three)."""
@@ -130,11 +139,14 @@ def setups(task_name: str, config: RunConfig, num_layers: int, control: bool,
     if task_name == config.control.aux_task:
         raise InvalidInputError(f"the control setup trains {config.control.aux_task!r} as its auxiliary task; "
                                 f"choose another main task")
-    valid = control_placements(num_layers)
+    if track not in CONTROL_TRACKS:
+        raise InvalidInputError(f"unknown control track {track!r}; valid: {', '.join(CONTROL_TRACKS)}")
+    valid = (single_layer_placements if track == "single" else control_placements)(num_layers)
     chosen = valid if placements is None else [tuple(p) for p in placements]
     if any(p not in valid for p in chosen):
         raise InvalidInputError(f"control placements {chosen} are not among this model's {valid}")
-    return [({"memorising": f"control-{a}-{b}", "clean": f"control-{a}-{b}-clean"}, (a, b)) for a, b in chosen]
+    return [({"memorising": f"control-{a}-{b}", "clean": f"control-{a}-{b}-clean",
+              "classifier-only": CONTROL_NORMALISER}, (a, b)) for a, b in chosen]
 
 
 def layer_scores(req: RunRequest, prep: Prepared, view: TrainedModels, method) -> tuple[LayerScores, bool]:
@@ -182,7 +194,8 @@ def _run_method(plugins, req, prep: Prepared, view, method, stats, timings, plac
         profile=profile,
         profile_all_zero=sum(scores.raw) == 0,
         mcog=mcog(profile),
-        control=control_score(profile, placement) if placement else None,
+        control=control_score(profile, placement, name, req.control_track) if placement else None,
+        memorisation_guard=memorisation_guard(stats, cfg.guard),
         timings=timings,
         cached={"memorising": not stats["memorising"].trained_in_this_run,
                 "clean": not stats["clean"].trained_in_this_run, "method": cached},
@@ -209,7 +222,7 @@ def run(plugins: Plugins, req: RunRequest, log=print) -> RunOutput:
 
     results, paths = [], []
     for aliases, placement in setups(prep.task.metadata.name, req.config, prep.num_layers, req.control,
-                                      req.placements):
+                                      req.placements, req.control_track):
         view = models.view(aliases)
         t0 = time.perf_counter()
         for role in ("memorising", "clean"):
@@ -220,12 +233,17 @@ def run(plugins: Plugins, req: RunRequest, log=print) -> RunOutput:
         log(f"{m.role}: fits {m.noisy_fit_perturbed:.1%} of noisy examples to their perturbed labels "
             f"(first fitted at epoch {m.first_fit_epoch}); {c.role} predicts the perturbed label for "
             f"{c.noisy_fit_perturbed:.1%} of them" + ("" if view.trained_now else " [models from the store]"))
+        guard = memorisation_guard(stats, req.config.guard)
+        if not guard.memorised:
+            log(f"WARNING: NOT MEMORISED: {m.role} on {prep.task.metadata.name} ({guard.reason}, after "
+                f"{guard.epochs_trained} epochs); its layer profiles measure no memorisation and the "
+                f"leaderboard leaves them out. Train longer (profile train.until_fit, --epochs) or on more data.")
         for method in methods:
             result = _run_method(plugins, req, prep, view, method, stats, dict(timings), placement)
             results.append(result)
             paths.append(result.write(req.out_dir))
     output = RunOutput(results, paths)
     if len(methods) > 1 or req.control:
-        output.summary = summarise(results, req.control)
+        output.summary = summarise(results, req.control, req.control_track if req.control else None)
         output.summary_path = output.summary.write(req.out_dir)
     return output

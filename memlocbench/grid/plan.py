@@ -187,7 +187,7 @@ class _Planner:
                 trained = {r: train_unit(role) for r, role in roles.items()}
                 group_units += trained.values()
                 for method in methods:
-                    deps = list(trained.values()) + [train_unit(r) for r in method.info.extra_models]
+                    deps = list(trained.values()) + [train_unit(aliases.get(r, r)) for r in method.info.extra_models]
                     where = f" @ {roles['memorising']}" if placement else ""
                     uid = f"{name}: {method.info.name}{where}"
                     key = self.store.key(layer_scores_spec(method, config, view)) if view else None
