@@ -201,6 +201,27 @@ def test_decoder_tokenizer_and_last_token(adapters, arch):
     assert torch.allclose(logits, alone, atol=1e-5)
 
 
+@pytest.mark.parametrize("arch", ["opt", "gpt-neox", "gpt-neo"])
+def test_decoder_head_has_a_bias(adapters, arch):
+    """The paper's decoder classifiers are nn.Linear with a bias; transformers' ``score`` has none."""
+    adapter = adapters[arch]
+    tok = adapter.load_tokenizer()
+    model = _model(adapter, 0)
+    assert adapter.info.version == 2
+    assert model.score.bias is not None and torch.equal(model.score.bias, torch.zeros(2))
+    assert adapter.parameter_group("score.bias") == "head" and "score.bias" in dict(model.named_parameters())
+    assert 0.0 < float(model.score.weight.std()) < 0.1  # initialised as a new transformers head (normal, std 0.02)
+    enc = encode(tok, _texts(adapter, tok), 32)
+    batch = enc.batch(list(range(len(enc.ids))))
+    with torch.no_grad():
+        before = model(**batch).logits
+        model.score.bias.copy_(torch.tensor([1.5, -0.5]))
+        after = model(**batch).logits
+    assert torch.allclose(after - before, torch.tensor([1.5, -0.5]).expand_as(before), atol=1e-5)
+    torch.manual_seed(0)
+    assert torch.equal(_model(adapter, 0).score.weight, _model(adapter, 0).score.weight)  # seeded
+
+
 # -- (b) the partial forward pass reproduces the full one ----------------------------------------------
 @pytest.mark.parametrize("arch", ARCHS)
 def test_partial_forward(adapters, arch):
