@@ -24,7 +24,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, ValidationError
 from tabulate import tabulate
 
-from memlocbench.layer_profile import mcog, normalise
+from memlocbench.layer_profile import layer_ranking, mcog, normalise
 from memlocbench.profiles import config_hash
 from memlocbench.results import Result, read_result
 from memlocbench.verification import VERIFICATION, VerificationRecord, read_record, verified_files
@@ -338,7 +338,7 @@ def _true_rank(r: Result) -> float:
     """The rank of the best-ranked placement layer (results written before it was recorded: from the profile)."""
     if r.control.true_layer_rank is not None:
         return r.control.true_layer_rank
-    order = sorted(range(len(r.profile)), key=lambda i: (-r.profile[i], i))
+    order = layer_ranking(r.profile)
     return 1 + min(order.index(i) for i in r.control.placement)
 
 

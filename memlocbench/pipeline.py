@@ -19,7 +19,7 @@ from memlocbench.data.noise import stratified_subsample
 from memlocbench.data.noisy_dataset import build_noisy_dataset
 from memlocbench.device import resolve_device
 from memlocbench.errors import InvalidInputError
-from memlocbench.layer_profile import mcog, normalise
+from memlocbench.layer_profile import layer_ranking, mcog, normalise
 from memlocbench.method_context import MethodContext
 from memlocbench.plugins import Plugins
 from memlocbench.profiles import RunConfig
