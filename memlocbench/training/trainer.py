@@ -20,6 +20,7 @@ from transformers import get_linear_schedule_with_warmup
 
 from memlocbench.compute import autocast, training_batches
 from memlocbench.data.encoding import Encoded
+from memlocbench.errors import TrainingDivergedError
 from memlocbench.metrics import accuracy, macro_f1
 from memlocbench.profiles import ComputeConfig, TrainConfig
 from memlocbench.protocols import ModelAdapter
@@ -82,6 +83,18 @@ def set_trainable(model: torch.nn.Module, names: list[str]) -> list[torch.nn.Par
         if n in keep:
             params.append(p)
     return params
+
+
+def _diverged(what: str, epoch: int, step: int, lr: float) -> TrainingDivergedError:
+    return TrainingDivergedError(
+        f"training diverged: {what} at epoch {epoch}, step {step} (learning rate {lr:g}); nothing was stored. "
+        f"Try a smaller learning rate (--lr; the cpu profile uses 1e-4, the paper 1e-5)")
+
+
+def non_finite_parameters(model: torch.nn.Module, names: list[str]) -> list[str]:
+    """Names among ``names`` whose values contain NaN or infinity."""
+    params = dict(model.named_parameters())
+    return [n for n in names if not bool(torch.isfinite(params[n].detach()).all())]
 
 
 def snapshot(model: torch.nn.Module, names: list[str]) -> State:
@@ -170,7 +183,7 @@ def train_classifier(
             steps += [("aux", chunk) for chunk in aux_plan]
             steps = [steps[i] for i in torch.randperm(len(steps), generator=gen).tolist()]
         loss_sum = 0.0
-        for which, chunk in steps:
+        for step, (which, chunk) in enumerate(steps, start=1):
             if which == "main":
                 with autocast(model, precision):
                     logits = train_forward(model, chunk)
@@ -180,6 +193,9 @@ def train_classifier(
             else:
                 loss = aux.loss(model, chunk, loss_fn, precision)
                 opt, sch = aux_optim, aux_sched
+            if not bool(torch.isfinite(loss.detach())):
+                raise _diverged(f"non-finite {'auxiliary-task ' if which == 'aux' else ''}loss "
+                                f"({loss.item()})", epoch, step, cfg.learning_rate)
             optim.zero_grad(set_to_none=True)
             if aux is not None:
                 aux_optim.zero_grad(set_to_none=True)
@@ -188,6 +204,10 @@ def train_classifier(
             opt.step()
             sch.step()
             bar.update(1)
+        bad = non_finite_parameters(model, all_names)
+        if bad:  # checked at every epoch end, so no non-finite snapshot is ever taken or stored
+            raise _diverged(f"non-finite weights in {len(bad)} parameter(s), e.g. {bad[0]}", epoch, len(steps),
+                            cfg.learning_rate)
         last = epoch == cfg.epochs
         rec = EpochRecord(epoch=epoch, loss=loss_sum / n, train_macro_f1=None, noisy_acc=None, clean_acc=None,
                           validation_acc=None, seconds=0.0)
