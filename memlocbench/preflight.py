@@ -72,5 +72,5 @@ def check_noisy_examples(dataset: NoisyDataset, noise_fraction: float, train_siz
         f"{need} examples for floor({noise_fraction:g} x n) >= 1, but the {dataset.train_size} training examples"
         + (f" (--train-size {train_size})" if train_size is not None else "")
         + f" have at most {largest} per class ({per_class}). Use --train-size of at least about {size_hint}"
-        + (f" or --noise of at least {1 / largest:.3g}" if largest > 0 else "")
+        + (f" or --noise of at least {math.ceil(1000 / largest) / 1000:g}" if largest > 1 else "")
         + "; without noisy examples there is nothing to memorise.")

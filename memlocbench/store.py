@@ -90,6 +90,7 @@ class ArtefactStore:
     def __init__(self, root: str | Path | None = None):
         self.root = Path(root) if root is not None else default_cache_dir()
         self._verified: dict[Path, tuple] = {}  # entry folder -> file stats when last verified
+        self._swept: set[str] = set()  # kinds whose temporary folders were swept by this object
 
     @staticmethod
     def key(spec: dict[str, Any]) -> str:
@@ -189,6 +190,9 @@ class ArtefactStore:
 
     def has(self, kind: str, key: str) -> bool:
         """Whether a complete, verified entry exists (a damaged one is quarantined and reported absent)."""
+        if kind not in self._swept and (self.root / kind).is_dir():
+            self._swept.add(kind)  # once per store object: leftovers of killed writers go on first look
+            self._sweep(self.root / kind)
         return self._check(kind, key)
 
     # -- writing -----------------------------------------------------------------------------

@@ -33,7 +33,8 @@ def check_mirror_file(path: Path, meta: TaskMetadata) -> list[int]:
         raise InvalidDataError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     if not data.strip():
         raise InvalidDataError(f"{path} is empty; expected {_expected(meta)}")
-    lines = []
+    lines: list[int] = []
+    first_kind: tuple[str, int] | None = None  # the JSON type of the first row's label, and its line
     for no, raw in enumerate(data.split(b"\n"), start=1):
         if not raw.strip():
             continue
@@ -60,6 +61,12 @@ def check_mirror_file(path: Path, meta: TaskMetadata) -> list[int]:
         if isinstance(label, bool) or (isinstance(label, float) and not label.is_integer()):
             raise InvalidDataError(f"{where}: the label {meta.label_field!r} is {json.dumps(label)}, not an integer; "
                                    f"expected {_expected(meta)}")
+        kind = "number" if isinstance(label, (int, float)) else type(label).__name__
+        if first_kind is None:
+            first_kind = (kind, no)
+        elif kind != first_kind[0]:
+            raise InvalidDataError(f"{where}: the label {meta.label_field!r} is {json.dumps(label)[:40]}, a {kind}, "
+                                   f"but line {first_kind[1]}'s is a {first_kind[0]}; expected {_expected(meta)}")
         lines.append(no)
     return lines
 

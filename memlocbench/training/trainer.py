@@ -104,15 +104,18 @@ def snapshot(model: torch.nn.Module, names: list[str]) -> State:
 
 @torch.no_grad()
 def predict(model: torch.nn.Module, enc: Encoded, indices: list[int], batch_size: int,
-            precision: str = "fp32", forward: Forward | None = None) -> list[int]:
+            precision: str = "fp32", forward: Forward | None = None, require_finite: bool = False) -> list[int]:
     """Predicted labels for ``indices`` (returned in the order of ``indices``); ``forward``
-    replaces the full forward pass (for examples of ``enc``)."""
+    replaces the full forward pass (for examples of ``enc``). ``require_finite``: raise
+    TrainingDivergedError on NaN or infinite logits (a diverged model)."""
     was_training = model.training
     model.eval()
     out: dict[int, int] = {}
     for chunk, batch in enc.eval_batches(indices, batch_size):
         with autocast(model, precision):
             logits = forward(model, chunk) if forward is not None else model(**batch).logits
+        if require_finite and not bool(torch.isfinite(logits).all()):
+            raise TrainingDivergedError("non-finite outputs (logits)")
         out.update(zip(chunk, logits.argmax(-1).tolist()))
     model.train(was_training)
     return [out[i] for i in indices]
@@ -214,7 +217,10 @@ def train_classifier(
         # the training set is scored after every epoch (it finds the first fit), or, with
         # train_eval="until-fit", until the first fit and after the last epoch: same weights either way
         if last or outcome.first_fit is None or compute.train_eval == "every-epoch":
-            pred = predict(model, train_enc, all_idx, cfg.eval_batch_size, precision, forward)
+            try:
+                pred = predict(model, train_enc, all_idx, cfg.eval_batch_size, precision, forward, require_finite=True)
+            except TrainingDivergedError as exc:
+                raise _diverged(f"{exc} on the training set", epoch, len(steps), cfg.learning_rate) from None
             rec.train_macro_f1 = macro_f1(pred, labels)
             rec.noisy_acc = (accuracy([pred[i] for i in noisy_idx], [labels[i] for i in noisy_idx])
                              if noisy_idx else float("nan"))
