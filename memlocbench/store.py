@@ -176,16 +176,12 @@ class ArtefactStore:
             self.verify(kind, key)
             return True
         except FileNotFoundError:
-            self._verified.pop(entry, None)
-            return False if not entry.exists() else self._quarantine_bool(kind, key, "a file recorded in manifest.json is missing")
+            reason = "a file recorded in manifest.json is missing"
         except CorruptEntryError as exc:
-            if not entry.exists():
-                return False
-            self.quarantine(kind, key, exc.reason)
-            return False
-
-    def _quarantine_bool(self, kind: str, key: str, reason: str) -> bool:
-        self.quarantine(kind, key, reason)
+            reason = exc.reason
+        self._verified.pop(entry, None)
+        if entry.exists():  # (else another process moved it away meanwhile)
+            self.quarantine(kind, key, reason)
         return False
 
     def has(self, kind: str, key: str) -> bool:

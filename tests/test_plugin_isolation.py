@@ -124,10 +124,10 @@ def test_builtin_names_cannot_be_taken_over(plugins, hook, name, kind):
 
 
 def _fake_distribution(root, dist: str, module: str, body: str) -> None:
-    info = root / f"{dist}-0.3.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.3\n")
-    (info / "entry_points.txt").write_text(f"[memlocbench]\n{module} = {module}\n")
+    """An installed package ``dist`` 0.3 whose entry point loads ``module`` (written from ``body``)."""
+    from test_plugins import _fake_distribution as fake_dist_info
+
+    fake_dist_info(root, dist, f"[memlocbench]\n{module} = {module}\n")
     (root / f"{module}.py").write_text(textwrap.dedent(body))
 
 
