@@ -79,6 +79,7 @@ def test_sigkill_at_random_points_keeps_the_store_consistent(mirror, tmp_path):
             proc.wait()
             kills += 1
         _assert_consistent(store)
+    print(f"fault injection: {kills} of {N_KILLS} runs killed; uninterrupted run {duration:.0f} s")
     assert kills >= 1
 
     final = subprocess.run(_cmd(data, store, tmp_path / "final-out"), capture_output=True, text=True,
