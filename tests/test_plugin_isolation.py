@@ -181,7 +181,7 @@ def test_load_plugins_allowlist_as_in_llm(tmp_path, value, loaded, warned):
 
 
 def test_provider_is_part_of_every_cache_key(plugins):
-    from memlocbench.pipeline import layer_scores_spec
+    from memlocbench.pipeline import layer_scores_spec, provider_of
     from memlocbench.profiles import build_config
     from memlocbench.store import ArtefactStore
     from memlocbench.training.trained_models import TrainedModels, recipe_for
@@ -190,7 +190,8 @@ def test_provider_is_part_of_every_cache_key(plugins):
     method = plugins.methods.get("layer-swapping")
     other = load_plugins(extra=[(_plugin("register_methods", _Method("uniform")), Provider("pkg", "1"))])
     other.methods.providers["layer-swapping"] = Provider("memlocbench", "9.9")  # same name, another version
-    keys = {ArtefactStore.key(layer_scores_spec(p, method, cfg, {"memorising": "a", "clean": "b"}))
+    view = SimpleNamespace(key=lambda role: role * 4)
+    keys = {ArtefactStore.key(layer_scores_spec(method, cfg, view, provider_of(p, "method", "layer-swapping")))
             for p in (plugins, other)}
     assert len(keys) == 2
 
@@ -218,8 +219,8 @@ def test_method_output_is_checked(raw, problem):
 
 
 def test_bad_method_output_is_not_cached(plugins, tmp_path):
-    """_run_method raises before the store is written (stub models: no training needed)."""
-    from memlocbench.pipeline import RunRequest, _run_method
+    """layer_scores raises before the store is written (stub models: no training needed)."""
+    from memlocbench.pipeline import Prepared, RunRequest, layer_scores
     from memlocbench.profiles import build_config
     from memlocbench.store import ArtefactStore
 
@@ -232,7 +233,7 @@ def test_bad_method_output_is_not_cached(plugins, tmp_path):
     req = RunRequest(task="sst2", model="minilm-l6", methods=["nan-method"], config=build_config("cpu"),
                      store=store)
     models = SimpleNamespace(key=lambda role: role * 4)
+    prep = Prepared(p.tasks.get("sst2"), p.models.get("minilm-l6"), None, None, None, models, 6, 0.0, p)
     with pytest.raises(MethodOutputError, match="nan-method.*nan-pkg"):
-        _run_method(p, req, p.tasks.get("sst2"), p.models.get("minilm-l6"), None, None, None, models,
-                    p.methods.get("nan-method"), 6, {}, {}, None)
+        layer_scores(req, prep, models, p.methods.get("nan-method"))
     assert not (tmp_path / "layer-scores").exists() or not any((tmp_path / "layer-scores").iterdir())
