@@ -10,8 +10,9 @@ import click
 from tabulate import tabulate
 
 from memlocbench import __version__
-from memlocbench.errors import MemlocbenchError
+from memlocbench.errors import MemlocbenchError, MemlocbenchWarning
 from memlocbench.plugins import Plugins, PluginWarning, load_plugins
+from memlocbench.profiles import MAX_EPOCHS, MAX_SEED
 
 
 def _plugins() -> Plugins:
@@ -23,10 +24,19 @@ def _plugins() -> Plugins:
     return plugins
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None, _default=warnings.showwarning):
+    if issubclass(category, MemlocbenchWarning):
+        click.echo(f"warning: {message}", err=True)
+    else:
+        _default(message, category, filename, lineno, file, line)
+
+
 class _Group(click.Group):
     def invoke(self, ctx):
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                warnings.showwarning = _show_warning
+                return super().invoke(ctx)
         except MemlocbenchError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(exc.exit_code)
@@ -80,14 +90,18 @@ def list_cmd(kind: str, data_dir: Path | None) -> None:
 @click.option("--task", required=True, help="classification task, e.g. sst2")
 @click.option("--model", default="minilm-l6", show_default=True, help="model adapter")
 @click.option("--profile", default="cpu", show_default=True, help="named settings: cpu, cpu-fast (bf16 and other speed-ups) or paper")
-@click.option("--train-size", type=int, help="class-stratified training subsample (before the noise)")
-@click.option("--epochs", type=int, help="train exactly N epochs (switches the profile's train_until_fit off)")
+@click.option("--train-size", type=click.IntRange(2), help="class-stratified training subsample (before the noise)")
+@click.option("--epochs", type=click.IntRange(1, MAX_EPOCHS),
+              help=f"train exactly N epochs, 1..{MAX_EPOCHS} (switches the profile's train_until_fit off)")
 @click.option("--learning-rate", "--lr", "learning_rate", type=float)
-@click.option("--batch-size", type=int)
-@click.option("--max-length", type=int, help="maximum tokens per input")
-@click.option("--data-seed", type=int, help="seed of subsample, noise and evaluation split")
-@click.option("--seed", type=int, help="model seed (classifier init, batch order); default: the profile's seeds")
-@click.option("--noise", "noise_fraction", type=float, help="share of each class's labels to perturb")
+@click.option("--batch-size", type=click.IntRange(1))
+@click.option("--max-length", type=click.IntRange(8), help="maximum tokens per input (at most the model's positions)")
+@click.option("--data-seed", type=click.IntRange(0, MAX_SEED),
+              help="seed of subsample, noise and evaluation split (0..2**32-1)")
+@click.option("--seed", type=click.IntRange(0, MAX_SEED),
+              help="model seed (classifier init, batch order; 0..2**32-1); default: the profile's seeds")
+@click.option("--noise", "noise_fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              help="share of each class's labels to perturb, in (0, 1)")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="MEMLOCBENCH_DATA_DIR",
               help="local mirror <dir>/<task>/<split>.jsonl [env MEMLOCBENCH_DATA_DIR]; default: the hub")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),

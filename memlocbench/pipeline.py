@@ -8,17 +8,20 @@ parameters). A repeated or interrupted run recomputes only what is missing.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import math
+import numbers
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from memlocbench import __version__
+from memlocbench import __version__, preflight
 from memlocbench.data.encoding import encode
 from memlocbench.data.noise import stratified_subsample
 from memlocbench.data.noisy_dataset import build_noisy_dataset
 from memlocbench.device import resolve_device
-from memlocbench.errors import InvalidInputError
+from memlocbench.errors import InvalidInputError, MethodOutputError
 from memlocbench.layer_profile import layer_ranking, mcog, normalise
 from memlocbench.method_context import MethodContext
 from memlocbench.plugins import Plugins
@@ -70,7 +73,39 @@ def _ref(plugins: Plugins, kind: str, name: str, version: int) -> PluginRef:
     return PluginRef(name=name, version=version, package=prov.package, package_version=prov.version)
 
 
-def layer_scores_spec(method, config: RunConfig, models: TrainedModels) -> dict:
+def provider_of(plugins: Plugins, kind: str, name: str) -> dict[str, str]:
+    """The (package, version) that provided a plugin object: part of every cache key."""
+    prov = plugins.registry(kind).provider(name)
+    return {"package": prov.package, "version": prov.version}
+
+
+def model_providers(plugins: Plugins, task: str, model: str) -> dict[str, dict[str, str]]:
+    return {"task": provider_of(plugins, "task", task), "model": provider_of(plugins, "model", model)}
+
+
+def check_method_output(scores: object, num_layers: int, method: str, package: str) -> None:
+    """A method's output before it is cached: exactly ``num_layers`` finite, non-negative real
+    weights and JSON-serialisable details; otherwise a MethodOutputError naming the method."""
+    where = f"method {method!r} (package {package})"
+    if not isinstance(scores, LayerScores):
+        raise MethodOutputError(f"{where} returned {type(scores).__name__}, not LayerScores; nothing was cached")
+    raw = scores.raw
+    if not isinstance(raw, (list, tuple)) or len(raw) != num_layers:
+        n = len(raw) if isinstance(raw, (list, tuple)) else type(raw).__name__
+        raise MethodOutputError(f"{where} returned {n} layer weights for a {num_layers}-layer model; "
+                                f"it must return exactly {num_layers}; nothing was cached")
+    for i, x in enumerate(raw, start=1):
+        if isinstance(x, bool) or not isinstance(x, numbers.Real) or not math.isfinite(x) or x < 0:
+            raise MethodOutputError(f"{where} returned {x!r} as the weight of layer {i}; every weight must be a "
+                                    f"finite, non-negative real number; nothing was cached")
+    try:
+        json.dumps(scores.details, allow_nan=True)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise MethodOutputError(f"{where} returned details that are not JSON-serialisable ({exc}); "
+                                f"nothing was cached") from None
+
+
+def layer_scores_spec(method, config: RunConfig, models: TrainedModels, method_provider: dict[str, str]) -> dict:
     """What determines a method's layer scores: the method, its version and parameters, and the keys
     of the memorising model and clean twin it ran on (through ``models``' aliases). ``run`` and the
     grid key layer scores by this spec."""
@@ -80,6 +115,7 @@ def layer_scores_spec(method, config: RunConfig, models: TrainedModels) -> dict:
         "method": name,
         "method_version": method.info.version,
         "method_params": config.methods.get(name, {}),
+        "method_provider": method_provider,
         "models": {role: models.key(role) for role in ("memorising", "clean")},
     }
     if "classifier-only" in models.aliases:  # the control normaliser (gradient attribution)
@@ -100,6 +136,7 @@ class Prepared:
     models: TrainedModels
     num_layers: int
     data_seconds: float
+    plugins: Any = None  # the registries it was prepared from (method providers for cache keys)
 
 
 def prepare(plugins: Plugins, req: RunRequest) -> Prepared:
@@ -108,9 +145,14 @@ def prepare(plugins: Plugins, req: RunRequest) -> Prepared:
     adapter = plugins.models.get(req.model)
     cfg = req.config
     device = resolve_device(req.device)
+    # preflight: whatever would fail (or give nothing) after the training fails now
+    preflight.check_writable(req.store.root, "artefact store", "--cache-dir or $MEMLOCBENCH_CACHE_DIR")
+    preflight.check_writable(req.out_dir, "output folder", "--out")
     t0 = time.perf_counter()
     tokenizer = adapter.load_tokenizer()
+    preflight.check_max_length(cfg.data.max_length, adapter, tokenizer, req.model)
     dataset = build_noisy_dataset(task, cfg.data, req.data_dir, adapter.separator(tokenizer))
+    preflight.check_noisy_examples(dataset, cfg.data.noise_fraction, cfg.data.train_size)
     train_enc = encode(tokenizer, dataset.train_texts, cfg.data.max_length, device)
     val_enc = encode(tokenizer, dataset.validation.texts, cfg.data.max_length, device)
     seconds = time.perf_counter() - t0
@@ -124,9 +166,9 @@ def prepare(plugins: Plugins, req: RunRequest) -> Prepared:
 
     models = TrainedModels(req.store, adapter, req.model, task.metadata.name, task.metadata.version,
                            dataset, train_enc, val_enc, cfg, progress=req.progress, aux_loader=aux_loader,
-                           device=device)
+                           device=device, providers=model_providers(plugins, task.metadata.name, req.model))
     num_layers = len(adapter.layer_modules(models.pretrained()))
-    return Prepared(task, adapter, tokenizer, dataset, train_enc, models, num_layers, seconds)
+    return Prepared(task, adapter, tokenizer, dataset, train_enc, models, num_layers, seconds, plugins)
 
 
 def setups(task_name: str, config: RunConfig, num_layers: int, control: bool,
@@ -152,7 +194,8 @@ def setups(task_name: str, config: RunConfig, num_layers: int, control: bool,
 def layer_scores(req: RunRequest, prep: Prepared, view: TrainedModels, method) -> tuple[LayerScores, bool]:
     """A method's layer scores on the models of ``view``: from the store, or computed and stored.
     Returns (scores, whether they came from the store)."""
-    spec = layer_scores_spec(method, req.config, view)
+    name = method.info.name
+    spec = layer_scores_spec(method, req.config, view, provider_of(prep.plugins, "method", name))
     key = req.store.key(spec)
     if req.store.has(METHOD_KIND, key):
         saved = req.store.meta(METHOD_KIND, key)
@@ -160,9 +203,8 @@ def layer_scores(req: RunRequest, prep: Prepared, view: TrainedModels, method) -
     ctx = MethodContext(prep.task.metadata.name, prep.adapter, prep.tokenizer, prep.dataset, prep.train_enc, view,
                         req.config, prep.num_layers, req.progress)
     scores = method.localise(ctx)
-    name = method.info.name
-    if len(scores.raw) != prep.num_layers:
-        raise RuntimeError(f"method {name} returned {len(scores.raw)} layer weights for {prep.num_layers} layers")
+    check_method_output(scores, prep.num_layers, name, prep.plugins.registry("method").provider(name).package)
+    scores = LayerScores(raw=[float(x) for x in scores.raw], details=scores.details)
     req.store.put(METHOD_KIND, key, {"spec": spec, "raw": scores.raw, "details": scores.details,
                                      "num_layers": prep.num_layers})
     return scores, False

@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from memlocbench.errors import InvalidInputError, UnknownNameError
+
+
+#: seeds are unsigned 32-bit integers (what numpy and most seeding APIs accept)
+MAX_SEED = 2**32 - 1
+#: an upper bound on epochs, so a typo cannot train for ever (the paper uses 50)
+MAX_EPOCHS = 1000
 
 
 class _Config(BaseModel):
@@ -21,20 +27,21 @@ class _Config(BaseModel):
 
 
 class DataConfig(_Config):
-    seed: int = Field(1, description="data seed: subsample, label noise, evaluation split")
+    seed: int = Field(1, ge=0, le=MAX_SEED, description="data seed: subsample, label noise, evaluation split")
     train_size: int | None = Field(None, ge=2, description="class-stratified subsample before the noise; None = all")
-    noise_fraction: float = Field(0.15, ge=0.0, lt=1.0)
+    noise_fraction: float = Field(0.15, gt=0.0, lt=1.0, description="share of each class's labels perturbed; "
+                                  "0 would leave nothing to memorise")
     max_length: int = Field(512, ge=8, le=4096, description="tokens; longer inputs are truncated")
 
 
 class TrainConfig(_Config):
-    seed: int = Field(1, description="model seed: classifier init and batch order")
-    epochs: int = Field(ge=1)
-    learning_rate: float = Field(gt=0)
+    seed: int = Field(1, ge=0, le=MAX_SEED, description="model seed: classifier init and batch order")
+    epochs: int = Field(ge=1, le=MAX_EPOCHS)
+    learning_rate: float = Field(gt=0, allow_inf_nan=False)
     batch_size: int = Field(ge=1)
     warmup_fraction: float = Field(0.1, ge=0, le=1)
-    max_grad_norm: float = Field(1.0, gt=0)
-    weight_decay: float = Field(0.01, ge=0)
+    max_grad_norm: float = Field(1.0, gt=0, allow_inf_nan=False)
+    weight_decay: float = Field(0.01, ge=0, allow_inf_nan=False)
     fit_threshold: float = Field(0.993, gt=0, le=1, description="train macro-F1 (perturbed labels) that counts as fitted")
     eval_batch_size: int = Field(64, ge=1)
     until_fit: "TrainUntilFit | None" = Field(
@@ -70,8 +77,8 @@ class ControlConfig(_Config):
 
     aux_task: str = "rte"
     aux_train_size: int | None = Field(None, ge=2, description="stratified subsample of the auxiliary task; None = all")
-    aux_learning_rate: float = Field(5e-6, gt=0)
-    epochs: int | None = Field(None, ge=1, description="epochs for control models; None = the train section's")
+    aux_learning_rate: float = Field(5e-6, gt=0, allow_inf_nan=False)
+    epochs: int | None = Field(None, ge=1, le=MAX_EPOCHS, description="epochs for control models; None = the train section's")
 
 
 class ComputeConfig(_Config):
@@ -103,7 +110,7 @@ class RunConfig(_Config):
     compute: ComputeConfig = Field(default_factory=ComputeConfig)
     guard: GuardConfig = Field(default_factory=GuardConfig)
     methods: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    seeds: list[int] = Field(default_factory=lambda: [1], min_length=1,
+    seeds: list[Annotated[int, Field(ge=0, le=MAX_SEED)]] = Field(default_factory=lambda: [1], min_length=1,
                              description="model seeds a plain `memlocbench run` trains and localises, one after another")
 
     def with_seed(self, seed: int) -> "RunConfig":

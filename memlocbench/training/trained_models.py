@@ -19,7 +19,7 @@ import torch
 from memlocbench import __version__
 from memlocbench.data.encoding import Encoded
 from memlocbench.data.noisy_dataset import NoisyDataset
-from memlocbench.errors import InvalidInputError
+from memlocbench.errors import InvalidInputError, TrainingDivergedError
 from memlocbench.layer_profile import control_placements, single_layer_placements  # noqa: F401 (re-exported)
 from memlocbench.metrics import accuracy
 from memlocbench.profiles import RunConfig
@@ -83,14 +83,17 @@ class TrainedModels:
     def __init__(self, store: ArtefactStore, adapter: ModelAdapter, model_name: str, task_name: str,
                  task_version: int, dataset: NoisyDataset, train_enc: Encoded | None, val_enc: Encoded | None,
                  config: RunConfig, progress: bool = True, aux_loader: AuxLoader | None = None,
-                 device: str = "cpu"):
-        """``train_enc``/``val_enc`` may be None where only keys are wanted (grid planning)."""
+                 device: str = "cpu", providers: dict[str, dict[str, str]] | None = None):
+        """``train_enc``/``val_enc`` may be None where only keys are wanted (grid planning).
+        ``providers``: the (package, version) that provided the task and the model adapter, e.g.
+        ``{"task": {"package": "memlocbench", "version": "0.1.0"}, "model": {...}}``; part of every key."""
         self.store, self.adapter, self.model_name = store, adapter, model_name
         self.device = device
         self.task_name, self.task_version = task_name, task_version
         self.dataset, self.train_enc, self.val_enc = dataset, train_enc, val_enc
         self.config, self.progress = config, progress
         self._aux_loader = aux_loader
+        self.providers = providers or {}
         self.aliases: dict[str, str] = {}  # e.g. {"memorising": "control-0-1"} for control runs
         self._base: torch.nn.Module | None = None
         self._fingerprint = dataset.fingerprint()
@@ -110,6 +113,7 @@ class TrainedModels:
             "train": self._train_config(recipe).model_dump(mode="json", exclude_none=True),  # no until_fit: old keys
             "labels": recipe.labels,
             "frozen": ["embeddings"],
+            "providers": self.providers,
         }
         if recipe.main_layers is not None:
             spec["main_layers"] = list(recipe.main_layers)
@@ -203,12 +207,15 @@ class TrainedModels:
         if recipe.main_layers == () and aux is None and compute.head_only == "cached-features":
             forward = CachedHeadInput(self.adapter, model, self.train_enc, self.config.train.eval_batch_size,
                                       compute.precision)
-        outcome = train_classifier(
-            model, names, self.train_enc, labels, self.dataset.noisy_idx, self.dataset.clean_idx,
-            self.val_enc, self.dataset.validation.labels, self._train_config(recipe),
-            desc=f"train {role} ({self.task_name}, {self.model_name})", progress=self.progress, aux=aux,
-            compute=compute, forward=forward,
-        )
+        try:
+            outcome = train_classifier(
+                model, names, self.train_enc, labels, self.dataset.noisy_idx, self.dataset.clean_idx,
+                self.val_enc, self.dataset.validation.labels, self._train_config(recipe),
+                desc=f"train {role} ({self.task_name}, {self.model_name})", progress=self.progress, aux=aux,
+                compute=compute, forward=forward,
+            )
+        except TrainingDivergedError as exc:
+            raise TrainingDivergedError(f"task {self.task_name}, model {self.model_name}, role {role}: {exc}") from None
         preds = outcome.final_predictions
         seconds = time.perf_counter() - t0
         tensors = {"final": outcome.final}

@@ -22,6 +22,7 @@ from transformers import get_linear_schedule_with_warmup
 
 from memlocbench.compute import autocast, training_batches
 from memlocbench.data.encoding import Encoded
+from memlocbench.errors import TrainingDivergedError
 from memlocbench.metrics import accuracy, macro_f1
 from memlocbench.profiles import ComputeConfig, TrainConfig
 from memlocbench.protocols import ModelAdapter
@@ -88,6 +89,18 @@ def set_trainable(model: torch.nn.Module, names: list[str]) -> list[torch.nn.Par
     return params
 
 
+def _diverged(what: str, epoch: int, step: int, lr: float) -> TrainingDivergedError:
+    return TrainingDivergedError(
+        f"training diverged: {what} at epoch {epoch}, step {step} (learning rate {lr:g}); nothing was stored. "
+        f"Try a smaller learning rate (--lr; the cpu profile uses 1e-4, the paper 1e-5)")
+
+
+def non_finite_parameters(model: torch.nn.Module, names: list[str]) -> list[str]:
+    """Names among ``names`` whose values contain NaN or infinity."""
+    params = dict(model.named_parameters())
+    return [n for n in names if not bool(torch.isfinite(params[n].detach()).all())]
+
+
 def snapshot(model: torch.nn.Module, names: list[str]) -> State:
     params = dict(model.named_parameters())
     return {n: params[n].detach().clone() for n in names}
@@ -95,15 +108,18 @@ def snapshot(model: torch.nn.Module, names: list[str]) -> State:
 
 @torch.no_grad()
 def predict(model: torch.nn.Module, enc: Encoded, indices: list[int], batch_size: int,
-            precision: str = "fp32", forward: Forward | None = None) -> list[int]:
+            precision: str = "fp32", forward: Forward | None = None, require_finite: bool = False) -> list[int]:
     """Predicted labels for ``indices`` (returned in the order of ``indices``); ``forward``
-    replaces the full forward pass (for examples of ``enc``)."""
+    replaces the full forward pass (for examples of ``enc``). ``require_finite``: raise
+    TrainingDivergedError on NaN or infinite logits (a diverged model)."""
     was_training = model.training
     model.eval()
     out: dict[int, int] = {}
     for chunk, batch in enc.eval_batches(indices, batch_size):
         with autocast(model, precision):
             logits = forward(model, chunk) if forward is not None else model(**batch).logits
+        if require_finite and not bool(torch.isfinite(logits).all()):
+            raise TrainingDivergedError("non-finite outputs (logits)")
         out.update(zip(chunk, logits.argmax(-1).tolist()))
     model.train(was_training)
     return [out[i] for i in indices]
@@ -180,7 +196,7 @@ def train_classifier(
             steps += [("aux", chunk) for chunk in aux_plan]
             steps = [steps[i] for i in torch.randperm(len(steps), generator=gen).tolist()]
         loss_sum = 0.0
-        for which, chunk in steps:
+        for step, (which, chunk) in enumerate(steps, start=1):
             if which == "main":
                 with autocast(model, precision):
                     logits = train_forward(model, chunk)
@@ -190,6 +206,9 @@ def train_classifier(
             else:
                 loss = aux.loss(model, chunk, loss_fn, precision)
                 opt, sch = aux_optim, aux_sched
+            if not bool(torch.isfinite(loss.detach())):
+                raise _diverged(f"non-finite {'auxiliary-task ' if which == 'aux' else ''}loss "
+                                f"({loss.item()})", epoch, step, cfg.learning_rate)
             optim.zero_grad(set_to_none=True)
             if aux is not None:
                 aux_optim.zero_grad(set_to_none=True)
@@ -198,6 +217,10 @@ def train_classifier(
             opt.step()
             sch.step()
             bar.update(1)
+        bad = non_finite_parameters(model, all_names)
+        if bad:  # checked at every epoch end, so no non-finite snapshot is ever taken or stored
+            raise _diverged(f"non-finite weights in {len(bad)} parameter(s), e.g. {bad[0]}", epoch, len(steps),
+                            cfg.learning_rate)
         last = epoch == stop_at
         rec = EpochRecord(epoch=epoch, loss=loss_sum / n, train_macro_f1=None, noisy_acc=None, clean_acc=None,
                           validation_acc=None, seconds=0.0)
@@ -206,7 +229,10 @@ def train_classifier(
         # (train_until_fit needs the scores until its criterion holds)
         waiting = until is not None and outcome.until_fit_epoch is None
         if last or waiting or outcome.first_fit is None or compute.train_eval == "every-epoch":
-            pred = predict(model, train_enc, all_idx, cfg.eval_batch_size, precision, forward)
+            try:
+                pred = predict(model, train_enc, all_idx, cfg.eval_batch_size, precision, forward, require_finite=True)
+            except TrainingDivergedError as exc:
+                raise _diverged(f"{exc} on the training set", epoch, len(steps), cfg.learning_rate) from None
             rec.train_macro_f1 = macro_f1(pred, labels)
             rec.noisy_acc = (accuracy([pred[i] for i in noisy_idx], [labels[i] for i in noisy_idx])
                              if noisy_idx else float("nan"))

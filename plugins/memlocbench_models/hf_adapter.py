@@ -100,6 +100,17 @@ class HFAdapter:
     def fix_tokenizer(self, tok):
         return tok
 
+    def max_positions(self) -> int | None:
+        """The model's maximum input length in tokens, read from its config (no weights loaded)."""
+        if self._config is not None:
+            cfg = self._config
+        else:
+            from transformers import AutoConfig
+
+            cfg = self._load("config", AutoConfig.from_pretrained)
+        n = getattr(cfg, "max_position_embeddings", None)
+        return int(n) if isinstance(n, int) and n > 0 else None
+
     def load_model(self, num_labels: int) -> nn.Module:
         from transformers import AutoModelForSequenceClassification
         from transformers.utils import logging as hf_logging
