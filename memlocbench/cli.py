@@ -11,8 +11,9 @@ import click
 from tabulate import tabulate
 
 from memlocbench import __version__
-from memlocbench.errors import InvalidInputError, MemlocbenchError
+from memlocbench.errors import InvalidInputError, MemlocbenchError, MemlocbenchWarning
 from memlocbench.plugins import Plugins, PluginWarning, load_plugins
+from memlocbench.profiles import MAX_EPOCHS, MAX_SEED
 
 
 def _plugins() -> Plugins:
@@ -24,10 +25,19 @@ def _plugins() -> Plugins:
     return plugins
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None, _default=warnings.showwarning):
+    if issubclass(category, MemlocbenchWarning):
+        click.echo(f"warning: {message}", err=True)
+    else:
+        _default(message, category, filename, lineno, file, line)
+
+
 class _Group(click.Group):
     def invoke(self, ctx):
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                warnings.showwarning = _show_warning
+                return super().invoke(ctx)
         except MemlocbenchError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(exc.exit_code)
@@ -82,14 +92,18 @@ def _run_options(f):
         click.option("--model", default="minilm-l6", show_default=True, help="model adapter"),
         click.option("--profile", default="cpu", show_default=True,
                      help="named settings: cpu, cpu-fast (bf16 and other speed-ups) or paper"),
-        click.option("--train-size", type=int, help="class-stratified training subsample (before the noise)"),
-        click.option("--epochs", type=int),
+        click.option("--train-size", type=click.IntRange(2), help="class-stratified training subsample (before the noise)"),
+        click.option("--epochs", type=click.IntRange(1, MAX_EPOCHS),
+                     help=f"train exactly N epochs, 1..{MAX_EPOCHS} (switches the profile's train_until_fit off)"),
         click.option("--learning-rate", "--lr", "learning_rate", type=float),
-        click.option("--batch-size", type=int),
-        click.option("--max-length", type=int, help="maximum tokens per input"),
-        click.option("--data-seed", type=int, help="seed of subsample, noise and evaluation split"),
-        click.option("--seed", type=int, help="model seed (classifier init, batch order); default: the profile's seeds"),
-        click.option("--noise", "noise_fraction", type=float, help="share of each class's labels to perturb"),
+        click.option("--batch-size", type=click.IntRange(1)),
+        click.option("--max-length", type=click.IntRange(8), help="maximum tokens per input (at most the model's positions)"),
+        click.option("--data-seed", type=click.IntRange(0, MAX_SEED),
+                     help="seed of subsample, noise and evaluation split (0..2**32-1)"),
+        click.option("--seed", type=click.IntRange(0, MAX_SEED),
+                     help="model seed (classifier init, batch order; 0..2**32-1); default: the profile's seeds"),
+        click.option("--noise", "noise_fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+                     help="share of each class's labels to perturb, in (0, 1)"),
         click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="MEMLOCBENCH_DATA_DIR",
                      help="local mirror <dir>/<task>/<split>.jsonl [env MEMLOCBENCH_DATA_DIR]; default: the hub"),
         click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
@@ -122,8 +136,11 @@ def _config(profile, train_size, epochs, learning_rate, batch_size, max_length, 
                    "and score each profile against those layers")
 @click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "cuda", "auto"]),
               help="where models and batches live; auto = cuda if available (not part of any key)")
+@click.option("--control-track", type=click.Choice(["pair", "single"]), default="pair", show_default=True,
+              help="with --control: 'pair' = the paper's two-layer placements; 'single' = the main task may update "
+                   "one layer, each layer in turn (implies --control)")
 def run(methods, task, model, profile, train_size, epochs, learning_rate, batch_size, max_length, data_seed,
-        seed, noise_fraction, data_dir, out, cache_dir, control, device, quiet) -> None:
+        seed, noise_fraction, data_dir, out, cache_dir, control, control_track, device, quiet) -> None:
     """Train (or reuse) the memorising model and its clean twin, then localise memorisation."""
     from memlocbench.pipeline import RunRequest
     from memlocbench.pipeline import run as run_pipeline
@@ -136,7 +153,8 @@ def run(methods, task, model, profile, train_size, epochs, learning_rate, batch_
     for one_seed in ([seed] if seed is not None else config.seeds):
         req = RunRequest(task=task, model=model, methods=list(methods), config=config.with_seed(one_seed),
                          data_dir=data_dir, out_dir=out, store=ArtefactStore(cache_dir), progress=not quiet,
-                         control=control, device=device)
+                         control=control or control_track == "single", control_track=control_track,
+                         device=device)
         _report(run_pipeline(plugins, req, log=lambda msg: click.echo(msg, err=True)))
 
 
@@ -191,7 +209,12 @@ def _report(output) -> None:
             where += f", control layers {c.placement[0] + 1}-{c.placement[1] + 1}"
         click.echo(f"\n{result.method.name} on {where}: M-CoG = {result.mcog:.2f}")
         if result.control:
-            click.echo(f"accuracy@1 = {c.accuracy_at_1:.2f}, accuracy@2 = {c.accuracy_at_2:.2f} (chance {c.chance:.2f})")
+            click.echo(f"accuracy@1 = {c.accuracy_at_1:.2f}, accuracy@2 = {c.accuracy_at_2:.2f}, rank of the true "
+                       f"layer = {c.true_layer_rank} (chance {c.chance:.2f})")
+        guard = result.memorisation_guard
+        if guard is not None and not guard.memorised:
+            click.echo(f"NOT MEMORISED ({guard.reason}): left out of leaderboard means, rankings and correlations",
+                       err=True)
         click.echo(tabulate(rows, headers=["layer", "raw", "weight", ""], tablefmt="simple"))
         click.echo(f"result written to {path}")
     if output.summary is not None:

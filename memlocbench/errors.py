@@ -5,6 +5,14 @@ from __future__ import annotations
 import difflib
 
 
+class MemlocbenchWarning(UserWarning):
+    """Base class of the warnings the CLI prints as one ``warning: ...`` line."""
+
+
+class StoreWarning(MemlocbenchWarning):
+    """A store entry failed its integrity check and was quarantined."""
+
+
 class MemlocbenchError(Exception):
     """Base class: a problem the user can fix; the CLI prints it without a traceback."""
 
@@ -39,3 +47,30 @@ class InvalidInputError(MemlocbenchError):
     """A value outside what the benchmark accepts (bad train size, bad config, ...)."""
 
     exit_code = 2
+
+
+class CorruptEntryError(MemlocbenchError):
+    """A store entry failed its integrity check (it is quarantined; rerunning recomputes it)."""
+
+    def __init__(self, entry, reason: str):
+        self.entry, self.reason = entry, reason
+        self.quarantined = None
+        super().__init__(f"store entry {entry} is damaged: {reason}")
+
+    def __str__(self) -> str:
+        where = f"; it was moved to {self.quarantined}" if self.quarantined else ""
+        return f"store entry {self.entry} is damaged: {self.reason}{where}. Rerun the command to recompute it."
+
+
+class TrainingDivergedError(MemlocbenchError):
+    """Training produced a non-finite loss or non-finite weights; nothing was stored."""
+
+
+class InvalidDataError(MemlocbenchError):
+    """A data file or row that the task cannot read (file and line named)."""
+
+    exit_code = 2
+
+
+class MethodOutputError(MemlocbenchError):
+    """A localisation method returned weights or details the benchmark cannot use."""

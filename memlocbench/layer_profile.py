@@ -58,6 +58,11 @@ def mcog(profile: list[float]) -> float:
     return sum((i + 1) * w for i, w in enumerate(profile))
 
 
+def single_layer_placements(num_layers: int) -> list[tuple[int, int]]:
+    """The harder control track: the main task may update one layer, each layer in turn."""
+    return [(k, k) for k in range(num_layers)]
+
+
 def control_placements(num_layers: int) -> list[tuple[int, int]]:
     """The control setup's three placements (0-based): the first two, the middle two and the last
     two layers (12 layers: (0, 1), (5, 6), (10, 11); 6 layers: (0, 1), (2, 3), (4, 5))."""
@@ -67,9 +72,17 @@ def control_placements(num_layers: int) -> list[tuple[int, int]]:
     return [(0, 1), (mid - 1, mid), (num_layers - 2, num_layers - 1)]
 
 
-def control_accuracy(profile: list[float], placement: tuple[int, ...]) -> tuple[float, float, float]:
+def control_accuracy(profile: list[float], placement: tuple[int, ...],
+                     higher_wins_ties: bool = False) -> tuple[float, float, float]:
     """accuracy@1 (is the top layer a placement layer), accuracy@2 (the share of the top two that
-    are; ties broken by the lower layer) and chance (2 / L)."""
-    order = sorted(range(len(profile)), key=lambda i: (-profile[i], i))
+    are; ties broken by the lower layer, or the higher one with ``higher_wins_ties``) and chance
+    (placement layers / L: 2 / L for the paper's pairs)."""
+    order = layer_ranking(profile, higher_wins_ties)
     target = set(placement)
-    return float(order[0] in target), sum(i in target for i in order[:2]) / 2, 2 / len(profile)
+    return float(order[0] in target), sum(i in target for i in order[:2]) / 2, len(target) / len(profile)
+
+
+def layer_ranking(profile: list[float], higher_wins_ties: bool = False) -> list[int]:
+    """Layers (0-based) from the highest weight down; ties go to the lower layer unless
+    ``higher_wins_ties``."""
+    return sorted(range(len(profile)), key=lambda i: (-profile[i], -i if higher_wins_ties else i))

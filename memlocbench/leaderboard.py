@@ -1,9 +1,12 @@
 """The markdown leaderboard, rendered with tabulate from the result files of the submissions.
 
-Sections: (1) methods on the control benchmark, ranked by accuracy@2; (2) where memorisation lives:
-M-CoG per task and method for each model; (3) agreement between methods (Spearman correlation of
-M-CoG across tasks); (4) figures (written by ``leaderboard_figures``); then the submissions and every
-result in detail. The same inputs give byte-identical markdown: rows are sorted, nothing
+Sections: (1) methods on the control benchmark, per track (the paper's two-layer placements, ranked
+by accuracy@2; single layers, ranked by accuracy@1), mean ± sd over seeds; (2) where memorisation
+lives: M-CoG per task and method for each model (mean ± sd over seeds, and the paper's pooling of the
+seeds); (3) agreement between methods (per-model Spearman across tasks; the paper's Pearson over all
+model × task points); (4) figures (written by ``leaderboard_figures``); then the results left out by
+the memorisation guard, the submissions and every result in detail. Results whose memorising model did
+not memorise (``Result.memorisation_guard``) enter no mean, ranking or correlation. The same inputs give byte-identical markdown: rows are sorted, nothing
 time-dependent is printed, and text from results is escaped before it enters the page.
 """
 
@@ -21,6 +24,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, ValidationError
 from tabulate import tabulate
 
+from memlocbench.layer_profile import layer_ranking, mcog, normalise
 from memlocbench.leaderboard_analyses import read_analysis_into
 from memlocbench.leaderboard_analyses import section as analyses_section
 from memlocbench.profiles import config_hash
@@ -124,6 +128,16 @@ def collect(submissions_dir: Path | None, extra_dirs: list[Path] = ()) -> Collec
 
 
 # -- aggregation -------------------------------------------------------------------------------
+def memorised(r: Result) -> bool:
+    """The memorisation guard: results of models that did not memorise are left out of every
+    mean, ranking and correlation (a result without statistics counts)."""
+    return r.memorisation_guard is None or r.memorisation_guard.memorised
+
+
+def excluded(entries: list[Entry]) -> list[Entry]:
+    return [e for e in entries if not memorised(e.result)]
+
+
 def setting_hash(r: Result) -> str:
     """The run's config without the model seed: results that differ only in seed share a setting."""
     cfg = copy.deepcopy(r.config)
@@ -152,6 +166,12 @@ class Cell:
     @property
     def seeds(self) -> list[int]:
         return sorted({r.seeds.get("model_seed", 0) for r in self.results})
+
+    @property
+    def pooled_mcog(self) -> float:
+        """The paper's seed aggregation: raw per-layer weights (linear in the per-window errors)
+        averaged over seeds, then one profile and one M-CoG."""
+        return mcog(normalise([statistics.fmean(v) for v in zip(*(r.profile_raw for r in self.results))]))
 
     def text(self) -> str:
         return mean_sd([r.mcog for r in self.results])
@@ -190,7 +210,7 @@ def _pick_setting(results: list[Result]) -> tuple[list[Result], int]:
 
 
 def model_tables(entries: list[Entry]) -> list[ModelTable]:
-    plain = [e for e in entries if e.result.control is None]
+    plain = [e for e in entries if e.result.control is None and memorised(e.result)]
     tables = []
     for model in sorted({e.result.model.name for e in plain}):
         mine = [e for e in plain if e.result.model.name == model]
@@ -226,6 +246,28 @@ def spearman(xs: list[float], ys: list[float]) -> float:
     return float(spearmanr(xs, ys).statistic)
 
 
+def pearson(xs: list[float], ys: list[float]) -> float:
+    """Pearson's r (scipy), NaN when undefined (fewer than 3 pairs or a constant side)."""
+    if len(xs) < 3 or len(set(xs)) < 2 or len(set(ys)) < 2:
+        return math.nan
+    from scipy.stats import pearsonr
+
+    return float(pearsonr(xs, ys).statistic)
+
+
+def pooled_agreement(tables: list[ModelTable]) -> list[tuple[str, str, float, int]]:
+    """The paper's agreement: Pearson r of M-CoG over all model × task points both methods cover."""
+    methods = sorted({c for t in tables for c in t.columns})
+    rows = []
+    for i, a in enumerate(methods):
+        for b in methods[i + 1 :]:
+            pts = [(t.cells[(k, a)].mcog, t.cells[(k, b)].mcog) for t in tables for k in t.tasks
+                   if (k, a) in t.cells and (k, b) in t.cells]
+            if pts:
+                rows.append((a, b, pearson([x for x, _ in pts], [y for _, y in pts]), len(pts)))
+    return rows
+
+
 def agreement(table: ModelTable) -> list[tuple[str, str, float, int]]:
     rows = []
     for i, a in enumerate(table.columns):
@@ -249,6 +291,10 @@ class ControlRow:
     seeds: list[int]
     compute_seconds: float
     machines: list[str]
+    track: str = "pair"
+    acc1_text: str = ""  # mean ± sd over seeds (each seed: the mean over tasks and placements)
+    acc2_text: str = ""
+    rank_text: str = ""  # rank of the true layer, mean ± sd over seeds
 
 
 def _machine(r: Result) -> str:
@@ -257,12 +303,19 @@ def _machine(r: Result) -> str:
 
 
 def control_rows(entries: list[Entry]) -> list[ControlRow]:
-    groups: dict[tuple[str, str, str], list[Result]] = {}
+    groups: dict[tuple[str, str, str, str], list[Result]] = {}
     for e in entries:
-        if e.result.control is not None:
-            groups.setdefault((e.submission, e.result.model.name, e.result.method.name), []).append(e.result)
+        if e.result.control is not None and memorised(e.result):
+            key = (e.submission, e.result.model.name, e.result.method.name, e.result.control.track)
+            groups.setdefault(key, []).append(e.result)
     rows = []
-    for (sub, model, method), rs in groups.items():
+    for (sub, model, method, track), rs in groups.items():
+        by_seed: dict[int, list[Result]] = {}
+        for r in rs:
+            by_seed.setdefault(r.seeds.get("model_seed", 0), []).append(r)
+
+        def over_seeds(value) -> str:
+            return mean_sd([statistics.fmean(value(r) for r in seed_rs) for seed_rs in by_seed.values()])
         # Compute: every method run, plus each model's training once (later runs reuse it from the store).
         trained = {}
         for r in rs:
@@ -278,8 +331,27 @@ def control_rows(entries: list[Entry]) -> list[ControlRow]:
             seeds=sorted({r.seeds.get("model_seed", 0) for r in rs}),
             compute_seconds=sum(r.timings.get("method", 0.0) for r in rs) + sum(trained.values()),
             machines=sorted({_machine(r) for r in rs}),
+            track=track,
+            acc1_text=over_seeds(lambda r: r.control.accuracy_at_1),
+            acc2_text=over_seeds(lambda r: r.control.accuracy_at_2),
+            rank_text=over_seeds(lambda r: _true_rank(r)),
         ))
-    return sorted(rows, key=lambda c: (-c.acc2, -c.acc1, c.method, c.submission, c.model))
+    return sorted(rows, key=lambda c: (c.track != "pair", c.track, *_rank_key(c), c.method, c.submission, c.model))
+
+
+def _true_rank(r: Result) -> float:
+    """The rank of the best-ranked placement layer (results written before it was recorded: from the profile)."""
+    if r.control.true_layer_rank is not None:
+        return r.control.true_layer_rank
+    order = layer_ranking(r.profile)
+    return 1 + min(order.index(i) for i in r.control.placement)
+
+
+def _rank_key(c: ControlRow) -> tuple:
+    """Higher is better first: the pair track by accuracy@2 then @1; the single track by accuracy@1
+    then the mean rank of the true layer (lower is better)."""
+    mean_rank = float(c.rank_text.split(" ")[0])
+    return (-c.acc2, -c.acc1) if c.track == "pair" else (-c.acc1, mean_rank)
 
 
 # -- rendering ---------------------------------------------------------------------------------
@@ -308,18 +380,32 @@ def render(collected: Collected, *, all_tasks: list[str] = (), figures_rel: str 
           "two layers the control setup forced memorisation into; *accuracy@2*: the share of the top two "
           "layers that are.", ""]
 
+    left_out = excluded(entries)
+    md += [f"**Memorisation guard:** {len(left_out)} of {len(entries)} results are left out of every mean, "
+           "ranking and correlation because their memorising model did not memorise (noisy fit below the "
+           "threshold, or a clean twin that fits the perturbed labels); they are listed, with the reason, under "
+           "[Left out: not memorised](#left-out-not-memorised).", ""]
+
     md += ["## 1. Methods on the control benchmark", ""]
     crow = control_rows(entries)
     if crow:
-        ranks = [1 + sum((o.acc2, o.acc1) > (c.acc2, c.acc1) for o in crow) for c in crow]  # ties share a rank
-        rows = [[ranks[i], md_escape(c.method), md_escape(c.model), md_escape(c.submission), f"{c.acc2:.2f}",
-                 f"{c.acc1:.2f}", f"{c.chance:.2f}", c.tasks, c.placements, ", ".join(map(str, c.seeds)),
-                 f"{c.compute_seconds:.0f}", md_escape("; ".join(c.machines))] for i, c in enumerate(crow)]
-        md.append(tabulate(rows, headers=["rank", "method", "model", "submission", "accuracy@2", "accuracy@1",
-                                          "chance", "tasks", "placements", "seeds", "compute (s)", "machine"],
-                           tablefmt="github", disable_numparse=True))
-        md += ["", "Means over tasks, placements and seeds. Compute: wall seconds of the method runs plus the "
-               "training of each control model once.", ""]
+        titles = {"pair": "Two-layer placements (the paper's track)",
+                  "single": "Single-layer placements (the main task may update one layer, each in turn)"}
+        for track in sorted({c.track for c in crow}, key=lambda t: (t != "pair", t)):
+            mine = [c for c in crow if c.track == track]
+            ranks = [1 + sum(_rank_key(o) < _rank_key(c) for o in mine) for c in mine]  # ties share a rank
+            rows = [[ranks[i], md_escape(c.method), md_escape(c.model), md_escape(c.submission), c.acc2_text,
+                     c.acc1_text, c.rank_text, f"{c.chance:.2f}", c.tasks, c.placements, ", ".join(map(str, c.seeds)),
+                     f"{c.compute_seconds:.0f}", md_escape("; ".join(c.machines))] for i, c in enumerate(mine)]
+            md += [f"### {titles.get(track, md_escape(track))}", "",
+                   tabulate(rows, headers=["rank", "method", "model", "submission", "accuracy@2", "accuracy@1",
+                                           "rank of true layer", "chance (acc@1)", "tasks", "placements", "seeds",
+                                           "compute (s)", "machine"], tablefmt="github", disable_numparse=True), ""]
+        md += ["Mean ± standard deviation over model seeds (each seed: the mean over tasks and placements; no "
+               "± with one seed). Ranked by accuracy@2, then accuracy@1 (two-layer track) or by accuracy@1, then "
+               "the rank of the true layer (single-layer track). Rank of true layer: the position of the "
+               "best-ranked placement layer in the method's ranking (1 = top). Compute: wall seconds of the "
+               "method runs plus the training of each control model once.", ""]
     else:
         md += ["_No control results yet._", ""]
 
@@ -347,6 +433,16 @@ def render(collected: Collected, *, all_tasks: list[str] = (), figures_rel: str 
             md.append(f"{t.skipped_settings} result group(s) with other settings for the same cell are listed "
                       "under All results only.")
         md.append("")
+        if any(len(c.results) > 1 for c in t.cells.values()):
+            md += ["Seeds pooled the paper's way (per-window errors, or raw layer weights, averaged over seeds, "
+                   "then one profile and one M-CoG):", "",
+                   tabulate([[md_escape(task)] + [f"{t.cells[(task, c)].pooled_mcog:.2f}" if (task, c) in t.cells
+                                                  else "" for c in t.columns] for task in t.tasks],
+                            headers=["task"] + [md_escape(c) for c in t.columns], tablefmt="github",
+                            disable_numparse=True), ""]
+        else:
+            md += ["One seed per cell: the paper's pooling of seeds (averaging per-window errors, then one "
+                   "profile) gives the same M-CoG.", ""]
 
     md += ["## 3. Agreement between methods", ""]
     any_pairs = False
@@ -362,6 +458,14 @@ def render(collected: Collected, *, all_tasks: list[str] = (), figures_rel: str 
                "", "Over the tasks both methods cover; n/a with fewer than 3 tasks or a constant M-CoG.", ""]
     if not any_pairs:
         md += ["_Needs two methods on the same model._", ""]
+    pooled = pooled_agreement(tables)
+    if pooled:
+        md += ["### All models (the paper's measure)", "",
+               tabulate([[md_escape(a), md_escape(b), _fmt(r), n] for a, b, r, n in pooled],
+                        headers=["method", "method", "Pearson r of M-CoG", "model × task points"], tablefmt="github",
+                        disable_numparse=True),
+               "", "Pearson over every model × task point both methods cover, as the paper's code; n/a with fewer "
+               "than 3 points or a constant M-CoG.", ""]
 
     if figures_rel is not None and tables:
         md += ["## 4. Figures", ""]
@@ -371,6 +475,25 @@ def render(collected: Collected, *, all_tasks: list[str] = (), figures_rel: str 
                    f"![M-CoG per task and method, {md_escape(t.model)}]({figures_rel}/{paths['']})", ""]
             for c in t.columns:
                 md += [f"![{md_escape(c)}: per-layer profile per task]({figures_rel}/{paths[c]})", ""]
+
+    md += ["## Left out: not memorised", ""]
+    if left_out:
+        rows = []
+        for e in sorted(left_out, key=lambda e: (e.result.model.name, e.result.task.name, e.result.method.name,
+                                                 e.result.control.placement if e.result.control else [],
+                                                 e.result.seeds.get("model_seed", 0), e.submission)):
+            r, g = e.result, e.result.memorisation_guard
+            setup = f"control {r.control.placement[0] + 1}-{r.control.placement[1] + 1}" if r.control else "standard"
+            rows.append([f"_{md_escape(r.model.name)}_", f"_{md_escape(r.task.name)}_", f"_{md_escape(r.method.name)}_",
+                         setup, r.seeds.get("model_seed", ""), f"{g.noisy_fit:.2f}", f"{g.clean_twin_fit:.2f}",
+                         g.epochs_trained if g.epochs_trained is not None else "", f"_{md_escape(g.reason)}_",
+                         md_escape(e.submission)])
+        md += [tabulate(rows, headers=["model", "task", "method", "setup", "seed", "noisy fit", "clean twin fit",
+                                       "epochs", "reason", "submission"], tablefmt="github", disable_numparse=True),
+               "", f"{len(left_out)} result(s). Thresholds: the result's own (`config.guard`; results written before "
+               "the guard existed use the defaults, noisy fit ≥ 0.90 and clean twin ≤ 0.25).", ""]
+    else:
+        md += ["_None._", ""]
 
     md += analyses_section(collected, tables, figures_rel)
 
@@ -396,11 +519,12 @@ def render(collected: Collected, *, all_tasks: list[str] = (), figures_rel: str 
         rows.append([md_escape(r.model.name), md_escape(r.task.name), md_escape(r.method.name), setup,
                      md_escape(r.profile_name), r.sizes.get("effective_train_size", ""), r.sizes.get("n_noisy", ""),
                      r.seeds.get("model_seed", ""), f"{mem.noisy_fit_perturbed:.2f}", f"{clean.noisy_fit_perturbed:.2f}",
-                     " ".join(f"{w:.2f}" for w in r.profile), f"{r.mcog:.2f}", md_escape(e.submission),
+                     " ".join(f"{w:.2f}" for w in r.profile), f"{r.mcog:.2f}",
+                     "yes" if memorised(r) else "~~no~~ (left out)", md_escape(e.submission),
                      {None: "", True: "yes", False: "FAILED"}[e.verified]])
     md.append(tabulate(rows, headers=["model", "task", "method", "setup", "profile", "train", "noisy", "seed",
                                       "noisy fit (mem.)", "noisy fit (clean twin)", "profile (layers 1..L)", "M-CoG",
-                                      "submission", "verified"], tablefmt="github", disable_numparse=True)
+                                      "memorised", "submission", "verified"], tablefmt="github", disable_numparse=True)
               if rows else "_No results yet._")
     return "\n".join(md).rstrip() + "\n"
 

@@ -8,26 +8,30 @@ parameters). A repeated or interrupted run recomputes only what is missing.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import math
+import numbers
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from memlocbench import __version__
+from memlocbench import __version__, preflight
 from memlocbench.data.encoding import encode
 from memlocbench.data.noise import stratified_subsample
 from memlocbench.data.noisy_dataset import build_noisy_dataset
 from memlocbench.device import resolve_device
-from memlocbench.errors import InvalidInputError
-from memlocbench.layer_profile import mcog, normalise
+from memlocbench.errors import InvalidInputError, MethodOutputError
+from memlocbench.layer_profile import layer_ranking, mcog, normalise
 from memlocbench.method_context import MethodContext
 from memlocbench.plugins import Plugins
 from memlocbench.profiles import RunConfig
 from memlocbench.protocols import LayerScores
-from memlocbench.results import (MemorisationStats, PluginRef, Result, RunSummary, control_score, environment,
-                                 summarise)
+from memlocbench.results import (CONTROL_TRACKS, MemorisationStats, PluginRef, Result, RunSummary, control_score,
+                                 environment, memorisation_guard, summarise)
 from memlocbench.store import ArtefactStore
-from memlocbench.training.trained_models import TrainedModels, control_placements
+from memlocbench.training.trained_models import (CONTROL_NORMALISER, TrainedModels, control_placements,
+                                                 single_layer_placements)
 
 METHOD_KIND = "layer-scores"
 
@@ -45,10 +49,15 @@ class RunRequest:
     control: bool = False  # run on the control models (known memorisation layers) instead
     device: str = "cpu"  # cpu | cuda | auto (memlocbench.device); not part of any key
     placements: list[tuple[int, int]] | None = None  # with control: only these placements (default: all three)
+    control_track: str = "pair"  # "pair": the paper's two-layer placements; "single": one layer each
 
 
 #: what ``--method all`` runs: the paper's four techniques
 PAPER_METHODS = ["layer-swapping", "layer-retraining", "gradient-attribution", "probing"]
+
+#: the paper's control benchmark: its 9 tasks (not RTE, the auxiliary task, nor MRPC and TREC, on which
+#: the paper chose gradient attribution's variant), as in its code's ``control_setup_ds_names``
+PAPER_CONTROL_TASKS = ["wic", "cola", "boolq", "sst2", "sst5", "emotion", "implicithate", "stormfront", "reuters"]
 
 
 @dataclass
@@ -64,18 +73,54 @@ def _ref(plugins: Plugins, kind: str, name: str, version: int) -> PluginRef:
     return PluginRef(name=name, version=version, package=prov.package, package_version=prov.version)
 
 
-def layer_scores_spec(method, config: RunConfig, models: TrainedModels) -> dict:
+def provider_of(plugins: Plugins, kind: str, name: str) -> dict[str, str]:
+    """The (package, version) that provided a plugin object: part of every cache key."""
+    prov = plugins.registry(kind).provider(name)
+    return {"package": prov.package, "version": prov.version}
+
+
+def model_providers(plugins: Plugins, task: str, model: str) -> dict[str, dict[str, str]]:
+    return {"task": provider_of(plugins, "task", task), "model": provider_of(plugins, "model", model)}
+
+
+def check_method_output(scores: object, num_layers: int, method: str, package: str) -> None:
+    """A method's output before it is cached: exactly ``num_layers`` finite, non-negative real
+    weights and JSON-serialisable details; otherwise a MethodOutputError naming the method."""
+    where = f"method {method!r} (package {package})"
+    if not isinstance(scores, LayerScores):
+        raise MethodOutputError(f"{where} returned {type(scores).__name__}, not LayerScores; nothing was cached")
+    raw = scores.raw
+    if not isinstance(raw, (list, tuple)) or len(raw) != num_layers:
+        n = len(raw) if isinstance(raw, (list, tuple)) else type(raw).__name__
+        raise MethodOutputError(f"{where} returned {n} layer weights for a {num_layers}-layer model; "
+                                f"it must return exactly {num_layers}; nothing was cached")
+    for i, x in enumerate(raw, start=1):
+        if isinstance(x, bool) or not isinstance(x, numbers.Real) or not math.isfinite(x) or x < 0:
+            raise MethodOutputError(f"{where} returned {x!r} as the weight of layer {i}; every weight must be a "
+                                    f"finite, non-negative real number; nothing was cached")
+    try:
+        json.dumps(scores.details, allow_nan=True)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise MethodOutputError(f"{where} returned details that are not JSON-serialisable ({exc}); "
+                                f"nothing was cached") from None
+
+
+def layer_scores_spec(method, config: RunConfig, models: TrainedModels, method_provider: dict[str, str]) -> dict:
     """What determines a method's layer scores: the method, its version and parameters, and the keys
     of the memorising model and clean twin it ran on (through ``models``' aliases). ``run`` and the
     grid key layer scores by this spec."""
     name = method.info.name
-    return {
+    spec = {
         "kind": "layer-scores",
         "method": name,
         "method_version": method.info.version,
         "method_params": config.methods.get(name, {}),
+        "method_provider": method_provider,
         "models": {role: models.key(role) for role in ("memorising", "clean")},
     }
+    if "classifier-only" in models.aliases:  # the control normaliser (gradient attribution)
+        spec["models"]["classifier-only"] = models.key("classifier-only")
+    return spec
 
 
 @dataclass
@@ -91,6 +136,7 @@ class Prepared:
     models: TrainedModels
     num_layers: int
     data_seconds: float
+    plugins: Any = None  # the registries it was prepared from (method providers for cache keys)
 
 
 def prepare(plugins: Plugins, req: RunRequest) -> Prepared:
@@ -99,9 +145,14 @@ def prepare(plugins: Plugins, req: RunRequest) -> Prepared:
     adapter = plugins.models.get(req.model)
     cfg = req.config
     device = resolve_device(req.device)
+    # preflight: whatever would fail (or give nothing) after the training fails now
+    preflight.check_writable(req.store.root, "artefact store", "--cache-dir or $MEMLOCBENCH_CACHE_DIR")
+    preflight.check_writable(req.out_dir, "output folder", "--out")
     t0 = time.perf_counter()
     tokenizer = adapter.load_tokenizer()
+    preflight.check_max_length(cfg.data.max_length, adapter, tokenizer, req.model)
     dataset = build_noisy_dataset(task, cfg.data, req.data_dir, adapter.separator(tokenizer))
+    preflight.check_noisy_examples(dataset, cfg.data.noise_fraction, cfg.data.train_size)
     train_enc = encode(tokenizer, dataset.train_texts, cfg.data.max_length, device)
     val_enc = encode(tokenizer, dataset.validation.texts, cfg.data.max_length, device)
     seconds = time.perf_counter() - t0
@@ -115,13 +166,13 @@ def prepare(plugins: Plugins, req: RunRequest) -> Prepared:
 
     models = TrainedModels(req.store, adapter, req.model, task.metadata.name, task.metadata.version,
                            dataset, train_enc, val_enc, cfg, progress=req.progress, aux_loader=aux_loader,
-                           device=device)
+                           device=device, providers=model_providers(plugins, task.metadata.name, req.model))
     num_layers = len(adapter.layer_modules(models.pretrained()))
-    return Prepared(task, adapter, tokenizer, dataset, train_enc, models, num_layers, seconds)
+    return Prepared(task, adapter, tokenizer, dataset, train_enc, models, num_layers, seconds, plugins)
 
 
 def setups(task_name: str, config: RunConfig, num_layers: int, control: bool,
-           placements: list[tuple[int, int]] | None = None) -> list[tuple[dict, tuple | None]]:
+           placements: list[tuple[int, int]] | None = None, track: str = "pair") -> list[tuple[dict, tuple | None]]:
     """The (role aliases, control placement) pairs a run localises on: the memorising model and its
     twin, or (control) each placement's control model and its clean twin (``placements``: only
     these; default all three)."""
@@ -130,17 +181,21 @@ def setups(task_name: str, config: RunConfig, num_layers: int, control: bool,
     if task_name == config.control.aux_task:
         raise InvalidInputError(f"the control setup trains {config.control.aux_task!r} as its auxiliary task; "
                                 f"choose another main task")
-    valid = control_placements(num_layers)
+    if track not in CONTROL_TRACKS:
+        raise InvalidInputError(f"unknown control track {track!r}; valid: {', '.join(CONTROL_TRACKS)}")
+    valid = (single_layer_placements if track == "single" else control_placements)(num_layers)
     chosen = valid if placements is None else [tuple(p) for p in placements]
     if any(p not in valid for p in chosen):
         raise InvalidInputError(f"control placements {chosen} are not among this model's {valid}")
-    return [({"memorising": f"control-{a}-{b}", "clean": f"control-{a}-{b}-clean"}, (a, b)) for a, b in chosen]
+    return [({"memorising": f"control-{a}-{b}", "clean": f"control-{a}-{b}-clean",
+              "classifier-only": CONTROL_NORMALISER}, (a, b)) for a, b in chosen]
 
 
 def layer_scores(req: RunRequest, prep: Prepared, view: TrainedModels, method) -> tuple[LayerScores, bool]:
     """A method's layer scores on the models of ``view``: from the store, or computed and stored.
     Returns (scores, whether they came from the store)."""
-    spec = layer_scores_spec(method, req.config, view)
+    name = method.info.name
+    spec = layer_scores_spec(method, req.config, view, provider_of(prep.plugins, "method", name))
     key = req.store.key(spec)
     if req.store.has(METHOD_KIND, key):
         saved = req.store.meta(METHOD_KIND, key)
@@ -148,9 +203,8 @@ def layer_scores(req: RunRequest, prep: Prepared, view: TrainedModels, method) -
     ctx = MethodContext(prep.task.metadata.name, prep.adapter, prep.tokenizer, prep.dataset, prep.train_enc, view,
                         req.config, prep.num_layers, req.progress)
     scores = method.localise(ctx)
-    name = method.info.name
-    if len(scores.raw) != prep.num_layers:
-        raise RuntimeError(f"method {name} returned {len(scores.raw)} layer weights for {prep.num_layers} layers")
+    check_method_output(scores, prep.num_layers, name, prep.plugins.registry("method").provider(name).package)
+    scores = LayerScores(raw=[float(x) for x in scores.raw], details=scores.details)
     req.store.put(METHOD_KIND, key, {"spec": spec, "raw": scores.raw, "details": scores.details,
                                      "num_layers": prep.num_layers})
     return scores, False
@@ -182,7 +236,8 @@ def _run_method(plugins, req, prep: Prepared, view, method, stats, timings, plac
         profile=profile,
         profile_all_zero=sum(scores.raw) == 0,
         mcog=mcog(profile),
-        control=control_score(profile, placement) if placement else None,
+        control=control_score(profile, placement, name, req.control_track) if placement else None,
+        memorisation_guard=memorisation_guard(stats, cfg.guard),
         timings=timings,
         cached={"memorising": not stats["memorising"].trained_in_this_run,
                 "clean": not stats["clean"].trained_in_this_run, "method": cached},
@@ -209,7 +264,7 @@ def run(plugins: Plugins, req: RunRequest, log=print) -> RunOutput:
 
     results, paths = [], []
     for aliases, placement in setups(prep.task.metadata.name, req.config, prep.num_layers, req.control,
-                                      req.placements):
+                                      req.placements, req.control_track):
         view = models.view(aliases)
         t0 = time.perf_counter()
         for role in ("memorising", "clean"):
@@ -220,12 +275,17 @@ def run(plugins: Plugins, req: RunRequest, log=print) -> RunOutput:
         log(f"{m.role}: fits {m.noisy_fit_perturbed:.1%} of noisy examples to their perturbed labels "
             f"(first fitted at epoch {m.first_fit_epoch}); {c.role} predicts the perturbed label for "
             f"{c.noisy_fit_perturbed:.1%} of them" + ("" if view.trained_now else " [models from the store]"))
+        guard = memorisation_guard(stats, req.config.guard)
+        if not guard.memorised:
+            log(f"WARNING: NOT MEMORISED: {m.role} on {prep.task.metadata.name} ({guard.reason}, after "
+                f"{guard.epochs_trained} epochs); its layer profiles measure no memorisation and the "
+                f"leaderboard leaves them out. Train longer (profile train.until_fit, --epochs) or on more data.")
         for method in methods:
             result = _run_method(plugins, req, prep, view, method, stats, dict(timings), placement)
             results.append(result)
             paths.append(result.write(req.out_dir))
     output = RunOutput(results, paths)
     if len(methods) > 1 or req.control:
-        output.summary = summarise(results, req.control)
+        output.summary = summarise(results, req.control, req.control_track if req.control else None)
         output.summary_path = output.summary.write(req.out_dir)
     return output

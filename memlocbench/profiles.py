@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from memlocbench.errors import InvalidInputError, UnknownNameError
+
+
+#: seeds are unsigned 32-bit integers (what numpy and most seeding APIs accept)
+MAX_SEED = 2**32 - 1
+#: an upper bound on epochs, so a typo cannot train for ever (the paper uses 50)
+MAX_EPOCHS = 1000
 
 
 class _Config(BaseModel):
@@ -21,22 +27,48 @@ class _Config(BaseModel):
 
 
 class DataConfig(_Config):
-    seed: int = Field(1, description="data seed: subsample, label noise, evaluation split")
+    seed: int = Field(1, ge=0, le=MAX_SEED, description="data seed: subsample, label noise, evaluation split")
     train_size: int | None = Field(None, ge=2, description="class-stratified subsample before the noise; None = all")
-    noise_fraction: float = Field(0.15, ge=0.0, lt=1.0)
+    noise_fraction: float = Field(0.15, gt=0.0, lt=1.0, description="share of each class's labels perturbed; "
+                                  "0 would leave nothing to memorise")
     max_length: int = Field(512, ge=8, le=4096, description="tokens; longer inputs are truncated")
 
 
 class TrainConfig(_Config):
-    seed: int = Field(1, description="model seed: classifier init and batch order")
-    epochs: int = Field(ge=1)
-    learning_rate: float = Field(gt=0)
+    seed: int = Field(1, ge=0, le=MAX_SEED, description="model seed: classifier init and batch order")
+    epochs: int = Field(ge=1, le=MAX_EPOCHS)
+    learning_rate: float = Field(gt=0, allow_inf_nan=False)
     batch_size: int = Field(ge=1)
     warmup_fraction: float = Field(0.1, ge=0, le=1)
-    max_grad_norm: float = Field(1.0, gt=0)
-    weight_decay: float = Field(0.01, ge=0)
+    max_grad_norm: float = Field(1.0, gt=0, allow_inf_nan=False)
+    weight_decay: float = Field(0.01, ge=0, allow_inf_nan=False)
     fit_threshold: float = Field(0.993, gt=0, le=1, description="train macro-F1 (perturbed labels) that counts as fitted")
     eval_batch_size: int = Field(64, ge=1)
+    until_fit: "TrainUntilFit | None" = Field(
+        None, description="opt-in: train past `epochs` until the noisy examples are fitted (None: exactly `epochs`)")
+
+
+class TrainUntilFit(_Config):
+    """``train_until_fit``: train at least ``epochs`` epochs, then on until the fit criterion first holds
+    (accuracy on the noisy examples against the labels trained on >= ``noisy_fit``), then ``extra_epochs``
+    more, never beyond ``max_epochs``. The learning-rate schedule spans ``max_epochs``."""
+
+    max_epochs: int = Field(ge=1)
+    extra_epochs: int = Field(1, ge=0, description="epochs trained after the criterion first holds")
+    noisy_fit: float = Field(0.9, gt=0, le=1, description="fit criterion: noisy-example accuracy, labels trained on")
+
+
+class GuardConfig(_Config):
+    """The memorisation guard: a result counts only if its memorising model memorised. Recorded in
+    every result; the leaderboard leaves out the results that fail it."""
+
+    min_noisy_fit: float = Field(0.9, ge=0, le=1, description="memorising model: share of noisy examples "
+                                                               "predicted as their perturbed label, at least")
+    max_clean_twin_fit: float = Field(0.25, ge=0, le=1, description="clean twin: share of noisy examples "
+                                                                    "predicted as their perturbed label, at most")
+
+
+TrainConfig.model_rebuild()
 
 
 class ControlConfig(_Config):
@@ -45,8 +77,8 @@ class ControlConfig(_Config):
 
     aux_task: str = "rte"
     aux_train_size: int | None = Field(None, ge=2, description="stratified subsample of the auxiliary task; None = all")
-    aux_learning_rate: float = Field(5e-6, gt=0)
-    epochs: int | None = Field(None, ge=1, description="epochs for control models; None = the train section's")
+    aux_learning_rate: float = Field(5e-6, gt=0, allow_inf_nan=False)
+    epochs: int | None = Field(None, ge=1, le=MAX_EPOCHS, description="epochs for control models; None = the train section's")
 
 
 class ComputeConfig(_Config):
@@ -76,8 +108,9 @@ class RunConfig(_Config):
     train: TrainConfig
     control: ControlConfig = Field(default_factory=ControlConfig)
     compute: ComputeConfig = Field(default_factory=ComputeConfig)
+    guard: GuardConfig = Field(default_factory=GuardConfig)
     methods: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    seeds: list[int] = Field(default_factory=lambda: [1], min_length=1,
+    seeds: list[Annotated[int, Field(ge=0, le=MAX_SEED)]] = Field(default_factory=lambda: [1], min_length=1,
                              description="model seeds a plain `memlocbench run` trains and localises, one after another")
     # Analysis parameters per analysis name. Excluded from dumps and thus from the config hash: they
     # do not change any method result; an analysis result records its own parameters and hashes them.
@@ -104,7 +137,10 @@ PROFILES: dict[str, RunConfig] = {
     "cpu": RunConfig(
         profile="cpu",
         data=DataConfig(seed=1, train_size=600, max_length=128),
-        train=TrainConfig(seed=1, epochs=8, learning_rate=1e-4, batch_size=16),
+        # train_until_fit: at least 8 epochs, then on (up to 30) until 90% of the noisy examples are
+        # fitted, then one more: at 300-600 rows and 8 epochs the many-class tasks did not memorise
+        train=TrainConfig(seed=1, epochs=8, learning_rate=1e-4, batch_size=16,
+                          until_fit=TrainUntilFit(max_epochs=30, extra_epochs=1, noisy_fit=0.9)),
         control=ControlConfig(aux_train_size=200, epochs=14),
         # Layer retraining costs 21 windows x 5 epochs of fine-tuning in the paper; on 2 cores that is
         # 2-3x the training of both models. The cpu profile retrains 2 epochs of batch 16 at the lr
@@ -134,14 +170,19 @@ def build_config(profile: str = "cpu", *, data: dict[str, Any] | None = None,
                  train: dict[str, Any] | None = None,
                  control: dict[str, Any] | None = None,
                  compute: dict[str, Any] | None = None,
+                 guard: dict[str, Any] | None = None,
                  methods: dict[str, dict[str, Any]] | None = None,
                  analyses: dict[str, dict[str, Any]] | None = None) -> RunConfig:
-    """A profile with some values overridden; ``None`` overrides are ignored."""
+    """A profile with some values overridden; ``None`` overrides are ignored. An explicit number of
+    epochs (``train={"epochs": N}``) trains exactly N epochs: it switches the profile's
+    ``train_until_fit`` off unless ``train["until_fit"]`` is given too."""
     if profile not in PROFILES:
         raise UnknownNameError("profile", profile, list(PROFILES))
     base = PROFILES[profile].model_dump()
+    if train and train.get("epochs") is not None and train.get("until_fit") is None:
+        base["train"]["until_fit"] = None
     for section, values in (("data", data), ("train", train), ("control", control),
-                             ("compute", compute)):
+                             ("compute", compute), ("guard", guard)):
         base[section].update({k: v for k, v in (values or {}).items() if v is not None})
     if methods:
         base["methods"] = {**base["methods"], **methods}

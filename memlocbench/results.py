@@ -17,9 +17,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
 
-from memlocbench.layer_profile import control_accuracy, control_placements, mcog, normalise
+from memlocbench.layer_profile import control_accuracy, control_placements, layer_ranking, single_layer_placements, mcog, normalise
 from memlocbench.names import Name, path_inside
-from memlocbench.profiles import RunConfig, config_hash
+from memlocbench.profiles import GuardConfig, RunConfig, config_hash
 from memlocbench.store import atomic_write_text
 
 SCHEMA_VERSION = 1
@@ -57,6 +57,7 @@ class MemorisationStats(_Strict):
     clean_train_acc: Fraction
     validation_acc: Fraction
     first_fit_epoch: int | None = Field(ge=1)
+    epochs_trained: int | None = Field(None, ge=1, description="epochs trained (train_until_fit may add some)")
     epochs: list[dict[Name, float | None]]
     train_seconds: NonNegative
     trained_in_this_run: bool
@@ -79,19 +80,66 @@ class MemorisationStats(_Strict):
         return self
 
 
+class MemorisationGuard(_Strict):
+    """Did the memorising model memorise? Its noisy fit (perturbed labels) must reach
+    ``min_noisy_fit`` while its clean twin's stays at most ``max_clean_twin_fit``; the leaderboard
+    leaves out the results that fail."""
+
+    memorised: bool
+    noisy_fit: float
+    clean_twin_fit: float
+    min_noisy_fit: float
+    max_clean_twin_fit: float
+    epochs_trained: int | None = None
+    reason: str | None = Field(None, description="why it did not count as memorised")
+    derived: bool = Field(False, description="worked out on reading a result written without this block")
+
+
+def memorisation_guard(stats: dict[str, MemorisationStats], guard: GuardConfig,
+                       derived: bool = False) -> MemorisationGuard:
+    mem, clean = stats["memorising"], stats["clean"]
+    why = []
+    if not mem.noisy_fit_perturbed >= guard.min_noisy_fit:
+        why.append(f"noisy fit {mem.noisy_fit_perturbed:.2f} < {guard.min_noisy_fit:.2f}")
+    if not clean.noisy_fit_perturbed <= guard.max_clean_twin_fit:
+        why.append(f"clean twin's perturbed-label fit {clean.noisy_fit_perturbed:.2f} > {guard.max_clean_twin_fit:.2f}")
+    return MemorisationGuard(memorised=not why, noisy_fit=mem.noisy_fit_perturbed,
+                             clean_twin_fit=clean.noisy_fit_perturbed, min_noisy_fit=guard.min_noisy_fit,
+                             max_clean_twin_fit=guard.max_clean_twin_fit,
+                             epochs_trained=mem.epochs_trained if mem.epochs_trained is not None else len(mem.epochs),
+                             reason="; ".join(why) or None, derived=derived)
+
+
+#: the control tracks: the paper's two-layer placements, and one layer at a time
+CONTROL_TRACKS = ("pair", "single")
+
+
 class ControlScore(_Strict):
     """How well a profile finds the layers that the control setup forced memorisation into."""
 
-    placement: list[int] = Field(min_length=2, max_length=2, description="0-based layers the main task could update")
+    placement: list[int] = Field(min_length=2, max_length=2, description="0-based first and last layer the main task could update")
+    track: Literal["pair", "single"] = Field("pair", description="two-layer placements (the paper's) or one layer")
     accuracy_at_1: Fraction
-    accuracy_at_2: Fraction
-    chance: Fraction = Field(description="2 / L")
+    accuracy_at_2: Fraction = Field(description="share of the top two layers that are placement layers")
+    true_layer_rank: int | None = Field(None, ge=1, description="1-based rank of the best-ranked placement layer")
+    chance: Fraction = Field(description="accuracy@1 by chance: placement layers / L")
 
 
-def control_score(profile: list[float], placement: tuple[int, int]) -> ControlScore:
-    """accuracy@1: is the top layer a placement layer; accuracy@2: share of the top two that are."""
-    acc1, acc2, chance = control_accuracy(profile, placement)
-    return ControlScore(placement=list(placement), accuracy_at_1=acc1, accuracy_at_2=acc2, chance=chance)
+#: methods whose control ranking breaks ties towards the higher layer: the paper's code ranks layer
+#: swapping's layers with ``np.argsort(weights)[-2:]`` (a stable ascending sort, read from the end),
+#: while gradient attribution and probing use ``Counter.most_common`` (ties: the lower layer first)
+HIGHER_LAYER_WINS_TIES = frozenset({"layer-swapping"})
+
+
+def control_score(profile: list[float], placement: tuple[int, ...], method: str = "",
+                  track: str = "pair") -> ControlScore:
+    """accuracy@1: is the top layer a placement layer; accuracy@2: share of the top two that are;
+    the rank of the best-ranked placement layer (1 = top). Ties follow the paper's code per method."""
+    higher = method in HIGHER_LAYER_WINS_TIES
+    acc1, acc2, chance = control_accuracy(profile, placement, higher)
+    order = layer_ranking(profile, higher)
+    return ControlScore(placement=list(placement), track=track, accuracy_at_1=acc1, accuracy_at_2=acc2,
+                        true_layer_rank=1 + min(order.index(i) for i in set(placement)), chance=chance)
 
 
 class Result(_Strict):
@@ -114,6 +162,7 @@ class Result(_Strict):
     profile_all_zero: bool = Field(description="raw weights were all zero; profile set uniform")
     mcog: float
     control: ControlScore | None = None
+    memorisation_guard: MemorisationGuard | None = None
     timings: dict[Name, NonNegative]
     cached: dict[Name, bool] = Field(description="which stages were reused from the artefact store")
     environment: dict[Name, Text]
@@ -154,6 +203,10 @@ class Result(_Strict):
         self._check_config()
         self._check_sizes()
         self._check_control()
+        if self.memorisation_guard is None and {"memorising", "clean"} <= set(self.memorisation):
+            # results written before the guard existed: classify them from their own statistics
+            self.memorisation_guard = memorisation_guard(
+                self.memorisation, GuardConfig(**self.config.get("guard", {})), derived=True)
         return self
 
     def _check_config(self) -> None:
@@ -192,7 +245,8 @@ class Result(_Strict):
             roles = ("memorising", "clean")
         else:
             try:
-                valid = [list(p) for p in control_placements(self.num_layers)]
+                placements = single_layer_placements if c.track == "single" else control_placements
+                valid = [list(p) for p in placements(self.num_layers)]
             except Exception as exc:  # fewer than 2 layers
                 raise ValueError(f"control: {exc}") from None
             if c.placement not in valid:
@@ -200,7 +254,8 @@ class Result(_Strict):
                                  f"for {self.num_layers} layers: {valid}")
             a, b = c.placement
             roles = (f"control-{a}-{b}", f"control-{a}-{b}-clean")
-            acc1, acc2, chance = control_accuracy(self.profile, c.placement)
+            acc1, acc2, chance = control_accuracy(self.profile, c.placement,
+                                                  self.method.name in HIGHER_LAYER_WINS_TIES)
             for field_name, value in (("accuracy_at_1", acc1), ("accuracy_at_2", acc2), ("chance", chance)):
                 if abs(getattr(c, field_name) - value) > RECOMPUTE_TOLERANCE:
                     raise ValueError(f"control.{field_name} is {getattr(c, field_name)}, but the profile and the "
@@ -210,6 +265,7 @@ class Result(_Strict):
 
     def filename(self) -> str:
         setup = f"__control-{self.control.placement[0]}-{self.control.placement[1]}" if self.control else ""
+        # (single-layer placements are control-k-k, so the two tracks never share a file name)
         return f"{self.task.name}__{self.model.name}__{self.method.name}{setup}__{self.config_hash[:12]}.json"
 
     def write(self, out_dir: Path) -> Path:
@@ -252,9 +308,10 @@ class RunSummary(_Strict):
     profile_name: Name
     config_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
     control: bool
+    control_track: Literal["pair", "single"] | None = None
     mcog: dict[Name, NonNegative] = Field(min_length=1, description="method -> M-CoG (mean over placements for control runs)")
     mean_mcog: NonNegative
-    control_accuracy: dict[Name, dict[Literal["accuracy_at_1", "accuracy_at_2", "chance"], Fraction]] = Field(
+    control_accuracy: dict[Name, dict[Literal["accuracy_at_1", "accuracy_at_2", "true_layer_rank", "chance"], float]] = Field(
         default_factory=dict, description="method -> accuracy_at_1 / accuracy_at_2 / chance")
     results: list[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+\.json$", max_length=300)]] = Field(
         description="file names of the results summarised")
@@ -267,13 +324,14 @@ class RunSummary(_Strict):
         return self
 
     def write(self, out_dir: Path) -> Path:
-        kind = "control-summary" if self.control else "summary"
+        kind = ("control-single-summary" if self.control_track == "single" else "control-summary") \
+            if self.control else "summary"
         path = path_inside(Path(out_dir), f"{self.task}__{self.model}__{kind}__{self.config_hash[:12]}.summary.json")
         atomic_write_text(path, self.model_dump_json(indent=2) + "\n")
         return path
 
 
-def summarise(results: list[Result], control: bool) -> RunSummary:
+def summarise(results: list[Result], control: bool, track: str | None = None) -> RunSummary:
     by_method: dict[str, list[Result]] = {}
     for r in results:
         by_method.setdefault(r.method.name, []).append(r)
@@ -281,10 +339,10 @@ def summarise(results: list[Result], control: bool) -> RunSummary:
     acc = {}
     if control:
         for m, rs in by_method.items():
-            acc[m] = {k: sum(getattr(r.control, k) for r in rs) / len(rs)
-                      for k in ("accuracy_at_1", "accuracy_at_2", "chance")}
+            acc[m] = {k: sum(getattr(r.control, k) or 0 for r in rs) / len(rs)
+                      for k in ("accuracy_at_1", "accuracy_at_2", "true_layer_rank", "chance")}
     first = results[0]
     return RunSummary(task=first.task.name, model=first.model.name, profile_name=first.profile_name,
-                      config_hash=first.config_hash, control=control, mcog=mcogs,
+                      config_hash=first.config_hash, control=control, control_track=track, mcog=mcogs,
                       mean_mcog=sum(mcogs.values()) / len(mcogs), control_accuracy=acc,
                       results=[r.filename() for r in results])

@@ -1,31 +1,54 @@
 """The artefact store: trained weights (safetensors) and JSON metadata under content-hashed keys.
 
-Layout: ``<root>/<kind>/<key>/`` holding ``meta.json`` and any ``<name>.safetensors``. The key is
-the sha256 of everything that determines the artefact, so an identical request finds it and
-recomputes nothing. Every entry is written into a temporary sibling folder and renamed into place
-in one step: an interrupted write leaves no entry (only a ``.tmp-*`` folder, swept on next use).
+Layout: ``<root>/<kind>/<key>/`` holding ``meta.json``, any ``<name>.safetensors`` and
+``manifest.json`` (the sha256 of every other file). The key is the sha256 of everything that
+determines the artefact, so an identical request finds it and recomputes nothing.
+
+Guarantees:
+
+* **Atomic entries.** An entry is written into a temporary sibling folder
+  ``.tmp-<key>-<pid>-<random>`` and renamed into place in one step; an interrupted write leaves no
+  entry. Temporary folders whose owning process is dead are swept on the next ``put`` (those of
+  another host, or of an older memlocbench without the pid in the name, after 6 hours).
+* **Integrity.** Every read is checked against the manifest's digests. An entry that is corrupt,
+  truncated, missing a file or has no manifest (written by memlocbench < 0.2, before digests) is
+  moved to ``<root>/quarantine/<kind>/<key>-<timestamp>`` with a :class:`StoreWarning` naming it,
+  and counts as absent, so the caller recomputes it.
+* **Concurrent writers.** If another process commits the same key first, ``put`` keeps theirs,
+  removes its own temporary folder and returns the committed entry.
+
 Nothing is ever unpickled: tensors are safetensors, metadata is JSON.
 """
 
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import shutil
+import socket
 import time
 import uuid
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 from platformdirs import user_cache_dir
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save_file
 
+from memlocbench.errors import CorruptEntryError, StoreWarning
 from memlocbench.profiles import config_hash
 
 CACHE_ENV = "MEMLOCBENCH_CACHE_DIR"
+MANIFEST = "manifest.json"
+MANIFEST_FORMAT = 1
+QUARANTINE = "quarantine"
+#: temporary folders that cannot be attributed to a live local process are removed after this long
 _STALE_TMP_SECONDS = 6 * 3600
+_HOST_FILE = ".owner-host"
 
 
 def default_cache_dir() -> Path:
@@ -47,9 +70,27 @@ def atomic_write_text(path: Path, text: str) -> None:
             tmp.unlink()
 
 
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    except OSError:
+        return True
+    return True
+
+
 class ArtefactStore:
     def __init__(self, root: str | Path | None = None):
         self.root = Path(root) if root is not None else default_cache_dir()
+        self._verified: dict[Path, tuple] = {}  # entry folder -> file stats when last verified
+        self._swept: set[str] = set()  # kinds whose temporary folders were swept by this object
 
     @staticmethod
     def key(spec: dict[str, Any]) -> str:
@@ -58,14 +99,115 @@ class ArtefactStore:
     def path(self, kind: str, key: str) -> Path:
         return self.root / kind / key
 
-    def has(self, kind: str, key: str) -> bool:
-        return (self.path(kind, key) / "meta.json").is_file()
+    # -- integrity ---------------------------------------------------------------------------
+    def _manifest(self, entry: Path) -> dict[str, str]:
+        """The recorded digests of an entry; raises CorruptEntryError if absent or malformed."""
+        try:
+            data = json.loads((entry / MANIFEST).read_bytes())
+        except FileNotFoundError:
+            raise CorruptEntryError(entry, "no manifest.json (written before memlocbench recorded digests, "
+                                           "or damaged)") from None
+        except (OSError, ValueError) as exc:
+            raise CorruptEntryError(entry, f"unreadable manifest.json ({type(exc).__name__}: {exc})") from None
+        files = data.get("files") if isinstance(data, dict) else None
+        if (not isinstance(files, dict) or "meta.json" not in files
+                or not all(isinstance(k, str) and isinstance(v, str) and "/" not in k and k not in ("", ".", "..")
+                           for k, v in files.items())):
+            raise CorruptEntryError(entry, "malformed manifest.json")
+        return files
 
+    def _read_verified(self, entry: Path, name: str, files: dict[str, str] | None = None) -> bytes:
+        files = files if files is not None else self._manifest(entry)
+        if name not in files:
+            raise CorruptEntryError(entry, f"{name} is not recorded in manifest.json")
+        try:
+            data = (entry / name).read_bytes()
+        except FileNotFoundError:
+            raise CorruptEntryError(entry, f"{name} is missing") from None
+        except OSError as exc:
+            raise CorruptEntryError(entry, f"{name} is unreadable ({exc})") from None
+        if _sha256(data) != files[name]:
+            raise CorruptEntryError(entry, f"{name} does not match its sha256 digest (modified or truncated)")
+        return data
+
+    def _stats(self, entry: Path, files: dict[str, str]) -> tuple:
+        out = []
+        for name in sorted([*files, MANIFEST]):
+            st = (entry / name).stat()
+            out.append((name, st.st_size, st.st_mtime_ns, st.st_ino))
+        return tuple(out)
+
+    def verify(self, kind: str, key: str) -> None:
+        """Check every file of an entry against its digest; raises CorruptEntryError (no quarantine)."""
+        entry = self.path(kind, key)
+        files = self._manifest(entry)
+        for name in files:
+            self._read_verified(entry, name, files)
+        try:
+            json.loads(self._read_verified(entry, "meta.json", files))
+        except ValueError as exc:
+            raise CorruptEntryError(entry, f"meta.json is not valid JSON ({exc})") from None
+        self._verified[entry] = self._stats(entry, files)
+
+    def quarantine(self, kind: str, key: str, reason: str) -> Path | None:
+        """Move an entry aside to ``<root>/quarantine/<kind>/<key>-<timestamp>``, warning with its name."""
+        entry = self.path(kind, key)
+        self._verified.pop(entry, None)
+        dest_dir = self.root / QUARANTINE / kind
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        dest = dest_dir / f"{key}-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        try:
+            os.replace(entry, dest)
+        except FileNotFoundError:  # another process quarantined it first
+            return None
+        warnings.warn(f"store entry {entry} failed its integrity check ({reason}); moved to {dest} "
+                      f"and it will be recomputed", StoreWarning, stacklevel=3)
+        return dest
+
+    def _check(self, kind: str, key: str) -> bool:
+        """True if the entry exists and verifies; a damaged entry is quarantined (then False)."""
+        entry = self.path(kind, key)
+        if not entry.is_dir():
+            return False
+        try:
+            files = self._manifest(entry)
+            if self._verified.get(entry) == self._stats(entry, files):
+                return True
+            self.verify(kind, key)
+            return True
+        except FileNotFoundError:
+            reason = "a file recorded in manifest.json is missing"
+        except CorruptEntryError as exc:
+            reason = exc.reason
+        self._verified.pop(entry, None)
+        if entry.exists():  # (else another process moved it away meanwhile)
+            self.quarantine(kind, key, reason)
+        return False
+
+    def has(self, kind: str, key: str) -> bool:
+        """Whether a complete, verified entry exists (a damaged one is quarantined and reported absent)."""
+        if kind not in self._swept and (self.root / kind).is_dir():
+            self._swept.add(kind)  # once per store object: leftovers of killed writers go on first look
+            self._sweep(self.root / kind)
+        return self._check(kind, key)
+
+    # -- writing -----------------------------------------------------------------------------
     def _sweep(self, kind_dir: Path) -> None:
-        now = time.time()
+        """Remove temporary folders left by dead processes (or, unattributable, older than 6 hours)."""
+        now, host = time.time(), socket.gethostname()
         for tmp in kind_dir.glob(".tmp-*"):
             try:
-                if now - tmp.stat().st_mtime > _STALE_TMP_SECONDS:
+                parts = tmp.name.split("-")  # .tmp-<key16>-<pid>-<random>
+                pid = int(parts[2]) if len(parts) == 4 and parts[2].isdigit() else None
+                try:
+                    owner_host = (tmp / _HOST_FILE).read_text(encoding="utf-8").strip()
+                except OSError:
+                    owner_host = None
+                if pid is not None and owner_host == host:
+                    dead = pid != os.getpid() and not _pid_alive(pid)
+                else:
+                    dead = now - tmp.stat().st_mtime > _STALE_TMP_SECONDS
+                if dead:
                     shutil.rmtree(tmp, ignore_errors=True)
             except FileNotFoundError:
                 pass
@@ -73,38 +215,74 @@ class ArtefactStore:
     def put(self, kind: str, key: str, meta: dict[str, Any],
             tensors: dict[str, dict[str, torch.Tensor]] | None = None,
             _before_commit: Callable[[], None] | None = None) -> Path:
-        """Store ``meta`` (JSON) and named tensor files atomically; returns the entry's folder."""
+        """Store ``meta`` (JSON) and named tensor files atomically; returns the entry's folder.
+
+        If another process committed the same key first, its entry is kept and returned."""
         kind_dir = self.root / kind
         kind_dir.mkdir(parents=True, exist_ok=True)
         self._sweep(kind_dir)
         final = kind_dir / key
-        tmp = kind_dir / f".tmp-{key[:16]}-{uuid.uuid4().hex[:8]}"
+        tmp = kind_dir / f".tmp-{key[:16]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         tmp.mkdir()
         try:
+            (tmp / _HOST_FILE).write_text(socket.gethostname(), encoding="utf-8")
+            digests: dict[str, str] = {}
             for name, state in (tensors or {}).items():
                 save_file({k: v.detach().contiguous().cpu() for k, v in state.items()}, str(tmp / f"{name}.safetensors"))
-            (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True), encoding="utf-8")
-            if _before_commit is not None:  # test hook: simulate an interruption before the rename
+                digests[f"{name}.safetensors"] = _sha256((tmp / f"{name}.safetensors").read_bytes())
+            meta_bytes = json.dumps(meta, indent=2, sort_keys=True).encode("utf-8")
+            (tmp / "meta.json").write_bytes(meta_bytes)
+            digests["meta.json"] = _sha256(meta_bytes)
+            manifest = {"format": MANIFEST_FORMAT, "files": digests}
+            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
+            (tmp / _HOST_FILE).unlink()
+            if _before_commit is not None:  # test hook: simulate an interruption or a rival before the rename
                 _before_commit()
-            if final.exists():  # another process finished first: keep theirs
-                shutil.rmtree(tmp)
-            else:
-                try:
-                    os.replace(tmp, final)
-                except OSError as exc:  # lost the race: someone committed between the check and the rename
-                    if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not (final / "meta.json").is_file():
-                        raise
-                    shutil.rmtree(tmp, ignore_errors=True)
+            if final.exists() and self._check(kind, key):  # another process finished first: keep theirs
+                shutil.rmtree(tmp, ignore_errors=True)
+                return final
+            try:
+                os.replace(tmp, final)
+            except OSError as exc:
+                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not self._check(kind, key):
+                    raise
+                shutil.rmtree(tmp, ignore_errors=True)  # lost the race to an identical entry: success
+                return final
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return final
 
+    # -- reading -----------------------------------------------------------------------------
+    def _read(self, kind: str, key: str, name: str) -> bytes:
+        entry = self.path(kind, key)
+        try:
+            return self._read_verified(entry, name)
+        except CorruptEntryError as exc:
+            if entry.exists():
+                exc.quarantined = self.quarantine(kind, key, exc.reason)
+            raise
+
     def meta(self, kind: str, key: str) -> dict[str, Any]:
-        return json.loads((self.path(kind, key) / "meta.json").read_text(encoding="utf-8"))
+        try:
+            return json.loads(self._read(kind, key, "meta.json"))
+        except ValueError as exc:  # digest matched but not JSON: the manifest was forged along with it
+            entry = self.path(kind, key)
+            err = CorruptEntryError(entry, f"meta.json is not valid JSON ({exc})")
+            err.quarantined = self.quarantine(kind, key, err.reason)
+            raise err from None
 
     def tensors(self, kind: str, key: str, name: str) -> dict[str, torch.Tensor]:
-        return load_file(str(self.path(kind, key) / f"{name}.safetensors"))
+        data = self._read(kind, key, f"{name}.safetensors")
+        try:
+            return load_safetensors(data)
+        except Exception as exc:
+            err = CorruptEntryError(self.path(kind, key), f"{name}.safetensors is unreadable ({exc})")
+            err.quarantined = self.quarantine(kind, key, err.reason)
+            raise err from None
 
     def has_tensors(self, kind: str, key: str, name: str) -> bool:
-        return (self.path(kind, key) / f"{name}.safetensors").is_file()
+        try:
+            return f"{name}.safetensors" in self._manifest(self.path(kind, key))
+        except CorruptEntryError:
+            return False

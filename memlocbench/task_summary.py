@@ -16,4 +16,6 @@ def task_sizes(task: Task, data_dir: Path | None, seed: int = 1) -> dict[str, in
         d = build_noisy_dataset(task, DataConfig(seed=seed, train_size=None), data_dir, separator="[SEP]")
     except MemlocbenchError as exc:
         return str(exc)
+    except Exception as exc:  # one broken task must not abort `list tasks`
+        return f"{type(exc).__name__}: {exc}"
     return {"train": d.train_size, "validation": len(d.validation), "test": len(d.test), "noisy": len(d.noisy_idx)}

@@ -50,4 +50,9 @@ def test_end_to_end_sst2(mirror, tmp_path):
     assert res.exit_code == 0, res.output
     page = (tmp_path / "lb.md").read_text()
     assert "| minilm-l6 | sst2 | layer-swapping | standard | cpu | 64 | 8 | 1 |" in re.sub(" +", " ", page)
-    assert (tmp_path / "fig" / "minilm-l6__layer-swapping__profiles.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    figure = tmp_path / "fig" / "minilm-l6__layer-swapping__profiles.png"
+    if r.memorisation_guard.memorised:
+        assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    else:  # 2 epochs on 64 rows rarely memorise: the guard lists the result and keeps it out of tables and figures
+        assert "WARNING: NOT MEMORISED" in output
+        assert "1 of 1 results are left out" in page and "| _sst2_ " in page and not figure.exists()

@@ -201,6 +201,27 @@ def test_decoder_tokenizer_and_last_token(adapters, arch):
     assert torch.allclose(logits, alone, atol=1e-5)
 
 
+@pytest.mark.parametrize("arch", ["opt", "gpt-neox", "gpt-neo"])
+def test_decoder_head_has_a_bias(adapters, arch):
+    """The paper's decoder classifiers are nn.Linear with a bias; transformers' ``score`` has none."""
+    adapter = adapters[arch]
+    tok = adapter.load_tokenizer()
+    model = _model(adapter, 0)
+    assert adapter.info.version == 2
+    assert model.score.bias is not None and torch.equal(model.score.bias, torch.zeros(2))
+    assert adapter.parameter_group("score.bias") == "head" and "score.bias" in dict(model.named_parameters())
+    assert 0.0 < float(model.score.weight.detach().std()) < 0.1  # initialised as a new transformers head (normal, std 0.02)
+    enc = encode(tok, _texts(adapter, tok), 32)
+    batch = enc.batch(list(range(len(enc.ids))))
+    with torch.no_grad():
+        before = model(**batch).logits
+        model.score.bias.copy_(torch.tensor([1.5, -0.5]))
+        after = model(**batch).logits
+    assert torch.allclose(after - before, torch.tensor([1.5, -0.5]).expand_as(before), atol=1e-5)
+    torch.manual_seed(0)
+    assert torch.equal(_model(adapter, 0).score.weight, _model(adapter, 0).score.weight)  # seeded
+
+
 # -- (b) the partial forward pass reproduces the full one ----------------------------------------------
 @pytest.mark.parametrize("arch", ARCHS)
 def test_partial_forward(adapters, arch):
@@ -383,3 +404,39 @@ def test_unreachable_hub_fails_fast(plugins, monkeypatch):
     with pytest.raises(ModelUnavailableError, match="unreachable"):
         adapter.load_tokenizer()
     assert time.perf_counter() - t0 < 20
+
+
+@pytest.mark.parametrize("track", ["pair", "single"])
+def test_pipeline_control_tracks_and_normaliser(adapters, mirror, tmp_path, track):
+    """Both control tracks end to end on a tiny BERT: placements, scores with their track, and gradient
+    attribution normalised by the control recipe with no main layers (role control-none)."""
+    from memlocbench.pipeline import RunRequest, run
+    from memlocbench.profiles import build_config
+    from memlocbench.store import ArtefactStore
+
+    plugins = load_plugins(extra=[(_TinyModels(list(adapters.values())), Provider("tests", "0"))])
+    cfg = build_config("cpu", data={"train_size": 48, "max_length": 32}, train={"epochs": 1, "batch_size": 8},
+                       control={"aux_train_size": 16, "epochs": 1})
+    store = ArtefactStore(tmp_path / "cache")
+    req = RunRequest(task="sst2", model="tiny-bert", methods=["layer-swapping", "gradient-attribution"], config=cfg,
+                     data_dir=mirror, out_dir=tmp_path / "results", store=store, progress=False, control=True,
+                     control_track=track)
+    out = run(plugins, req, log=lambda *_: None)
+    from memlocbench.training.trained_models import control_placements
+
+    # (3 layers: the paper's first and middle pair coincide)
+    expected = [[0, 0], [1, 1], [2, 2]] if track == "single" else [list(p) for p in control_placements(3)]
+    placements = [r.control.placement for r in out.results if r.method.name == "layer-swapping"]
+    assert placements == expected
+    for r in out.results:
+        assert r.control.track == track and 1 <= r.control.true_layer_rank <= 3
+        assert r.control.chance == pytest.approx(len(set(r.control.placement)) / 3)
+        assert r.memorisation_guard is not None and not r.memorisation_guard.derived
+        if r.method.name == "gradient-attribution":
+            assert r.details["normaliser_role"] == "control-none"
+    assert out.summary.control_track == track
+    roles = sorted(store.meta("models", k.name)["role"] for k in (tmp_path / "cache" / "models").iterdir()
+                   if not k.name.startswith("."))
+    assert "control-none" in roles and "classifier-only" not in roles
+    if track == "single":
+        assert len(set(out.paths)) == len(out.paths) == 6  # one file per placement and method

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from memlocbench.data.sources import load_raw_splits
+from memlocbench.data.sources import LINE_COLUMN, SOURCE_COLUMN, load_raw_splits
 from memlocbench.data.task_data import Examples, TaskData
+from memlocbench.errors import InvalidDataError
 from memlocbench.protocols import TaskMetadata
 
 
@@ -45,12 +46,37 @@ class HubTask:
     def format_input(self, fields: list[str], separator: str) -> str:
         return f" {separator} ".join(fields)
 
-    def _examples(self, ds, separator: str) -> Examples:
+    def _where(self, row: dict, split: str, index: int) -> str:
+        if row.get(LINE_COLUMN) is not None:
+            return f"{row[SOURCE_COLUMN]}, line {row[LINE_COLUMN]}"
+        return f"task {self.metadata.name!r}, {split} split, row {index + 1}"
+
+    def _label(self, row: dict, split: str, index: int) -> int:
+        """The row's label as an integer 0..num_labels-1, or an InvalidDataError naming the row."""
+        meta = self.metadata
+        raw = row.get(meta.label_field)
+        valid = f"valid labels: 0..{meta.num_labels - 1} or one of {list(meta.label_names)}"
+        if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
+            raise InvalidDataError(f"{self._where(row, split, index)}: label {raw!r} is not an integer; {valid}")
+        try:
+            y = self.label_of(row)
+        except (ValueError, KeyError, TypeError, IndexError) as exc:
+            raise InvalidDataError(f"{self._where(row, split, index)}: label {raw!r} cannot be read "
+                                   f"({type(exc).__name__}: {exc}); {valid}") from None
+        if isinstance(y, bool) or not isinstance(y, int) or not 0 <= y < meta.num_labels:
+            raise InvalidDataError(f"{self._where(row, split, index)}: label {raw!r} is out of range; {valid}")
+        return y
+
+    def _examples(self, ds, separator: str, split: str = "") -> Examples:
         rows = ds.to_list()
-        return Examples(
-            [self.format_input(self.fields_of(r), separator) for r in rows],
-            [self.label_of(r) for r in rows],
-        )
+        texts = []
+        for i, r in enumerate(rows):
+            fields = self.fields_of(r)
+            if not all(isinstance(f, str) for f in fields):
+                raise InvalidDataError(f"{self._where(r, split, i)}: a text field is {fields!r}; every one of "
+                                       f"{list(self.metadata.text_fields)} must be a string")
+            texts.append(self.format_input(fields, separator))
+        return Examples(texts, [self._label(r, split, i) for i, r in enumerate(rows)])
 
     def raw_splits(self, data_dir: Path | None):
         splits = self.metadata.splits
@@ -69,7 +95,7 @@ class HubTask:
             train, evaluation = parts["train"], parts["test"]
         halves = evaluation.train_test_split(test_size=0.5, shuffle=True, seed=seed)
         return TaskData(
-            train=self._examples(train, separator),
-            validation=self._examples(halves["train"], separator),
-            test=self._examples(halves["test"], separator),
+            train=self._examples(train, separator, "train"),
+            validation=self._examples(halves["train"], separator, "validation"),
+            test=self._examples(halves["test"], separator, "test"),
         )

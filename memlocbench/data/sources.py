@@ -6,13 +6,69 @@ Local mirror layout: ``<data_dir>/<task name>/<split>.jsonl``. Both routes go th
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
-from memlocbench.errors import DataUnavailableError
+from memlocbench.errors import DataUnavailableError, InvalidDataError
 from memlocbench.protocols import TaskMetadata
 
 DATA_DIR_ENV = "MEMLOCBENCH_DATA_DIR"
+#: columns added to rows read from a local mirror, so later checks can name the file and line
+SOURCE_COLUMN, LINE_COLUMN = "_memlocbench_file", "_memlocbench_line"
+
+
+def _expected(meta: TaskMetadata) -> str:
+    fields = ", ".join(f'"{f}": <text>' for f in meta.text_fields)
+    return (f"one JSON object per line, e.g. {{{fields}, \"{meta.label_field}\": <label>}}, the label an integer "
+            f"0..{meta.num_labels - 1} or one of {list(meta.label_names)} (the hub dataset's own label values)")
+
+
+def check_mirror_file(path: Path, meta: TaskMetadata) -> list[int]:
+    """Read a mirror file line by line before the ``json`` builder sees it; returns the line numbers
+    of its rows. Raises InvalidDataError naming the file, the line and what is valid."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InvalidDataError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if not data.strip():
+        raise InvalidDataError(f"{path} is empty; expected {_expected(meta)}")
+    lines: list[int] = []
+    first_kind: tuple[str, int] | None = None  # the JSON type of the first row's label, and its line
+    for no, raw in enumerate(data.split(b"\n"), start=1):
+        if not raw.strip():
+            continue
+        where = f"{path}, line {no}"
+        try:
+            row = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise InvalidDataError(f"{where}: not UTF-8 text (binary data?); expected {_expected(meta)}") from None
+        except ValueError as exc:
+            raise InvalidDataError(f"{where}: not valid JSON ({getattr(exc, 'msg', exc)}: the line is truncated "
+                                   f"or malformed); expected {_expected(meta)}") from None
+        if not isinstance(row, dict):
+            raise InvalidDataError(f"{where}: a JSON {type(row).__name__}, not an object; expected {_expected(meta)}")
+        for f in meta.text_fields:
+            if f not in row:
+                raise InvalidDataError(f"{where}: the text field {f!r} is missing; expected {_expected(meta)}")
+            if not isinstance(row[f], str):
+                raise InvalidDataError(f"{where}: the text field {f!r} is {json.dumps(row[f])[:40]}, not a string; "
+                                       f"expected {_expected(meta)}")
+        label = row.get(meta.label_field)
+        if label is None:
+            what = "missing" if meta.label_field not in row else "null"
+            raise InvalidDataError(f"{where}: the label {meta.label_field!r} is {what}; expected {_expected(meta)}")
+        if isinstance(label, bool) or (isinstance(label, float) and not label.is_integer()):
+            raise InvalidDataError(f"{where}: the label {meta.label_field!r} is {json.dumps(label)}, not an integer; "
+                                   f"expected {_expected(meta)}")
+        kind = "number" if isinstance(label, (int, float)) else type(label).__name__
+        if first_kind is None:
+            first_kind = (kind, no)
+        elif kind != first_kind[0]:
+            raise InvalidDataError(f"{where}: the label {meta.label_field!r} is {json.dumps(label)[:40]}, a {kind}, "
+                                   f"but line {first_kind[1]}'s is a {first_kind[0]}; expected {_expected(meta)}")
+        lines.append(no)
+    return lines
 
 
 def resolve_data_dir(data_dir: str | Path | None) -> Path | None:
@@ -50,12 +106,25 @@ def load_raw_splits(meta: TaskMetadata, data_dir: str | Path | None, splits: lis
                 f"With access to the Hugging Face hub, {_hub_call(meta)} provides them: "
                 f"run without --data-dir/${DATA_DIR_ENV}."
             )
-        files = {s: str(folder / f"{s}.jsonl") for s in splits}
+        files = {s: folder / f"{s}.jsonl" for s in splits}
+        line_numbers = {s: check_mirror_file(path, meta) for s, path in files.items()}
         datasets.disable_progress_bars()  # a local read takes a second; no bars for it
         try:
-            return datasets.load_dataset("json", data_files=files)
+            loaded = datasets.load_dataset("json", data_files={s: str(p) for s, p in files.items()})
+        except Exception as exc:  # rows that parse one by one but not as one table (mixed types)
+            raise InvalidDataError(
+                f"task {meta.name!r}: the mirror files {', '.join(str(p) for p in files.values())} cannot be read "
+                f"as one table ({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}); "
+                f"every row needs the same fields with the same types: {_expected(meta)}") from None
         finally:
             datasets.enable_progress_bars()
+        for s in splits:
+            ds = loaded[s]
+            if len(ds) == len(line_numbers[s]):  # name the file and line in later checks
+                ds = ds.add_column(LINE_COLUMN, line_numbers[s])
+                ds = ds.add_column(SOURCE_COLUMN, [str(files[s])] * len(ds))
+            loaded[s] = ds
+        return loaded
 
     try:
         loaded = datasets.load_dataset(meta.hub_id, meta.hub_config, revision=meta.hub_revision)

@@ -15,7 +15,7 @@ from typing import Any
 from memlocbench.data.noisy_dataset import build_noisy_dataset
 from memlocbench.errors import MemlocbenchError
 from memlocbench.grid.config import GridConfig, SubGrid
-from memlocbench.pipeline import METHOD_KIND, layer_scores_spec, resolve_methods, setups
+from memlocbench.pipeline import METHOD_KIND, layer_scores_spec, model_providers, provider_of, resolve_methods, setups
 from memlocbench.plugins import Plugins
 from memlocbench.profiles import RunConfig
 from memlocbench.store import ArtefactStore
@@ -155,7 +155,7 @@ class _Planner:
         if problem is None:
             models = TrainedModels(self.store, self.plugins.models.get(model), model, task,
                                    self.plugins.tasks.get(task).metadata.version, dataset, None, None, config,
-                                   progress=False)
+                                   progress=False, providers=model_providers(self.plugins, task, model))
         rows = dataset.train_size if not isinstance(dataset, str) else self._rows(task, config)
         base = self._base_payload(task, model, config)
 
@@ -187,10 +187,11 @@ class _Planner:
                 trained = {r: train_unit(role) for r, role in roles.items()}
                 group_units += trained.values()
                 for method in methods:
-                    deps = list(trained.values()) + [train_unit(r) for r in method.info.extra_models]
+                    deps = list(trained.values()) + [train_unit(aliases.get(r, r)) for r in method.info.extra_models]
                     where = f" @ {roles['memorising']}" if placement else ""
                     uid = f"{name}: {method.info.name}{where}"
-                    key = self.store.key(layer_scores_spec(method, config, view)) if view else None
+                    key = self.store.key(layer_scores_spec(method, config, view,
+                                                                       provider_of(self.plugins, "method", method.info.name))) if view else None
                     params = {**method_defaults(method), **config.methods.get(method.info.name, {})}
                     epochs = params.get("epochs", 1) if method.info.name == "layer-retraining" else 1
                     payload = {**base, "id": uid, "kind": "method", "method": method.info.name,

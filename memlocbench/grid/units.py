@@ -19,7 +19,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
-from memlocbench.pipeline import METHOD_KIND, Prepared, RunRequest, layer_scores, layer_scores_spec, prepare
+from memlocbench.pipeline import (METHOD_KIND, Prepared, RunRequest, layer_scores, layer_scores_spec, prepare,
+                                  provider_of)
 from memlocbench.profiles import RunConfig
 from memlocbench.store import ArtefactStore
 from memlocbench.training.trained_models import KIND as MODEL_KIND
@@ -38,7 +39,7 @@ def _method(prep: Prepared, req: RunRequest, payload: dict) -> str:
     method = _plugins().methods.get(payload["method"])
     view = prep.models.view(payload["aliases"])
     layer_scores(req, prep, view, method)
-    return req.store.key(layer_scores_spec(method, req.config, view))
+    return req.store.key(layer_scores_spec(method, req.config, view, provider_of(prep.plugins, "method", method.info.name)))
 
 
 #: kind -> (store kind of its artefact, function producing it; returns the artefact's key)

@@ -19,8 +19,8 @@ import torch
 from memlocbench import __version__
 from memlocbench.data.encoding import Encoded
 from memlocbench.data.noisy_dataset import NoisyDataset
-from memlocbench.errors import InvalidInputError
-from memlocbench.layer_profile import control_placements  # noqa: F401 (re-exported)
+from memlocbench.errors import InvalidInputError, TrainingDivergedError
+from memlocbench.layer_profile import control_placements, single_layer_placements  # noqa: F401 (re-exported)
 from memlocbench.metrics import accuracy
 from memlocbench.profiles import RunConfig
 from memlocbench.protocols import ModelAdapter
@@ -48,24 +48,31 @@ class Recipe:
 
 
 _CONTROL = re.compile(r"^control-(\d+)-(\d+)(-clean)?$")
+#: the control normaliser of gradient attribution: the control recipe with no main layers (every
+#: layer frozen for the main task, still trained by the auxiliary task), as the paper's code
+CONTROL_NORMALISER = "control-none"
 
 
 def recipe_for(role: str) -> Recipe:
-    """Roles: 'memorising', 'clean', 'classifier-only' (all layers frozen, noisy labels), and the
+    """Roles: 'memorising', 'clean', 'classifier-only' (all layers frozen, noisy labels), the
     control models 'control-A-B' (noisy labels may update layers A..B only, 0-based, plus the
-    auxiliary task on all layers) with their clean twins 'control-A-B-clean'."""
+    auxiliary task on all layers; A == B for the single-layer track) with their clean twins
+    'control-A-B-clean', and 'control-none' (no main layers, the auxiliary task on all layers)."""
     if role == "memorising":
         return Recipe(role, "noisy")
     if role == "clean":
         return Recipe(role, "clean")
     if role == "classifier-only":
         return Recipe(role, "noisy", main_layers=())
+    if role == CONTROL_NORMALISER:
+        return Recipe(role, "noisy", main_layers=(), aux=True)
     m = _CONTROL.match(role)
     if m and int(m.group(1)) <= int(m.group(2)):
         return Recipe(role, "clean" if m.group(3) else "noisy",
                       main_layers=tuple(range(int(m.group(1)), int(m.group(2)) + 1)), aux=True)
     raise InvalidInputError(
-        f"unknown model role {role!r}; valid: memorising, clean, classifier-only, control-A-B, control-A-B-clean"
+        f"unknown model role {role!r}; valid: memorising, clean, classifier-only, control-A-B, control-A-B-clean, "
+        f"{CONTROL_NORMALISER}"
     )
 
 
@@ -76,14 +83,17 @@ class TrainedModels:
     def __init__(self, store: ArtefactStore, adapter: ModelAdapter, model_name: str, task_name: str,
                  task_version: int, dataset: NoisyDataset, train_enc: Encoded | None, val_enc: Encoded | None,
                  config: RunConfig, progress: bool = True, aux_loader: AuxLoader | None = None,
-                 device: str = "cpu"):
-        """``train_enc``/``val_enc`` may be None where only keys are wanted (grid planning)."""
+                 device: str = "cpu", providers: dict[str, dict[str, str]] | None = None):
+        """``train_enc``/``val_enc`` may be None where only keys are wanted (grid planning).
+        ``providers``: the (package, version) that provided the task and the model adapter, e.g.
+        ``{"task": {"package": "memlocbench", "version": "0.1.0"}, "model": {...}}``; part of every key."""
         self.store, self.adapter, self.model_name = store, adapter, model_name
         self.device = device
         self.task_name, self.task_version = task_name, task_version
         self.dataset, self.train_enc, self.val_enc = dataset, train_enc, val_enc
         self.config, self.progress = config, progress
         self._aux_loader = aux_loader
+        self.providers = providers or {}
         self.aliases: dict[str, str] = {}  # e.g. {"memorising": "control-0-1"} for control runs
         self._base: torch.nn.Module | None = None
         self._fingerprint = dataset.fingerprint()
@@ -100,9 +110,10 @@ class TrainedModels:
             "data_fingerprint": self._fingerprint,
             "model": self.model_name,
             "model_version": self.adapter.info.version,
-            "train": self._train_config(recipe).model_dump(mode="json"),
+            "train": self._train_config(recipe).model_dump(mode="json", exclude_none=True),  # no until_fit: old keys
             "labels": recipe.labels,
             "frozen": ["embeddings"],
+            "providers": self.providers,
         }
         if recipe.main_layers is not None:
             spec["main_layers"] = list(recipe.main_layers)
@@ -114,8 +125,17 @@ class TrainedModels:
 
     def _train_config(self, recipe: Recipe):
         """The training settings of a recipe: control models may train for their own number of epochs."""
+        train = self.config.train
         epochs = self.config.control.epochs if recipe.aux else None
-        return self.config.train.model_copy(update={"epochs": epochs}) if epochs else self.config.train
+        if epochs:
+            train = train.model_copy(update={"epochs": epochs})
+        if train.until_fit is not None:
+            if recipe.main_layers == ():  # nothing but the head can fit: its criterion is not for it
+                train = train.model_copy(update={"until_fit": None})
+            elif train.until_fit.max_epochs < train.epochs:
+                train = train.model_copy(update={"until_fit": train.until_fit.model_copy(
+                    update={"max_epochs": train.epochs})})
+        return train
 
     def resolve(self, role: str) -> str:
         return self.aliases.get(role, role)
@@ -187,12 +207,15 @@ class TrainedModels:
         if recipe.main_layers == () and aux is None and compute.head_only == "cached-features":
             forward = CachedHeadInput(self.adapter, model, self.train_enc, self.config.train.eval_batch_size,
                                       compute.precision)
-        outcome = train_classifier(
-            model, names, self.train_enc, labels, self.dataset.noisy_idx, self.dataset.clean_idx,
-            self.val_enc, self.dataset.validation.labels, self._train_config(recipe),
-            desc=f"train {role} ({self.task_name}, {self.model_name})", progress=self.progress, aux=aux,
-            compute=compute, forward=forward,
-        )
+        try:
+            outcome = train_classifier(
+                model, names, self.train_enc, labels, self.dataset.noisy_idx, self.dataset.clean_idx,
+                self.val_enc, self.dataset.validation.labels, self._train_config(recipe),
+                desc=f"train {role} ({self.task_name}, {self.model_name})", progress=self.progress, aux=aux,
+                compute=compute, forward=forward,
+            )
+        except TrainingDivergedError as exc:
+            raise TrainingDivergedError(f"task {self.task_name}, model {self.model_name}, role {role}: {exc}") from None
         preds = outcome.final_predictions
         seconds = time.perf_counter() - t0
         tensors = {"final": outcome.final}
@@ -203,6 +226,8 @@ class TrainedModels:
             "role": role,
             "memlocbench_version": __version__,
             "first_fit_epoch": outcome.first_fit_epoch,
+            "epochs_trained": outcome.epochs_trained,
+            "until_fit_epoch": outcome.until_fit_epoch,
             "history": outcome.history_dicts(),
             "final_train_predictions": preds,
             "train_seconds": seconds,
@@ -245,6 +270,7 @@ class TrainedModels:
             "clean_train_acc": accuracy([pred[i] for i in d.clean_idx], [d.original_labels[i] for i in d.clean_idx]),
             "validation_acc": last["validation_acc"],
             "first_fit_epoch": m["first_fit_epoch"],
+            "epochs_trained": m.get("epochs_trained", len(m["history"])),
             "epochs": m["history"],
             "train_seconds": m["train_seconds"],
             "trained_in_this_run": role in self.trained_now,

@@ -3,7 +3,9 @@
 After every epoch it records accuracy on the noisy examples (against their perturbed labels) and on
 the clean training examples (validation only after the last epoch: it never steers training), and
 snapshots the first epoch at which the training set is fitted (macro-F1 against the training labels
->= the profile's threshold, 0.993 in the paper). With the default ``ComputeConfig`` this is the
+>= the profile's threshold, 0.993 in the paper). With ``train.until_fit`` (opt-in) the loop runs
+past ``epochs`` until the noisy examples are fitted, then a stated number of epochs more, up to a
+maximum, and records how many epochs it trained. With the default ``ComputeConfig`` this is the
 paper's loop in fp32 with random batches; ``cpu-fast`` switches on bf16 autocast, length-grouped
 batches and training-set scoring only until the first fit (``memlocbench.compute``).
 """
@@ -20,6 +22,7 @@ from transformers import get_linear_schedule_with_warmup
 
 from memlocbench.compute import autocast, training_batches
 from memlocbench.data.encoding import Encoded
+from memlocbench.errors import TrainingDivergedError
 from memlocbench.metrics import accuracy, macro_f1
 from memlocbench.profiles import ComputeConfig, TrainConfig
 from memlocbench.protocols import ModelAdapter
@@ -68,6 +71,8 @@ class TrainingOutcome:
     first_fit: State | None
     first_fit_epoch: int | None
     history: list[EpochRecord] = field(default_factory=list)
+    epochs_trained: int = 0
+    until_fit_epoch: int | None = None  # train_until_fit: first epoch at which its criterion held
     final_predictions: list[int] = field(default_factory=list)  # training set, after the last epoch
 
     def history_dicts(self) -> list[dict]:
@@ -84,6 +89,18 @@ def set_trainable(model: torch.nn.Module, names: list[str]) -> list[torch.nn.Par
     return params
 
 
+def _diverged(what: str, epoch: int, step: int, lr: float) -> TrainingDivergedError:
+    return TrainingDivergedError(
+        f"training diverged: {what} at epoch {epoch}, step {step} (learning rate {lr:g}); nothing was stored. "
+        f"Try a smaller learning rate (--lr; the cpu profile uses 1e-4, the paper 1e-5)")
+
+
+def non_finite_parameters(model: torch.nn.Module, names: list[str]) -> list[str]:
+    """Names among ``names`` whose values contain NaN or infinity."""
+    params = dict(model.named_parameters())
+    return [n for n in names if not bool(torch.isfinite(params[n].detach()).all())]
+
+
 def snapshot(model: torch.nn.Module, names: list[str]) -> State:
     params = dict(model.named_parameters())
     return {n: params[n].detach().clone() for n in names}
@@ -91,15 +108,18 @@ def snapshot(model: torch.nn.Module, names: list[str]) -> State:
 
 @torch.no_grad()
 def predict(model: torch.nn.Module, enc: Encoded, indices: list[int], batch_size: int,
-            precision: str = "fp32", forward: Forward | None = None) -> list[int]:
+            precision: str = "fp32", forward: Forward | None = None, require_finite: bool = False) -> list[int]:
     """Predicted labels for ``indices`` (returned in the order of ``indices``); ``forward``
-    replaces the full forward pass (for examples of ``enc``)."""
+    replaces the full forward pass (for examples of ``enc``). ``require_finite``: raise
+    TrainingDivergedError on NaN or infinite logits (a diverged model)."""
     was_training = model.training
     model.eval()
     out: dict[int, int] = {}
     for chunk, batch in enc.eval_batches(indices, batch_size):
         with autocast(model, precision):
             logits = forward(model, chunk) if forward is not None else model(**batch).logits
+        if require_finite and not bool(torch.isfinite(logits).all()):
+            raise TrainingDivergedError("non-finite outputs (logits)")
         out.update(zip(chunk, logits.argmax(-1).tolist()))
     model.train(was_training)
     return [out[i] for i in indices]
@@ -141,8 +161,12 @@ def train_classifier(
     params = [named[n] for n in trainable]
     optim = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay, fused=True)
     n = len(labels)
+    until = cfg.until_fit
+    # train_until_fit: the schedule spans the whole budget; the loop may stop earlier
+    budget = max(until.max_epochs, cfg.epochs) if until is not None else cfg.epochs
+    stop_at = budget if until is not None else cfg.epochs  # moved forward once the criterion holds
     steps_per_epoch = (n + cfg.batch_size - 1) // cfg.batch_size
-    total = steps_per_epoch * cfg.epochs
+    total = steps_per_epoch * budget
     sched = get_linear_schedule_with_warmup(optim, int(cfg.warmup_fraction * total), total)
     clip_params = [named[n] for n in all_names]
     if aux is not None:
@@ -150,7 +174,7 @@ def train_classifier(
         clip_params += list(aux.head.parameters())
         aux_optim = torch.optim.AdamW(aux_params, lr=aux.learning_rate, weight_decay=cfg.weight_decay,
                                       fused=True)
-        aux_total = (len(aux.labels) + cfg.batch_size - 1) // cfg.batch_size * cfg.epochs
+        aux_total = (len(aux.labels) + cfg.batch_size - 1) // cfg.batch_size * budget
         aux_sched = get_linear_schedule_with_warmup(aux_optim, int(cfg.warmup_fraction * aux_total), aux_total)
         total += aux_total
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -159,7 +183,9 @@ def train_classifier(
     outcome = TrainingOutcome(final={}, first_fit=None, first_fit_epoch=None)
     bar = tqdm(total=total, desc=desc, disable=not progress, unit="step", leave=False)
     all_idx = list(range(n))
-    for epoch in range(1, cfg.epochs + 1):
+    epoch = 0
+    while epoch < stop_at:
+        epoch += 1
         t0 = time.perf_counter()
         model.train()
         plan = training_batches(all_idx, lengths, cfg.batch_size, gen, compute.batching, compute.group_size)
@@ -170,7 +196,7 @@ def train_classifier(
             steps += [("aux", chunk) for chunk in aux_plan]
             steps = [steps[i] for i in torch.randperm(len(steps), generator=gen).tolist()]
         loss_sum = 0.0
-        for which, chunk in steps:
+        for step, (which, chunk) in enumerate(steps, start=1):
             if which == "main":
                 with autocast(model, precision):
                     logits = train_forward(model, chunk)
@@ -180,6 +206,9 @@ def train_classifier(
             else:
                 loss = aux.loss(model, chunk, loss_fn, precision)
                 opt, sch = aux_optim, aux_sched
+            if not bool(torch.isfinite(loss.detach())):
+                raise _diverged(f"non-finite {'auxiliary-task ' if which == 'aux' else ''}loss "
+                                f"({loss.item()})", epoch, step, cfg.learning_rate)
             optim.zero_grad(set_to_none=True)
             if aux is not None:
                 aux_optim.zero_grad(set_to_none=True)
@@ -188,27 +217,41 @@ def train_classifier(
             opt.step()
             sch.step()
             bar.update(1)
-        last = epoch == cfg.epochs
+        bad = non_finite_parameters(model, all_names)
+        if bad:  # checked at every epoch end, so no non-finite snapshot is ever taken or stored
+            raise _diverged(f"non-finite weights in {len(bad)} parameter(s), e.g. {bad[0]}", epoch, len(steps),
+                            cfg.learning_rate)
+        last = epoch == stop_at
         rec = EpochRecord(epoch=epoch, loss=loss_sum / n, train_macro_f1=None, noisy_acc=None, clean_acc=None,
                           validation_acc=None, seconds=0.0)
         # the training set is scored after every epoch (it finds the first fit), or, with
         # train_eval="until-fit", until the first fit and after the last epoch: same weights either way
-        if last or outcome.first_fit is None or compute.train_eval == "every-epoch":
-            pred = predict(model, train_enc, all_idx, cfg.eval_batch_size, precision, forward)
+        # (train_until_fit needs the scores until its criterion holds)
+        waiting = until is not None and outcome.until_fit_epoch is None
+        if last or waiting or outcome.first_fit is None or compute.train_eval == "every-epoch":
+            try:
+                pred = predict(model, train_enc, all_idx, cfg.eval_batch_size, precision, forward, require_finite=True)
+            except TrainingDivergedError as exc:
+                raise _diverged(f"{exc} on the training set", epoch, len(steps), cfg.learning_rate) from None
             rec.train_macro_f1 = macro_f1(pred, labels)
             rec.noisy_acc = (accuracy([pred[i] for i in noisy_idx], [labels[i] for i in noisy_idx])
                              if noisy_idx else float("nan"))
             rec.clean_acc = accuracy([pred[i] for i in clean_idx], [labels[i] for i in clean_idx])
             bar.set_postfix(epoch=epoch, f1=f"{rec.train_macro_f1:.3f}", noisy=f"{rec.noisy_acc:.2f}")
+        if waiting and (not noisy_idx or rec.noisy_acc >= until.noisy_fit):
+            outcome.until_fit_epoch = epoch
+            stop_at = min(budget, max(cfg.epochs, epoch + until.extra_epochs))
+            last = epoch == stop_at
         if last:
             val_pred = predict(model, val_enc, list(range(len(val_labels))), cfg.eval_batch_size, precision)
             rec.validation_acc = accuracy(val_pred, val_labels)
         rec.seconds = time.perf_counter() - t0
         outcome.history.append(rec)
-        if outcome.first_fit is None and rec.train_macro_f1 >= cfg.fit_threshold:
+        if outcome.first_fit is None and rec.train_macro_f1 is not None and rec.train_macro_f1 >= cfg.fit_threshold:
             outcome.first_fit = snapshot(model, all_names)
             outcome.first_fit_epoch = epoch
     bar.close()
+    outcome.epochs_trained = epoch
     outcome.final = snapshot(model, all_names)
     outcome.final_predictions = pred
     return outcome

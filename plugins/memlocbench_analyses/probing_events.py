@@ -61,7 +61,7 @@ def subset_f1(feats, labels: list[int], noisy: set[int], num_classes: int, p: di
     targets = torch.tensor(labels)
     splits, best = fit_probes(feats, targets, jobs, p, num_classes, p["class_weights"], macro_f1)
     sums = {"noisy": [0.0] * n_states, "clean": [0.0] * n_states}
-    for (layer, s), (_, pred) in zip(jobs, best):
+    for (layer, s), (_, pred, _epoch) in zip(jobs, best):
         test = splits[s][2]
         for part in ("noisy", "clean"):
             keep = [k for k, i in enumerate(test) if (i in noisy) == (part == "noisy")]

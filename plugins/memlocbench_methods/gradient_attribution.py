@@ -7,7 +7,10 @@ seeded random set of clean examples, the gradient of the label's raw logit (the 
 its negative-log-likelihood loss to raw logits, so its negated loss is exactly that logit), and
 average each group. A layer's score is the L1 norm, over the layer's parameters, of
 (noisy mean gradient - clean mean gradient), divided by the same quantity computed on the
-classifier-only model (all layers frozen during training), then normalised to sum to 1.
+classifier-only model (all layers frozen during training), then normalised to sum to 1. In the
+control setup the normaliser is the control recipe with no main layers (role ``control-none``: every
+layer frozen for the main task but trained by the auxiliary task), as in the paper's code; the
+pipeline maps the role ``classifier-only`` to it there.
 
 Speed: a mean of per-example gradients is the gradient of the mean, because examples do not
 interact in an eval-mode forward pass, and only the difference of the two means is ever used. So
@@ -77,14 +80,17 @@ def layer_l1(adapter, model, difference, num_layers) -> list[float]:
 
 
 def clean_sample(clean_idx: list[int], size: int, seed: int) -> list[int]:
-    return sorted(random.Random(seed).sample(list(clean_idx), min(size, len(clean_idx))))
+    """As the paper's code: the clean indices shuffled with the model seed, the first ``size`` taken."""
+    order = list(clean_idx)
+    random.Random(seed).shuffle(order)
+    return sorted(order[:size])
 
 
 class GradientAttribution:
     info = MethodInfo(
         name="gradient-attribution",
         description="L1 norm per layer of (noisy - clean) mean logit gradients, relative to a classifier-only model",
-        version=1,
+        version=2,  # 2: control normaliser = the control recipe with no main layers; clean sample as the paper
         extra_models=("classifier-only",),
     )
 
@@ -107,6 +113,7 @@ class GradientAttribution:
             "l1_classifier_only": per_model["classifier-only"],
             "checkpoint": "first_fit" if meta["first_fit_epoch"] is not None else "final (never fitted)",
             "first_fit_epoch": meta["first_fit_epoch"],
+            "normaliser_role": ctx.models.resolve("classifier-only"),
             "n_noisy": len(noisy), "n_clean": len(clean), "params": p,
         })
 

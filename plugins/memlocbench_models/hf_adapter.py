@@ -48,6 +48,7 @@ class HFAdapter:
     _LAYER_RE: re.Pattern
     _EMBED_RE: re.Pattern
     _layers_path: str  # attribute path from the model to its ModuleList of layers
+    version: int = 1  # bumped when the model an adapter builds changes
 
     def __init__(self, name: str, hub_id: str, description: str,
                  source: Callable[[], str] | None = None, config=None, num_layers: int | None = None):
@@ -58,7 +59,8 @@ class HFAdapter:
         if config is not None:
             num_layers = getattr(config, "num_hidden_layers", None) or getattr(config, "num_layers", None)
         self.info = ModelInfo(name=name, hub_id=hub_id, description=description, family=self.family,
-                              sentence_representation=self.representation, num_layers=num_layers)
+                              sentence_representation=self.representation, num_layers=num_layers,
+                              version=self.version)
         self._source = source or (lambda: hub_id)
         self._config = config
 
@@ -97,6 +99,17 @@ class HFAdapter:
 
     def fix_tokenizer(self, tok):
         return tok
+
+    def max_positions(self) -> int | None:
+        """The model's maximum input length in tokens, read from its config (no weights loaded)."""
+        if self._config is not None:
+            cfg = self._config
+        else:
+            from transformers import AutoConfig
+
+            cfg = self._load("config", AutoConfig.from_pretrained)
+        n = getattr(cfg, "max_position_embeddings", None)
+        return int(n) if isinstance(n, int) and n > 0 else None
 
     def load_model(self, num_labels: int) -> nn.Module:
         from transformers import AutoModelForSequenceClassification
@@ -157,9 +170,12 @@ class DecoderAdapter(HFAdapter):
     The paper's fixes: no pad token -> pad with EOS (a pad token the tokenizer already has is kept;
     transformers 5.x's GPTNeoXTokenizer defaults to ``<|padding|>``: masked positions never reach
     the classifier, so the results are the same); the model's pad id follows the tokenizer; padding
-    on the right."""
+    on the right. The classification head (``score``) gets a bias, as the paper's ``nn.Linear``
+    classifier has (transformers' decoder heads have none); it is initialised as transformers
+    initialises a new head (weights normal with the config's std, bias zero)."""
 
     representation = "last-token"
+    version = 2  # 2: classification head with a bias
     _pad_id: int | None = None
 
     def fix_tokenizer(self, tok):
@@ -176,4 +192,13 @@ class DecoderAdapter(HFAdapter):
             self.load_tokenizer()  # sets self._pad_id
         model.config.pad_token_id = self._pad_id
         model.config.use_cache = False  # a classifier has no use for the key/value cache
+        old = model.score
+        if old.bias is None:
+            cfg = model.config
+            std = getattr(cfg, "init_std", None) or getattr(cfg, "initializer_range", None) or 0.02
+            head = nn.Linear(old.in_features, old.out_features, bias=True, dtype=old.weight.dtype)
+            with torch.no_grad():
+                head.weight.normal_(0.0, std)
+                head.bias.zero_()
+            model.score = head
         return model
