@@ -171,10 +171,10 @@ def test_cuda_without_cuda_is_a_clean_error(mirror, tmp_path):
 def test_shipped_grid_files_plan(plugins, mirror, tmp_path):
     cpu = dry_run(plugins, load_grid_config(REPO / "benchmarks/grids/cpu.toml",
                                             {"data_dir": mirror, "cache_dir": tmp_path}))
-    # 11 tasks x (3 trainings + 4 methods) + the control setup on SST-2: 6 control models, a
-    # classifier-only model of its own settings, 3 placements x 4 methods
+    # 11 tasks x (3 trainings + 4 methods) + the control setup on SST-2: 6 control models, the
+    # control normaliser (control-none: the control recipe with no main layers), 3 placements x 4 methods
     assert sum(c["units"] for c in cpu.counts.values()) == 11 * 7 + 7 + 12
-    assert cpu.counts["train-control"]["units"] == 6 and len(cpu.plan.groups) == 12
+    assert cpu.counts["train-control"]["units"] == 7 and len(cpu.plan.groups) == 12
     assert cpu.estimate.default_units == 96 and cpu.estimate.seconds > 0
     paper = load_grid_config(REPO / "benchmarks/grids/paper.toml", {})
     block = paper.grids[0]
