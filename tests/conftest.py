@@ -67,3 +67,25 @@ def minilm_pair(plugins, mirror: Path, n_rows: int, max_length: int, scale: floa
             if embeddings_too or adapter.parameter_group(n) != "embeddings":
                 p.add_(scale * torch.randn(p.shape, generator=gen))
     return adapter, enc, [r["label"] for r in rows], base, other
+
+
+def small_sst2_models(plugins, mirror: Path, store_dir: Path, batch_size: int, n_validation: int):
+    """A 32-row SST-2 noisy dataset (max length 32, 1 epoch) encoded for MiniLM-L6, ``n_validation``
+    validation rows, and its ``TrainedModels`` on a store in ``store_dir``: the small setting of the
+    training-loop tests. Returns (adapter, dataset, train encoding, validation encoding, config, models)."""
+    from memlocbench.data.encoding import encode
+    from memlocbench.data.noisy_dataset import build_noisy_dataset
+    from memlocbench.profiles import build_config
+    from memlocbench.store import ArtefactStore
+    from memlocbench.training.trained_models import TrainedModels
+
+    adapter = plugins.models.get("minilm-l6")
+    tok = adapter.load_tokenizer()
+    cfg = build_config("cpu", data={"train_size": 32, "max_length": 32}, train={"epochs": 1, "batch_size": batch_size})
+    data = build_noisy_dataset(plugins.tasks.get("sst2"), cfg.data, mirror, tok.sep_token)
+    enc = encode(tok, data.train_texts, 32)
+    val = encode(tok, data.validation.texts[:n_validation], 32)
+    data.validation = data.validation.select(list(range(n_validation)))
+    models = TrainedModels(ArtefactStore(store_dir), adapter, "minilm-l6", "sst2", 1, data, enc, val, cfg,
+                           progress=False)
+    return adapter, data, enc, val, cfg, models

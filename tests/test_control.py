@@ -5,13 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from memlocbench.data.encoding import encode
-from memlocbench.data.noisy_dataset import build_noisy_dataset
+from conftest import small_sst2_models
 from memlocbench.errors import InvalidInputError
 from memlocbench.pipeline import RunRequest, control_score, run
 from memlocbench.profiles import build_config
 from memlocbench.store import ArtefactStore
-from memlocbench.training.trained_models import KIND, TrainedModels, control_placements, recipe_for
+from memlocbench.training.trained_models import KIND, control_placements, recipe_for
 from memlocbench.training.trainer import train_classifier
 
 
@@ -42,16 +41,7 @@ def test_control_score():
 
 @pytest.fixture(scope="module")
 def small(plugins, mirror, tmp_path_factory):
-    adapter = plugins.models.get("minilm-l6")
-    tok = adapter.load_tokenizer()
-    cfg = build_config("cpu", data={"train_size": 32, "max_length": 32}, train={"epochs": 1, "batch_size": 8})
-    data = build_noisy_dataset(plugins.tasks.get("sst2"), cfg.data, mirror, tok.sep_token)
-    enc = encode(tok, data.train_texts, 32)
-    val = encode(tok, data.validation.texts[:16], 32)
-    data.validation = data.validation.select(list(range(16)))
-    models = TrainedModels(ArtefactStore(tmp_path_factory.mktemp("c")), adapter, "minilm-l6", "sst2", 1,
-                           data, enc, val, cfg, progress=False)
-    return adapter, data, enc, val, cfg, models
+    return small_sst2_models(plugins, mirror, tmp_path_factory.mktemp("c"), 8, 16)
 
 
 def _groups(adapter, before, after):

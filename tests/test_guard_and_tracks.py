@@ -11,19 +11,16 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-import torch
 from click.testing import CliRunner
 
+from conftest import small_sst2_models
 from memlocbench.cli import main
-from memlocbench.data.encoding import encode
-from memlocbench.data.noisy_dataset import build_noisy_dataset
 from memlocbench.layer_profile import mcog, normalise
 from memlocbench.leaderboard import Cell, ModelTable, collect, model_tables, pooled_agreement, render
 from memlocbench.pipeline import PAPER_CONTROL_TASKS, control_score
 from memlocbench.profiles import GuardConfig, TrainUntilFit, build_config
 from memlocbench.results import MemorisationStats, memorisation_guard, read_result
-from memlocbench.store import ArtefactStore
-from memlocbench.training.trained_models import (CONTROL_NORMALISER, TrainedModels, recipe_for,
+from memlocbench.training.trained_models import (CONTROL_NORMALISER, recipe_for,
                                                  single_layer_placements)
 from memlocbench.training.trainer import train_classifier
 
@@ -161,15 +158,7 @@ def test_an_explicit_epoch_count_switches_train_until_fit_off():
 
 @pytest.fixture(scope="module")
 def small(plugins, mirror, tmp_path_factory):
-    adapter = plugins.models.get("minilm-l6")
-    tok = adapter.load_tokenizer()
-    cfg = build_config("cpu", data={"train_size": 32, "max_length": 32}, train={"epochs": 1, "batch_size": 16})
-    data = build_noisy_dataset(plugins.tasks.get("sst2"), cfg.data, mirror, tok.sep_token)
-    enc = encode(tok, data.train_texts, 32)
-    val = encode(tok, data.validation.texts[:8], 32)
-    data.validation = data.validation.select(list(range(8)))
-    models = TrainedModels(ArtefactStore(tmp_path_factory.mktemp("u")), adapter, "minilm-l6", "sst2", 1,
-                           data, enc, val, cfg, progress=False)
+    _, data, enc, val, cfg, models = small_sst2_models(plugins, mirror, tmp_path_factory.mktemp("u"), 16, 8)
     return data, enc, val, cfg, models
 
 
