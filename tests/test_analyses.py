@@ -338,3 +338,20 @@ def test_leaderboard_section_with_analysis_results(tmp_path):
     assert write_figures(collected, [], tmp_path / "fig") == []  # no M-CoG without method results
     empty = render(collect(tmp_path / "nothing"))
     assert "_No analysis results yet" in empty
+
+
+@pytest.mark.parametrize("param,problem", [
+    ("runs=-1", "must not be negative"), ("runs=NaN", "expected an integer"), ('runs="x"', "expected an integer"),
+    ("runs=0", "runs must be >= 1"), ("epochs=2.5", "expected an integer"), ("learning_rate=Infinity", "finite"),
+    ("bogus=1", "valid: batch_size, epochs"),
+])
+def test_bad_analysis_parameters_are_clean_errors_before_any_training(mirror, tmp_path, param, problem):
+    from click.testing import CliRunner
+
+    from memlocbench.cli import main
+
+    res = CliRunner().invoke(main, ["analyse", "memorisation-map", "--task", "sst2", "--data-dir", str(mirror),
+                                    "--train-size", "40", "--cache-dir", str(tmp_path), "--out", str(tmp_path / "r"),
+                                    "--param", param, "--quiet"])
+    assert res.exit_code == 2 and problem in res.output, res.output
+    assert not (tmp_path / "models").exists() and not list((tmp_path / "r").glob("*.json"))

@@ -31,6 +31,7 @@ import torch
 from memlocbench import hookimpl
 from memlocbench.compute import autocast
 from memlocbench.data.encoding import Encoded
+from memlocbench.errors import InvalidInputError
 from memlocbench.protocols import AnalysisInfo, AnalysisOutput
 from memlocbench_analyses import mean_defined, summary_mismatches
 from memlocbench.training.trained_models import TRAINING_CODE_VERSION
@@ -138,6 +139,10 @@ class MemorisationMap:
 
     def analyse(self, ctx) -> AnalysisOutput:
         p = ctx.params(self.info.name, DEFAULTS)
+        if p["runs"] < 1 or not 0 < p["fraction"] < 1 or p["epochs"] < 1 or p["batch_size"] < 1 \
+                or p["learning_rate"] <= 0:
+            raise InvalidInputError(f"analysis 'memorisation-map': runs must be >= 1, 0 < fraction < 1, epochs >= 1, "
+                                    f"batch_size >= 1 and learning_rate > 0; got {p}")
         d = ctx.dataset
         all_logits, masks, runs = [], [], []
         for seed in range(p["runs"]):
