@@ -58,6 +58,28 @@ def mcog(profile: list[float]) -> float:
     return sum((i + 1) * w for i, w in enumerate(profile))
 
 
+def top_neuron_count(total: int, top_percent: float) -> int:
+    """How many neurons the top ``top_percent`` % of ``total`` is: rounded, at least one."""
+    if not 0 < top_percent <= 100:
+        raise InvalidInputError(f"top_percent must be in (0, 100], got {top_percent}")
+    return max(1, min(total, round(total * top_percent / 100)))
+
+
+def neuron_layer_shares(neurons, top_percent: float) -> list[float]:
+    """A neuron method's layer weights: the share of the top ``top_percent`` % of all L x d_ff neurons
+    (by score, over the whole model; ties to the lower flat index) that lies in each layer."""
+    import torch
+
+    if neurons.ndim != 2:
+        raise ValueError(f"neuron scores must be [layers, neurons], got shape {tuple(neurons.shape)}")
+    num_layers, width = neurons.shape
+    k = top_neuron_count(num_layers * width, top_percent)
+    flat = neurons.detach().reshape(-1).to(torch.float64).cpu()
+    top = torch.sort(flat, descending=True, stable=True).indices[:k]  # stable: ties to the lower index
+    counts = torch.bincount(top // width, minlength=num_layers)
+    return [float(c) / k for c in counts.tolist()]
+
+
 def single_layer_placements(num_layers: int) -> list[tuple[int, int]]:
     """The harder control track: the main task may update one layer, each layer in turn."""
     return [(k, k) for k in range(num_layers)]
@@ -69,7 +91,8 @@ def control_placements(num_layers: int) -> list[tuple[int, int]]:
     if num_layers < 2:
         raise InvalidInputError("the control setup needs at least 2 layers")
     mid = num_layers // 2
-    return [(0, 1), (mid - 1, mid), (num_layers - 2, num_layers - 1)]
+    # each placement once: with 2 or 3 layers some of the three coincide
+    return list(dict.fromkeys([(0, 1), (mid - 1, mid), (num_layers - 2, num_layers - 1)]))
 
 
 def control_accuracy(profile: list[float], placement: tuple[int, ...],

@@ -34,6 +34,10 @@ from memlocbench.training.trained_models import (CONTROL_NORMALISER, TrainedMode
                                                  single_layer_placements)
 
 METHOD_KIND = "layer-scores"
+#: ``--method neurons``: the five neuron-level methods (MemPi's, carried to classification)
+NEURON_METHODS = ("zero-out", "activations", "integrated-gradients", "slimming", "hard-concrete")
+#: the tensor file of a neuron method's entry in the store: {"neurons": [L, d_ff]}
+NEURON_TENSORS = "neurons"
 
 
 @dataclass
@@ -83,9 +87,11 @@ def model_providers(plugins: Plugins, task: str, model: str) -> dict[str, dict[s
     return {"task": provider_of(plugins, "task", task), "model": provider_of(plugins, "model", model)}
 
 
-def check_method_output(scores: object, num_layers: int, method: str, package: str) -> None:
+def check_method_output(scores: object, num_layers: int, method: str, package: str,
+                        neuron_width: int | None = None) -> None:
     """A method's output before it is cached: exactly ``num_layers`` finite, non-negative real
-    weights and JSON-serialisable details; otherwise a MethodOutputError naming the method."""
+    weights and JSON-serialisable details, and for a neuron method (``neuron_width`` = d_ff) a finite
+    [num_layers, d_ff] neuron tensor; otherwise a MethodOutputError naming the method."""
     where = f"method {method!r} (package {package})"
     if not isinstance(scores, LayerScores):
         raise MethodOutputError(f"{where} returned {type(scores).__name__}, not LayerScores; nothing was cached")
@@ -103,6 +109,25 @@ def check_method_output(scores: object, num_layers: int, method: str, package: s
     except (TypeError, ValueError, RecursionError) as exc:
         raise MethodOutputError(f"{where} returned details that are not JSON-serialisable ({exc}); "
                                 f"nothing was cached") from None
+    if neuron_width is not None or scores.neurons is not None:
+        _check_neurons(scores, num_layers, neuron_width, where)
+
+
+def _check_neurons(scores: LayerScores, num_layers: int, width: int | None, where: str) -> None:
+    """A neuron method's output: a finite float tensor [L, d_ff] (d_ff = ``width`` when known)."""
+    import torch
+
+    n = scores.neurons
+    if width is not None and n is None:
+        raise MethodOutputError(f"{where} is a neuron method but returned no neuron scores (LayerScores.neurons); "
+                                f"nothing was cached")
+    if not isinstance(n, torch.Tensor) or not n.is_floating_point() or n.ndim != 2 or n.shape[0] != num_layers \
+            or (width is not None and n.shape[1] != width):
+        shape = tuple(n.shape) if isinstance(n, torch.Tensor) else type(n).__name__
+        raise MethodOutputError(f"{where} returned neuron scores of shape {shape}; they must be a float tensor "
+                                f"[{num_layers}, {width or 'd_ff'}]; nothing was cached")
+    if not bool(torch.isfinite(n).all()):
+        raise MethodOutputError(f"{where} returned non-finite neuron scores; nothing was cached")
 
 
 def layer_scores_spec(method, config: RunConfig, models: TrainedModels, method_provider: dict[str, str]) -> dict:
@@ -197,17 +222,35 @@ def layer_scores(req: RunRequest, prep: Prepared, view: TrainedModels, method) -
     name = method.info.name
     spec = layer_scores_spec(method, req.config, view, provider_of(prep.plugins, "method", name))
     key = req.store.key(spec)
-    if req.store.has(METHOD_KIND, key):
+    neuron = getattr(method.info, "granularity", "layer") == "neuron"
+    if req.store.has(METHOD_KIND, key) and (not neuron or req.store.has_tensors(METHOD_KIND, key, NEURON_TENSORS)):
         saved = req.store.meta(METHOD_KIND, key)
-        return LayerScores(raw=saved["raw"], details=saved["details"]), True
+        neurons = req.store.tensors(METHOD_KIND, key, NEURON_TENSORS)["neurons"] if neuron else None
+        return LayerScores(raw=saved["raw"], details=saved["details"], neurons=neurons), True
     ctx = MethodContext(prep.task.metadata.name, prep.adapter, prep.tokenizer, prep.dataset, prep.train_enc, view,
                         req.config, prep.num_layers, req.progress)
     scores = method.localise(ctx)
-    check_method_output(scores, prep.num_layers, name, prep.plugins.registry("method").provider(name).package)
-    scores = LayerScores(raw=[float(x) for x in scores.raw], details=scores.details)
+    width = ffn_width(prep.adapter, view) if neuron else None
+    check_method_output(scores, prep.num_layers, name, prep.plugins.registry("method").provider(name).package,
+                        neuron_width=width)
+    neurons = scores.neurons.detach().float().cpu() if neuron else None
+    scores = LayerScores(raw=[float(x) for x in scores.raw], details=scores.details, neurons=neurons)
     req.store.put(METHOD_KIND, key, {"spec": spec, "raw": scores.raw, "details": scores.details,
-                                     "num_layers": prep.num_layers})
+                                     "num_layers": prep.num_layers},
+                  tensors={NEURON_TENSORS: {"neurons": neurons}} if neuron else None)
     return scores, False
+
+
+def ffn_width(adapter, view: TrainedModels) -> int:
+    """d_ff of the memorising model: the input width of its layers' feed-forward down-projections."""
+    if not hasattr(adapter, "ffn_projections"):
+        raise InvalidInputError(f"model {adapter.info.name!r} does not say where its feed-forward neurons are "
+                                f"(its adapter has no ffn_projections); neuron methods cannot run on it")
+    model = view.load("memorising")
+    widths = {p.in_features for p in adapter.ffn_projections(model)}
+    if len(widths) != 1:
+        raise InvalidInputError(f"model {adapter.info.name!r}: layers of different feed-forward widths {sorted(widths)}")
+    return widths.pop()
 
 
 def _run_method(plugins, req, prep: Prepared, view, method, stats, timings, placement) -> Result:
@@ -246,8 +289,10 @@ def _run_method(plugins, req, prep: Prepared, view, method, stats, timings, plac
 
 
 def resolve_methods(plugins: Plugins, names: list[str]) -> list:
-    """Method objects for ``names`` ('all' = the paper's four), each once, in order."""
-    expanded = [m for name in names for m in (PAPER_METHODS if name == "all" else [name])]
+    """Method objects for ``names`` ('all' = the paper's four, 'neurons' = the five neuron methods), each
+    once, in order."""
+    groups = {"all": PAPER_METHODS, "neurons": NEURON_METHODS}
+    expanded = [m for name in names for m in groups.get(name, [name])]
     return [plugins.methods.get(m) for m in dict.fromkeys(expanded)]
 
 

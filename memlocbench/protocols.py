@@ -66,6 +66,9 @@ class MethodInfo(_Strict):
     name: Name
     description: str
     version: int = Field(ge=1, default=1)
+    granularity: Literal["layer", "neuron"] = Field(
+        "layer", description="'neuron': the method scores each feed-forward neuron (LayerScores.neurons) and its "
+                             "layer weights are the layers' shares of the top-scoring neurons")
     extra_models: tuple[str, ...] = Field(
         (), description="trained-model roles that localise() loads besides the memorising model and its clean "
                         "twin (e.g. 'classifier-only'); `memlocbench grid` trains them as units of their own")
@@ -86,6 +89,10 @@ class Task(Protocol):
 
 @runtime_checkable
 class ModelAdapter(Protocol):
+    """Optional, for neuron methods: ``ffn_projections(model) -> list[nn.Linear]``, each layer's
+    feed-forward down-projection (d_ff -> d_model); its input is the layer's intermediate activation,
+    so neuron j of layer l is its input feature j (the built-in adapters have it)."""
+
     info: ModelInfo
 
     def load_tokenizer(self) -> Any: ...
@@ -95,6 +102,7 @@ class ModelAdapter(Protocol):
         ...
 
     def layer_modules(self, model: "nn.Module") -> "nn.ModuleList": ...
+
 
     def parameter_group(self, parameter_name: str) -> str | int:
         """'embeddings', the 0-based layer index, or 'head'."""
@@ -109,10 +117,16 @@ class ModelAdapter(Protocol):
 
 @dataclass
 class LayerScores:
-    """What a method returns: one non-negative raw weight per layer, plus its raw measurements."""
+    """What a method returns: one non-negative raw weight per layer, plus its raw measurements.
+
+    A neuron method (``MethodInfo.granularity == "neuron"``) also returns ``neurons``: a finite float
+    tensor [L, d_ff], one attribution per feed-forward neuron (``ModelAdapter.ffn_projections``),
+    higher = more involved in memorising the noisy labels. It is stored as an artefact beside the
+    result, not in the JSON; ``raw`` must then be ``layer_profile.neuron_layer_shares(neurons, k)``."""
 
     raw: list[float]
     details: dict[str, Any] = field(default_factory=dict)
+    neurons: "torch.Tensor | None" = None
 
 
 @runtime_checkable

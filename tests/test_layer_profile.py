@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from memlocbench.layer_profile import layer_weights_from_windows, mcog, normalise, windows
+from memlocbench.errors import InvalidInputError
+from memlocbench.layer_profile import control_placements, layer_weights_from_windows, mcog, normalise, windows
 
 
 @pytest.mark.parametrize("L", [1, 6, 12, 24])
@@ -33,3 +34,26 @@ def test_normalise_and_mcog_numbering_from_one():
     assert mcog(normalise([0, 0, 0])) == pytest.approx(2.0)  # all-zero -> uniform
     with pytest.raises(ValueError):
         normalise([1.0, -0.5])
+
+
+def test_neuron_layer_shares_count_the_top_neurons_per_layer():
+    import torch
+
+    from memlocbench.layer_profile import neuron_layer_shares, top_neuron_count
+
+    scores = torch.zeros(3, 100)
+    scores[2, :3] = 5.0  # the top 3 of 300 neurons (1%) are all in layer 3
+    assert neuron_layer_shares(scores, 1.0) == [0.0, 0.0, 1.0]
+    scores[0, 7] = 9.0  # now the top 1% (3 neurons) is one in layer 1 and two in layer 3
+    assert neuron_layer_shares(scores, 1.0) == pytest.approx([1 / 3, 0.0, 2 / 3])
+    # ties go to the lower index: six equal scores, top 2% (6 neurons) of a flat field
+    assert neuron_layer_shares(torch.ones(3, 100), 2.0) == [1.0, 0.0, 0.0]
+    assert top_neuron_count(300, 0.1) == 1 and top_neuron_count(30000, 0.5) == 150
+    with pytest.raises(InvalidInputError):
+        top_neuron_count(300, 0.0)
+
+
+def test_control_placements_are_distinct_on_small_models():
+    assert control_placements(3) == [(0, 1), (1, 2)]
+    assert control_placements(2) == [(0, 1)]
+    assert control_placements(6) == [(0, 1), (2, 3), (4, 5)]

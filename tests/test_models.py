@@ -173,6 +173,35 @@ def test_layer_map(adapters, arch):
     assert head == HEAD_MODULES[arch]
 
 
+# -- neuron granularity: where each layer's feed-forward neurons are ----------------------------------
+@pytest.mark.parametrize("arch", ARCHS)
+def test_ffn_projections_take_the_activated_neurons(adapters, arch):
+    adapter = adapters[arch]
+    model = _model(adapter, 0)
+    tok = adapter.load_tokenizer()
+    texts = _texts(adapter, tok)
+    batch = encode(tok, texts, 32).batch(list(range(len(texts))))
+    projections = adapter.ffn_projections(model)
+    assert len(projections) == _num_layers(arch)
+    width = 128 if arch == "gpt-neo" else 64  # GPT-Neo: 4 x hidden
+    assert all(p.in_features == width and p.out_features == 32 for p in projections)
+    seen = []
+    handle = projections[1].register_forward_pre_hook(lambda m, args: seen.append(args[0].detach()))
+    with torch.no_grad():
+        base = model(**batch).logits
+    handle.remove()
+    # the projection's input is the layer's activation after the non-linearity: ReLU (OPT) >= 0,
+    # GELU variants >= -0.17, which a pre-activation (a linear map of the hidden state) is not
+    assert len(seen) == 1 and seen[0].shape[-1] == width
+    assert seen[0].min() >= (0.0 if arch == "opt" else -0.1701), float(seen[0].min())
+    # zeroing one layer's neurons through a pre-hook changes the prediction
+    handle = projections[1].register_forward_pre_hook(lambda m, args: (torch.zeros_like(args[0]),))
+    with torch.no_grad():
+        ablated = model(**batch).logits
+    handle.remove()
+    assert not torch.allclose(base, ablated)
+
+
 # -- tokenizer and head conventions ------------------------------------------------------------------
 @pytest.mark.parametrize("arch", ["opt", "gpt-neox", "gpt-neo"])
 def test_decoder_tokenizer_and_last_token(adapters, arch):

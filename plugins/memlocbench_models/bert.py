@@ -19,3 +19,4 @@ class BertAdapter(HFAdapter):
     _LAYER_RE = re.compile(r"^bert\.encoder\.layer\.(\d+)\.")
     _EMBED_RE = re.compile(r"^bert\.embeddings\.")
     _layers_path = "bert.encoder.layer"
+    _ffn_out_path = "output.dense"

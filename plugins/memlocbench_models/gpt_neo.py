@@ -23,6 +23,7 @@ class GPTNeoAdapter(DecoderAdapter):
     _LAYER_RE = re.compile(r"^transformer\.h\.(\d+)\.")
     _EMBED_RE = re.compile(r"^transformer\.(wte|wpe)\.")
     _layers_path = "transformer.h"
+    _ffn_out_path = "mlp.c_proj"
 
     def separator(self, tokenizer) -> str:
         return "|"

@@ -18,6 +18,7 @@ class GPTNeoXAdapter(DecoderAdapter):
     _LAYER_RE = re.compile(r"^gpt_neox\.layers\.(\d+)\.")
     _EMBED_RE = re.compile(r"^gpt_neox\.embed_in\.")
     _layers_path = "gpt_neox.layers"
+    _ffn_out_path = "mlp.dense_4h_to_h"
 
     def separator(self, tokenizer) -> str:
         return "|"

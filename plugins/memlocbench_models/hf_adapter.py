@@ -48,6 +48,7 @@ class HFAdapter:
     _LAYER_RE: re.Pattern
     _EMBED_RE: re.Pattern
     _layers_path: str  # attribute path from the model to its ModuleList of layers
+    _ffn_out_path: str  # attribute path from a layer to its feed-forward down-projection (d_ff -> d_model)
     version: int = 1  # bumped when the model an adapter builds changes
 
     def __init__(self, name: str, hub_id: str, description: str,
@@ -140,6 +141,22 @@ class HFAdapter:
         for part in self._layers_path.split("."):
             obj = getattr(obj, part)
         return obj
+
+    def ffn_projections(self, model: nn.Module) -> list[nn.Linear]:
+        """Each layer's feed-forward down-projection (``nn.Linear``, d_ff -> d_model). Its *input* is
+        the layer's intermediate activation after the non-linearity, so neuron j of layer l is input
+        feature j of ``ffn_projections(model)[l]`` and its output weights are ``weight[:, j]``; a
+        forward pre-hook on it reads, scales or zeroes neurons."""
+        out = []
+        for i, layer in enumerate(self.layer_modules(model)):
+            obj = layer
+            for part in self._ffn_out_path.split("."):
+                obj = getattr(obj, part)
+            if not isinstance(obj, nn.Linear):
+                raise TypeError(f"model {self.info.name!r}: layer {i}'s {self._ffn_out_path} is "
+                                f"{type(obj).__name__}, not nn.Linear")
+            out.append(obj)
+        return out
 
     def parameter_group(self, parameter_name: str) -> str | int:
         m = self._LAYER_RE.match(parameter_name)

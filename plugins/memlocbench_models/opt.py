@@ -19,6 +19,7 @@ class OPTAdapter(DecoderAdapter):
     _LAYER_RE = re.compile(r"^model\.decoder\.layers\.(\d+)\.")
     _EMBED_RE = re.compile(r"^model\.decoder\.(embed_tokens|embed_positions|project_in)\.")
     _layers_path = "model.decoder.layers"
+    _ffn_out_path = "fc2"
 
     def separator(self, tokenizer) -> str:
         # OPT's tokenizer has its own <pad>, so EOS in the text never looks like padding
