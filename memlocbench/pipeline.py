@@ -243,11 +243,9 @@ def layer_scores(req: RunRequest, prep: Prepared, view: TrainedModels, method) -
 
 def ffn_width(adapter, view: TrainedModels) -> int:
     """d_ff of the memorising model: the input width of its layers' feed-forward down-projections."""
-    if not hasattr(adapter, "ffn_projections"):
-        raise InvalidInputError(f"model {adapter.info.name!r} does not say where its feed-forward neurons are "
-                                f"(its adapter has no ffn_projections); neuron methods cannot run on it")
-    model = view.load("memorising")
-    widths = {p.in_features for p in adapter.ffn_projections(model)}
+    from memlocbench.neuron_masks import ffn_projections
+
+    widths = {p.in_features for p in ffn_projections(adapter, view.load("memorising"))}
     if len(widths) != 1:
         raise InvalidInputError(f"model {adapter.info.name!r}: layers of different feed-forward widths {sorted(widths)}")
     return widths.pop()

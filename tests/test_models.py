@@ -469,3 +469,38 @@ def test_pipeline_control_tracks_and_normaliser(adapters, mirror, tmp_path, trac
     assert "control-none" in roles and "classifier-only" not in roles
     if track == "single":
         assert len(set(out.paths)) == len(out.paths) == 6  # one file per placement and method
+
+
+@pytest.mark.parametrize("arch", ["bert", "gpt-neo"])
+def test_scaled_neurons_zero_one_layer_equals_dropping_its_ffn_input(adapters, arch):
+    from memlocbench.neuron_masks import recorded_neurons, scaled_neurons
+
+    adapter = adapters[arch]
+    model = _model(adapter, 1)
+    tok = adapter.load_tokenizer()
+    texts = _texts(adapter, tok)
+    batch = encode(tok, texts, 32).batch(list(range(len(texts))))
+    L = _num_layers(arch)
+    width = adapter.ffn_projections(model)[0].in_features
+    with torch.no_grad(), recorded_neurons(adapter, model) as rec:
+        base = model(**batch).logits
+    assert len(rec) == 1 and len(rec[0]) == L and rec[0][0].shape[-1] == width
+    with torch.no_grad(), scaled_neurons(adapter, model, torch.ones(L, width)):
+        assert torch.allclose(model(**batch).logits, base, atol=1e-6)  # scale 1 changes nothing
+    # scale 0 on layer 0 == a pre-hook that zeroes the projection's input (written independently)
+    scale = torch.ones(L, width)
+    scale[0] = 0
+    with torch.no_grad(), scaled_neurons(adapter, model, scale):
+        ablated = model(**batch).logits
+    handle = adapter.ffn_projections(model)[0].register_forward_pre_hook(lambda m, a: (a[0] * 0,))
+    with torch.no_grad():
+        expected = model(**batch).logits
+    handle.remove()
+    assert torch.allclose(ablated, expected, atol=1e-6) and not torch.allclose(ablated, base)
+    # a mask that requires grad receives one; the hooks are gone after the block
+    mask = torch.ones(L, width, requires_grad=True)
+    with scaled_neurons(adapter, model, mask):
+        model(**batch).logits.sum().backward()
+    assert mask.grad is not None and mask.grad.abs().sum() > 0
+    with torch.no_grad():
+        assert torch.allclose(model(**batch).logits, base, atol=1e-6)

@@ -1,0 +1,72 @@
+"""Feed-forward neurons, read and scaled: the one mechanism every neuron-level method and track uses.
+
+Neuron j of layer l is input feature j of the layer's feed-forward down-projection
+(``adapter.ffn_projections(model)[l]``, see the ModelAdapter protocol). ``scaled_neurons`` multiplies
+those activations by a per-layer factor through forward pre-hooks: 0 zeroes (ablates) a neuron, a
+tensor that requires grad makes a differentiable mask (slimming, hard-concrete, integrated
+gradients). ``recorded_neurons`` keeps the activations of a forward pass.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+import torch
+from torch import nn
+
+from memlocbench.errors import InvalidInputError
+
+
+def ffn_projections(adapter, model: nn.Module) -> list[nn.Linear]:
+    if not hasattr(adapter, "ffn_projections"):
+        raise InvalidInputError(f"model {adapter.info.name!r} does not say where its feed-forward neurons are "
+                                f"(its adapter has no ffn_projections); neuron methods cannot run on it")
+    return adapter.ffn_projections(model)
+
+
+@contextmanager
+def scaled_neurons(adapter, model: nn.Module, scale: torch.Tensor | list[torch.Tensor | None]) -> Iterator[None]:
+    """Within the block, layer l's neuron activations are multiplied by ``scale[l]``: a [L, d_ff]
+    tensor, or a list with one [d_ff] (or [B, 1, d_ff], broadcast over positions) tensor or None
+    (untouched) per layer. Gradients flow to ``scale``. The hooks are removed on exit."""
+    projections = ffn_projections(adapter, model)
+    if len(scale) != len(projections):
+        raise InvalidInputError(f"neuron scale has {len(scale)} layers; the model has {len(projections)}")
+    handles = []
+    try:
+        for proj, s in zip(projections, scale):
+            if s is None:
+                continue
+            if s.shape[-1] != proj.in_features:
+                raise InvalidInputError(f"neuron scale of width {s.shape[-1]}; the layer has {proj.in_features} neurons")
+            handles.append(proj.register_forward_pre_hook(lambda m, args, s=s: (args[0] * s.to(args[0].dtype),)))
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
+@contextmanager
+def recorded_neurons(adapter, model: nn.Module) -> Iterator[list[list[torch.Tensor]]]:
+    """Yields a list that, after each forward pass in the block, has one more entry: the [B, T, d_ff]
+    activations of every layer (a list over layers), kept in the autograd graph."""
+    records: list[list[torch.Tensor]] = []
+    current: dict[int, torch.Tensor] = {}
+    projections = ffn_projections(adapter, model)
+    last = len(projections) - 1
+
+    def hook(index):
+        def fn(module, args):
+            current[index] = args[0]
+            if index == last:
+                records.append([current[i] for i in range(len(projections))])
+                current.clear()
+        return fn
+
+    handles = [p.register_forward_pre_hook(hook(i)) for i, p in enumerate(projections)]
+    try:
+        yield records
+    finally:
+        for h in handles:
+            h.remove()
