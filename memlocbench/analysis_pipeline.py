@@ -40,7 +40,33 @@ class AnalysisRequest:
     device: str = "cpu"  # cpu | cuda | auto (memlocbench.device); not part of any key
 
 
+def analysis_spec(analysis, task_meta, model: str, model_version: int, cfg: RunConfig, dataset,
+                  models_for_seed: dict) -> dict:
+    """What determines an analysis' output (its store key): the analysis, its version and parameters,
+    the task, data and model, and, when it uses the trained models, their keys for every model seed
+    (``models_for_seed``: seed -> TrainedModels). ``analyse`` and the grid key outputs by this spec."""
+    info = analysis.info
+    spec = {"kind": OUTPUT_KIND, "analysis": info.name, "analysis_version": info.version,
+            "params": cfg.analyses.get(info.name, {}), "task": task_meta.name, "task_version": task_meta.version,
+            "data": cfg.data.model_dump(mode="json"), "data_fingerprint": dataset.fingerprint(),
+            "model": model, "model_version": model_version}
+    if info.uses_models:
+        spec["models"] = {str(s): {role: m.key(role) for role in ("memorising", "clean")}
+                          for s, m in models_for_seed.items()}
+    return spec
+
+
 def analyse(plugins: Plugins, req: AnalysisRequest, log=print) -> tuple[AnalysisResult, Path]:
+    """Run (or read from the store) the analysis and write its result file."""
+    return _analyse(plugins, req, log, write=True)
+
+
+def compute_analysis(plugins: Plugins, req: AnalysisRequest, log=print) -> tuple[None, str]:
+    """Only put the analysis' output in the store (the grid's analysis unit); returns (None, its key)."""
+    return _analyse(plugins, req, log, write=False)
+
+
+def _analyse(plugins: Plugins, req: AnalysisRequest, log, write: bool):
     analysis = plugins.analyses.get(req.analysis)
     plugins.tasks.get(req.task)
     plugins.models.get(req.model)
@@ -62,13 +88,8 @@ def analyse(plugins: Plugins, req: AnalysisRequest, log=print) -> tuple[Analysis
                           store=req.store, seeds=seeds, models_for_seed=models_for_seed.__getitem__, log=log)
     name, info = analysis.info.name, analysis.info
     params = cfg.analyses.get(name, {})
-    spec = {"kind": OUTPUT_KIND, "analysis": name, "analysis_version": info.version, "params": params,
-            "task": prep.task.metadata.name, "task_version": prep.task.metadata.version,
-            "data": cfg.data.model_dump(mode="json"), "data_fingerprint": prep.dataset.fingerprint(),
-            "model": req.model, "model_version": prep.adapter.info.version}
-    if info.uses_models:
-        spec["models"] = {str(s): {role: m.key(role) for role in ("memorising", "clean")}
-                          for s, m in models_for_seed.items()}
+    spec = analysis_spec(analysis, prep.task.metadata, req.model, prep.adapter.info.version, cfg, prep.dataset,
+                         models_for_seed)
     key = req.store.key(spec)
     t0 = time.perf_counter()
     cached = req.store.has(OUTPUT_KIND, key)
@@ -79,6 +100,8 @@ def analyse(plugins: Plugins, req: AnalysisRequest, log=print) -> tuple[Analysis
         output = analysis.analyse(ctx)
         req.store.put(OUTPUT_KIND, key, {"spec": spec, "summary": output.summary, "details": output.details})
     seconds = time.perf_counter() - t0
+    if not write:
+        return None, key
     result = AnalysisResult(
         memlocbench_version=__version__,
         created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

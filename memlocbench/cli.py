@@ -247,9 +247,13 @@ def _csv(value, cast=str):
 @click.option("--tasks", help="comma-separated tasks, or 'all'")
 @click.option("--models", help="comma-separated model adapters [default: minilm-l6]")
 @click.option("--methods", help="comma-separated methods, or 'all' (the paper's four) [default: all]")
+@click.option("--analyses", help="comma-separated analyses to run on each task x model over the seeds "
+                                  "(memlocbench list analyses) [default: none]")
 @click.option("--seeds", help="comma-separated model seeds [default: the profile's]")
 @click.option("--control", is_flag=True, default=None, help="also the control setup")
 @click.option("--control-only", is_flag=True, default=None, help="only the control setup")
+@click.option("--control-track", type=click.Choice(["pair", "single"]),
+              help="control placements: the paper's two-layer pairs or one layer each [default: pair]")
 @click.option("--profile", help="named settings: cpu, cpu-fast or paper [default: cpu]")
 @click.option("--train-size", type=int)
 @click.option("--epochs", type=int)
@@ -270,22 +274,24 @@ def _csv(value, cast=str):
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), help="[default: cpu]; cuda: each Ray unit asks for one GPU")
 @click.option("--dry-run", is_flag=True, help="print the plan, what is done and the estimated remaining compute")
 @click.option("--quiet", is_flag=True, help="no progress bar")
-def grid(grid_file, tasks, models, methods, seeds, control, control_only, profile, train_size, epochs,
-         learning_rate, batch_size, max_length, data_seed, noise, data_dir, out, cache_dir, executor, ray_address,
+def grid(grid_file, tasks, models, methods, analyses, seeds, control, control_only, control_track, profile,
+         train_size, epochs, learning_rate, batch_size, max_length, data_seed, noise, data_dir, out, cache_dir, executor, ray_address,
          max_retries, cpus_per_unit, device, dry_run, quiet) -> None:
     """Run the experiment grid (tasks x models x seeds x trainings and methods) as units keyed by the store."""
     from memlocbench.grid.config import load_grid_config
     from memlocbench.grid.driver import dry_run as plan_dry_run
     from memlocbench.grid.driver import run_grid
 
-    overrides = {"tasks": _csv(tasks), "models": _csv(models), "methods": _csv(methods),
-                 "seeds": _csv(seeds, int), "profile": profile, "train_size": train_size, "epochs": epochs,
+    overrides = {"tasks": _csv(tasks), "models": _csv(models), "methods": _csv(methods), "analyses": _csv(analyses),
+                 "control_track": control_track, "seeds": _csv(seeds, int), "profile": profile, "train_size": train_size, "epochs": epochs,
                  "learning_rate": learning_rate, "batch_size": batch_size, "max_length": max_length,
                  "data_seed": data_seed, "noise": noise, "data_dir": data_dir, "out": out, "cache_dir": cache_dir,
                  "executor": executor, "ray_address": ray_address, "max_retries": max_retries,
                  "cpus_per_unit": cpus_per_unit, "device": device}
     if overrides["models"] == "all":
         raise click.BadParameter("--models takes names, not 'all'")
+    if overrides["analyses"] == "all":
+        raise click.BadParameter("--analyses takes names, not 'all'")
     if control:
         overrides["control"] = True
     if control_only:

@@ -171,11 +171,16 @@ def test_cuda_without_cuda_is_a_clean_error(mirror, tmp_path):
 def test_shipped_grid_files_plan(plugins, mirror, tmp_path):
     cpu = dry_run(plugins, load_grid_config(REPO / "benchmarks/grids/cpu.toml",
                                             {"data_dir": mirror, "cache_dir": tmp_path}))
-    # 11 tasks x (3 trainings + 4 methods) + the control setup on SST-2: 6 control models, the
-    # control normaliser (control-none: the control recipe with no main layers), 3 placements x 4 methods
-    assert sum(c["units"] for c in cpu.counts.values()) == 11 * 7 + 7 + 12
-    assert cpu.counts["train-control"]["units"] == 7 and len(cpu.plan.groups) == 12
-    assert cpu.estimate.default_units == 96 and cpu.estimate.seconds > 0
+    # 3 seeds x 11 tasks x (3 trainings + 4 methods), 3 analyses per task over the seeds; the two-layer
+    # control track on 3 tasks x 3 seeds: 6 control models, the control normaliser (control-none: the
+    # control recipe with no main layers), 3 placements x 4 methods; the single-layer track on SST-2 x 3
+    # seeds: 12 control models and 6 x 4 methods (its control-none is the pair track's: one unit)
+    standard, analyses, pair, single = 3 * 11 * 7, 11 * 3, 3 * 3 * (7 + 12), 3 * (12 + 24)
+    assert sum(c["units"] for c in cpu.counts.values()) == standard + analyses + pair + single
+    assert cpu.counts["train-control"]["units"] == 3 * 3 * 7 + 3 * 12
+    assert cpu.counts["analysis:memorisation-map"]["units"] == 11
+    assert len(cpu.plan.groups) == 3 * 11 + 11 * 3 + 3 * 3 + 3
+    assert cpu.estimate.default_units == standard + analyses + pair + single and cpu.estimate.seconds > 0
     paper = load_grid_config(REPO / "benchmarks/grids/paper.toml", {})
     block = paper.grids[0]
     assert (block.tasks, len(block.models), block.methods, block.seeds, block.control) == \
@@ -224,3 +229,38 @@ def test_a_plugin_executor_gets_json_units_in_dependency_order(mirror, tmp_path)
     assert not report.written and len(report.not_written) == 2
     res = CliRunner().invoke(main, ["list", "executors"])
     assert res.exit_code == 0 and "local" in res.output and "ray" in res.output
+
+
+def test_grid_analyses_are_units_keyed_as_memlocbench_analyse_keys_them(plugins, mirror, local_grid, tmp_path):
+    """Analyses in the grid: one unit each over the block's seeds, after the trainings they read; the
+    output is the one `memlocbench analyse` then finds in the store (same key), and a rerun executes none."""
+    cfg, _, _ = local_grid
+    store = tmp_path / "store"
+    shutil.copytree(cfg.cache_dir, store)
+    acfg = _config(mirror, store, tmp_path / "out", tasks=["sst2"], methods=["layer-swapping"],
+                   analyses=["centroids", "probing-events"])
+    before = dry_run(plugins, acfg)
+    analysis_units = [u for u in before.plan.units if u.kind == "analysis"]
+    assert len(analysis_units) == 2 and all(u.key for u in analysis_units)
+    trains = {u.id for u in before.plan.units if u.kind == "train"}
+    assert all(set(u.deps) <= trains and len(u.deps) == 2 for u in analysis_units)
+    assert before.counts["analysis:centroids"]["pending"] == 1 and before.estimate.seconds > 0
+    assert {u.id for u in before.plan.units if u.id not in before.done} == {u.id for u in analysis_units}
+    report = run_grid(plugins, acfg, log=lambda m: None, progress=False)
+    assert report.count("failed") == 0, report.outcomes
+    assert report.executed == 2
+    written = sorted(p.name for p in report.written if "analysis-" in p.name)
+    assert [n.split("__")[2] for n in written] == ["analysis-centroids", "analysis-probing-events"]
+    again = run_grid(plugins, acfg, log=lambda m: None, progress=False)
+    assert again.executed == 0
+    res = CliRunner().invoke(main, ["analyse", "centroids", "--task", "sst2", "--seed", "1", "--train-size", "32",
+                                    "--max-length", "16", "--epochs", "1", "--data-dir", str(mirror),
+                                    "--cache-dir", str(store), "--out", str(tmp_path / "cli"), "--quiet"])
+    assert res.exit_code == 0, res.output
+    cli = json.loads(next((tmp_path / "cli").glob("*.json")).read_text())
+    grid = json.loads(next((tmp_path / "out").glob("sst2__*analysis-centroids*.json")).read_text())
+    assert cli["cached"] is True and cli["summary"] == grid["summary"]
+    assert cli["config_hash"] == grid["config_hash"]
+    # an unknown analysis fails before anything runs, with a suggestion
+    with pytest.raises(Exception, match="centroids"):
+        dry_run(plugins, _config(mirror, store, tmp_path / "out", analyses=["centroid"]))

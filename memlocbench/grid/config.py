@@ -32,9 +32,13 @@ class SubGrid(BaseModel):
     tasks: list[str] | Literal["all"] = Field(description="task names, or 'all' registered tasks")
     models: list[str] = ["minilm-l6"]
     methods: list[str] | Literal["all"] = "all"
+    analyses: list[str] = Field([], description="analyses (memlocbench list analyses) on each task x model, over "
+                                                "the block's seeds, as `memlocbench analyse` runs them")
     seeds: list[int] | None = Field(None, description="model seeds; default: the profile's")
     standard: bool = Field(True, description="the memorising model and its clean twin")
     control: bool = Field(False, description="also the control setup (control models and their clean twins)")
+    control_track: Literal["pair", "single"] = Field("pair", description="control placements: the paper's two-layer "
+                                                                         "pairs, or one layer each")
     profile: str = "cpu"
     train_size: int | None = None
     max_length: int | None = None

@@ -1,6 +1,7 @@
 """The grid end to end: plan, skip what the store has, execute the rest, write the result files.
 
-Result files are written, once all units of a run are in the store, by ``pipeline.run`` itself
+Result files are written, once all units of a run are in the store, by ``pipeline.run`` (or
+``analysis_pipeline.analyse``) itself
 (everything it needs comes from the store, so it trains and computes nothing): the same files and
 numbers ``memlocbench run`` writes for the same settings.
 """
@@ -15,7 +16,8 @@ from memlocbench.device import resolve_device
 from memlocbench.grid.config import GridConfig
 from memlocbench.grid.estimate import Estimate, estimate
 from memlocbench.grid.plan import Plan, build_plan, done_units
-from memlocbench.grid.units import request_for
+from memlocbench.analysis_pipeline import analyse
+from memlocbench.grid.units import analysis_request, request_for
 from memlocbench.pipeline import run as run_pipeline
 from memlocbench.plugins import Plugins
 from memlocbench.store import ArtefactStore
@@ -90,8 +92,11 @@ def run_grid(plugins: Plugins, cfg: GridConfig, log: Callable[[str], None] = pri
     result = GridReport(plan, outcomes)
     by_id = plan.by_id()
     for group in plan.groups:
-        what = f"{group.payload['task']}/{group.payload['model']}/seed{group.payload['config']['train']['seed']}" + \
-               (" (control)" if group.payload["control"] else "")
+        p = group.payload
+        what = (f"{p['task']}/{p['model']}/seeds {','.join(map(str, p['seeds']))}: analysis {p['analysis']}"
+                if "analysis" in p else
+                f"{p['task']}/{p['model']}/seed{p['config']['train']['seed']}" +
+                (f" (control, {p.get('control_track', 'pair')} track)" if p["control"] else ""))
         failed = [uid for uid in group.unit_ids if outcomes.get(uid, {}).get("status") == "failed"]
         if failed:
             result.not_written.append(f"{what}: {len(failed)} unit(s) failed")
@@ -101,7 +106,12 @@ def run_grid(plugins: Plugins, cfg: GridConfig, log: Callable[[str], None] = pri
         if missing and any(by_id[uid].key is not None for uid in missing):
             result.not_written.append(f"{what}: {len(missing)} unit(s) not in the store")
             continue
-        req = request_for({**group.payload, "store": str(store.root)}, store)
+        if "analysis" in p:  # everything comes from the store: the result file only
+            areq = analysis_request({**p, "store": str(store.root)}, store)
+            areq.out_dir = cfg.out
+            result.written.append(analyse(plugins, areq, log=lambda msg: None)[1])
+            continue
+        req = request_for({**p, "store": str(store.root)}, store)
         req.out_dir = cfg.out
         output = run_pipeline(plugins, req, log=lambda msg: None)
         result.written += output.paths + ([output.summary_path] if output.summary_path else [])

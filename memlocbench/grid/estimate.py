@@ -41,10 +41,14 @@ KEEP_SAMPLES = 200
 
 _CPU_MINILM = {"train": 0.034, "train-classifier-only": 0.044, "train-control": 0.035,
                "method:layer-swapping": 0.043, "method:layer-retraining": 0.29,
-               "method:gradient-attribution": 0.022, "method:probing": 0.04}
+               "method:gradient-attribution": 0.022, "method:probing": 0.04,
+               # analyses, measured on SST-2 (600 rows, README "Analyses"): the map per trained row-epoch
+               # (342 s for 8 runs x 6 epochs x 300 rows), the others per training row (8 s and 29 s)
+               "analysis:memorisation-map": 0.024, "analysis:centroids": 0.013, "analysis:probing-events": 0.048}
 _GPU_PAPER = {"train": 0.0067, "train-classifier-only": 0.003, "train-control": 0.0067,
               "method:layer-swapping": 0.016, "method:layer-retraining": 0.2,
-              "method:gradient-attribution": 0.01, "method:probing": 0.003}
+              "method:gradient-attribution": 0.01, "method:probing": 0.003,
+              "analysis:memorisation-map": 0.0067, "analysis:centroids": 0.002, "analysis:probing-events": 0.003}
 _WINDOWED = {"method:layer-swapping", "method:layer-retraining"}
 SMALL_MODELS = {"minilm-l6"}
 #: any other method: the mean of the four paper methods' rates
@@ -59,7 +63,7 @@ def default_rate(category: str, model: str, device: str) -> float:
     else:
         table = _CPU_MINILM
         factor = 1.0 if small else (8 * 78 / 21 / 2 if category in _WINDOWED else 8.0)
-    if category not in table:
+    if category not in table:  # another method or analysis: the mean of the paper methods' rates
         methods = [v for k, v in table.items() if k.startswith("method:")]
         return factor * sum(methods) / len(methods)
     return factor * table[category]

@@ -1,5 +1,6 @@
-"""The grid as units: each training and each method on its models, with dependencies and the
-store keys ``memlocbench run`` uses (``TrainedModels.key``, ``pipeline.layer_scores_spec``).
+"""The grid as units: each training, each method on its models and each analysis, with dependencies
+and the store keys ``memlocbench run`` and ``memlocbench analyse`` use (``TrainedModels.key``,
+``pipeline.layer_scores_spec``, ``analysis_pipeline.analysis_spec``).
 
 A key needs the noisy dataset's fingerprint, so planning builds each task's dataset (no
 tokenising, no model weights). Where that is impossible here (a hub-only model or task offline),
@@ -12,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from memlocbench.analysis_pipeline import OUTPUT_KIND as ANALYSIS_KIND
+from memlocbench.analysis_pipeline import analysis_spec
 from memlocbench.data.noisy_dataset import build_noisy_dataset
 from memlocbench.errors import MemlocbenchError
 from memlocbench.grid.config import GridConfig, SubGrid
@@ -141,7 +144,24 @@ class _Planner:
                 "data_dir": str(self.cfg.data_dir) if self.cfg.data_dir else None,
                 "store": str(self.store.root), "device": self.cfg.device}
 
-    def plan_run(self, block: SubGrid, task: str, model: str, config: RunConfig, methods) -> None:
+    def _train_unit(self, name: str, base: dict, models: TrainedModels | None, config: RunConfig,
+                    rows: int | None, role: str, problem: str | None) -> str:
+        recipe = recipe_for(role)
+        train = models._train_config(recipe) if models else config.train
+        if recipe.aux and not models and config.control.epochs:
+            train = config.train.model_copy(update={"epochs": config.control.epochs})
+        category = ("train-control" if recipe.aux else
+                    "train-classifier-only" if recipe.main_layers == () else "train")
+        work_rows = (rows or 0) + ((self._aux_train_rows(config) or 0) if recipe.aux else 0)
+        uid = f"{name}: train {role}"
+        payload = {**base, "id": uid, "kind": "train", "role": role,
+                   "key": models.key(role) if models else None,
+                   "cost": {"category": category, "rows": work_rows if rows else None,
+                            "work": work_rows * train.epochs if rows else None}}
+        return self._add(Unit(uid, "train", MODEL_KIND, payload["key"], [], payload, problem))
+
+    def _setting(self, task: str, model: str, config: RunConfig):
+        """(run name, dataset, layer count, TrainedModels or None, problem or None) for one seed's config."""
         name = f"{task}/{model}/seed{config.train.seed}/{config.hash()[:8]}"
         dataset = self._dataset(task, model, config)
         problem = dataset if isinstance(dataset, str) else None
@@ -149,30 +169,22 @@ class _Planner:
         if problem is None:
             layers = self._num_layers(model, dataset.num_labels)
             problem = layers if isinstance(layers, str) else None
-        if problem:
-            self.problems.append(f"store keys unknown here: {problem}")
         models = None
         if problem is None:
             models = TrainedModels(self.store, self.plugins.models.get(model), model, task,
                                    self.plugins.tasks.get(task).metadata.version, dataset, None, None, config,
                                    progress=False, providers=model_providers(self.plugins, task, model))
+        return name, dataset, layers, models, problem
+
+    def plan_run(self, block: SubGrid, task: str, model: str, config: RunConfig, methods) -> None:
+        name, dataset, layers, models, problem = self._setting(task, model, config)
+        if problem:
+            self.problems.append(f"store keys unknown here: {problem}")
         rows = dataset.train_size if not isinstance(dataset, str) else self._rows(task, config)
         base = self._base_payload(task, model, config)
 
         def train_unit(role: str) -> str:
-            recipe = recipe_for(role)
-            train = models._train_config(recipe) if models else config.train
-            if recipe.aux and not models and config.control.epochs:
-                train = config.train.model_copy(update={"epochs": config.control.epochs})
-            category = ("train-control" if recipe.aux else
-                        "train-classifier-only" if recipe.main_layers == () else "train")
-            work_rows = (rows or 0) + ((self._aux_train_rows(config) or 0) if recipe.aux else 0)
-            uid = f"{name}: train {role}"
-            payload = {**base, "id": uid, "kind": "train", "role": role,
-                       "key": models.key(role) if models else None,
-                       "cost": {"category": category, "rows": work_rows if rows else None,
-                                "work": work_rows * train.epochs if rows else None}}
-            return self._add(Unit(uid, "train", MODEL_KIND, payload["key"], [], payload, problem))
+            return self._train_unit(name, base, models, config, rows, role, problem)
 
         n_layers = layers if isinstance(layers, int) else ASSUMED_LAYERS
         wanted = ([False] if block.standard else []) + ([True] if block.control else [])
@@ -181,7 +193,8 @@ class _Planner:
                 self.problems.append(f"no control setup on {task!r}: it is the control setup's auxiliary task")
                 continue
             group_units: list[str] = []
-            for aliases, placement in setups(task, config, n_layers, control):
+            track = block.control_track if control else "pair"
+            for aliases, placement in setups(task, config, n_layers, control, track=track):
                 view = models.view(aliases) if models else None
                 roles = {r: aliases.get(r, r) for r in ("memorising", "clean")}
                 trained = {r: train_unit(role) for r, role in roles.items()}
@@ -200,25 +213,75 @@ class _Planner:
                                         "work": rows * epochs if rows else None}}
                     group_units.append(self._add(Unit(uid, "method", METHOD_KIND, key, sorted(set(deps)), payload,
                                                       problem)))
-            self.groups.append(Group({**base, "methods": [m.info.name for m in methods], "control": control},
+            self.groups.append(Group({**base, "methods": [m.info.name for m in methods], "control": control,
+                                      "control_track": track},
                                      list(dict.fromkeys(group_units))))
+
+    def plan_analyses(self, task: str, model: str, base_config: RunConfig, seeds: list[int], analyses) -> None:
+        """One unit per analysis over all ``seeds`` (as ``memlocbench analyse`` with the profile's seeds),
+        after the trainings of the memorising model and clean twin of every seed it reads."""
+        config = base_config.with_seed(seeds[0]).model_copy(update={"seeds": seeds})
+        settings = {s: self._setting(task, model, base_config.with_seed(s)) for s in seeds}
+        name, dataset, _, _, problem = settings[seeds[0]]
+        rows = dataset.train_size if not isinstance(dataset, str) else self._rows(task, config)
+        base = self._base_payload(task, model, config)
+        for analysis in analyses:
+            deps = []
+            if analysis.info.uses_models:
+                for s, (run_name, _, _, models, _) in settings.items():
+                    run_base = self._base_payload(task, model, base_config.with_seed(s))
+                    deps += [self._train_unit(run_name, run_base, models, base_config.with_seed(s), rows, role,
+                                              problem) for role in ("memorising", "clean")]
+            key = None
+            if problem is None:
+                task_meta = self.plugins.tasks.get(task).metadata
+                spec = analysis_spec(analysis, task_meta, model, self.plugins.models.get(model).info.version,
+                                     config, dataset, {s: st[3] for s, st in settings.items()})
+                key = self.store.key(spec)
+            uid = f"{task}/{model}/seeds{','.join(map(str, seeds))}/{config.hash()[:8]}: analysis {analysis.info.name}"
+            payload = {**base, "id": uid, "kind": "analysis", "analysis": analysis.info.name, "seeds": seeds,
+                       "analysis_params": config.analyses, "key": key, "cost": analysis_cost(analysis.info.name, config, rows)}
+            self._add(Unit(uid, "analysis", ANALYSIS_KIND, key, sorted(set(deps)), payload, problem))
+            self.groups.append(Group({**base, "analysis": analysis.info.name, "seeds": seeds,
+                                      "analysis_params": config.analyses}, [uid]))
 
     def plan(self) -> Plan:
         for block in self.cfg.grids:
             tasks = _names(self.plugins.tasks, block.tasks)
             models = _names(self.plugins.models, block.models)
             methods = resolve_methods(self.plugins, ["all"] if block.methods == "all" else block.methods)
+            analyses = [self.plugins.analyses.get(a) for a in block.analyses]
             base = block.run_config()
             for task in tasks:
                 for model in models:
-                    for seed in block.seeds or base.seeds:
-                        self.plan_run(block, task, model, base.with_seed(seed), methods)
+                    seeds = block.seeds or base.seeds
+                    if block.standard or block.control:
+                        for seed in seeds:
+                            self.plan_run(block, task, model, base.with_seed(seed), methods)
+                    if analyses:
+                        self.plan_analyses(task, model, base, list(seeds), analyses)
         ordered = [u for u in self.units.values() if u.kind == "train"] + \
                   [u for u in self.units.values() if u.kind != "train"]
         counted: dict[str, int] = {}
         for p in self.problems:
             counted[p] = counted.get(p, 0) + 1
         return Plan(ordered, self.groups, [f"{p} ({n} run(s))" if n > 1 else p for p, n in counted.items()])
+
+
+def analysis_cost(name: str, config: RunConfig, rows: int | None) -> dict[str, Any]:
+    """An analysis unit's work: training rows for the memorisation map (runs x epochs x the trained
+    half), the training size for the others."""
+    if rows is None:
+        return {"category": f"analysis:{name}", "rows": None, "work": None}
+    if name == "memorisation-map":
+        import sys
+
+        defaults = getattr(sys.modules.get("memlocbench_analyses.memorisation_map"), "DEFAULTS", {})
+        p = {**defaults, **config.analyses.get(name, {})}
+        if {"runs", "epochs", "fraction"} <= set(p):
+            return {"category": "analysis:memorisation-map", "rows": rows,
+                    "work": p["runs"] * p["epochs"] * int(p["fraction"] * rows)}
+    return {"category": f"analysis:{name}", "rows": rows, "work": rows}
 
 
 def method_defaults(method) -> dict[str, Any]:

@@ -6,9 +6,9 @@ uses (``pipeline.prepare``, ``TrainedModels.ensure``, ``pipeline.layer_scores``)
 artefact to the store and returns a JSON-able dict. Nothing but such dicts crosses a process
 boundary, and nothing is unpickled from disk.
 
-Unit kinds live in ``UNIT_KINDS``: a new kind (an analysis, say) is one function that produces
-its artefact from a prepared run and a payload, registered here, plus the planner's lines that
-create its units (``plan.py``).
+Unit kinds live in ``UNIT_KINDS`` (trainings, methods, analyses): a new kind is one function that
+produces its artefact from a prepared run and a payload, registered here, plus the planner's lines
+that create its units (``plan.py``).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
+from memlocbench.analysis_pipeline import OUTPUT_KIND as ANALYSIS_KIND
 from memlocbench.pipeline import (METHOD_KIND, Prepared, RunRequest, layer_scores, layer_scores_spec, prepare,
                                   provider_of)
 from memlocbench.profiles import RunConfig
@@ -42,11 +43,21 @@ def _method(prep: Prepared, req: RunRequest, payload: dict) -> str:
     return req.store.key(layer_scores_spec(method, req.config, view, provider_of(prep.plugins, "method", method.info.name)))
 
 
+def _analysis(prep: Prepared | None, req: RunRequest, payload: dict) -> str:
+    from memlocbench.analysis_pipeline import compute_analysis
+
+    _, key = compute_analysis(_plugins(), analysis_request(payload, req.store), log=lambda msg: None)
+    return key
+
+
 #: kind -> (store kind of its artefact, function producing it; returns the artefact's key)
 UNIT_KINDS: dict[str, tuple[str, Callable[[Prepared, RunRequest, dict], str]]] = {
     "train": (MODEL_KIND, _train),
     "method": (METHOD_KIND, _method),
+    "analysis": (ANALYSIS_KIND, _analysis),
 }
+#: unit kinds that prepare their run themselves (no shared ``Prepared``)
+_SELF_PREPARED = {"analysis"}
 
 
 @lru_cache(maxsize=1)
@@ -87,7 +98,20 @@ def request_for(payload: dict, store: ArtefactStore | None = None) -> RunRequest
                       config=RunConfig.model_validate(payload["config"]),
                       data_dir=Path(payload["data_dir"]) if payload.get("data_dir") else None,
                       store=store or ArtefactStore(payload["store"]), progress=False,
-                      control=bool(payload.get("control", False)), device=payload.get("device", "cpu"))
+                      control=bool(payload.get("control", False)), device=payload.get("device", "cpu"),
+                      control_track=payload.get("control_track", "pair"))
+
+
+def analysis_request(payload: dict, store: ArtefactStore | None = None):
+    """The ``AnalysisRequest`` a payload describes (the one ``memlocbench analyse`` would build); the
+    analysis parameters travel beside the config, whose dump leaves them out."""
+    from memlocbench.analysis_pipeline import AnalysisRequest
+
+    req = request_for(payload, store)
+    config = req.config.model_copy(update={"analyses": payload.get("analysis_params", {})})
+    return AnalysisRequest(analysis=payload["analysis"], task=payload["task"], model=payload["model"],
+                           config=config, seeds=list(payload["seeds"]), data_dir=req.data_dir, store=req.store,
+                           progress=False, device=req.device)
 
 
 _prepared: dict[str, Prepared] = {}  # one prepared run per process, reused by consecutive units
@@ -115,7 +139,7 @@ def run_unit(payload: dict) -> dict[str, Any]:
         return {"id": payload["id"], "status": "skipped", "seconds": 0.0, "pid": os.getpid()}
     t0 = time.perf_counter()
     req = request_for(payload, store)
-    prep = _prepare(req, payload)
+    prep = None if kind in _SELF_PREPARED else _prepare(req, payload)
     key = produce(prep, req, payload)
     seconds = time.perf_counter() - t0
     if payload.get("key") and key != payload["key"]:
