@@ -1,0 +1,105 @@
+"""The neuron-level methods' fast paths against their plain MemPi-style references
+(``tests/neuron_references.py``: one example, one neuron, one integration step at a time), on the same
+workload in the same run; the speed-up is printed and kept in the benchmark's ``extra_info``. Run with
+``.venv/bin/pytest benchmarks/test_neuron_methods.py -s``.
+
+Workload: a tiny random BERT (3 layers, 64 wide, 128 neurons per layer, MiniLM's tokenizer; the
+methods' cost does not depend on how the weights were trained) on the first N SST-2 training rows
+(N = $MLB_BENCH_NEURON_N, default 48), 15% of them marked noisy with flipped labels; both sides score
+the noisy rows against as many clean ones. Each pair must agree within relative 1e-4.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import BertConfig
+
+from memlocbench.data.encoding import encode
+from memlocbench.method_context import MethodContext
+from memlocbench.profiles import build_config
+from memlocbench_methods.activations import Activations
+from memlocbench_methods.integrated_gradients import IntegratedGradients
+from memlocbench_methods.zero_out import ZeroOut
+from memlocbench_models.bert import BertAdapter, minilm_source
+from test_method_speed import _compare, _rows
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from neuron_references import (activations_reference, clean_sample, integrated_gradients_reference,  # noqa: E402
+                               zero_out_reference)
+
+N = int(os.environ.get("MLB_BENCH_NEURON_N", "48"))
+L, STEPS = 3, 20
+
+
+@dataclass
+class _Data:
+    noisy_idx: list[int]
+    clean_idx: list[int]
+    noisy_labels: list[int]
+
+
+class _Models:
+    def __init__(self, model):
+        self.model = model
+
+    def load(self, role, checkpoint="final"):
+        return self.model
+
+
+@pytest.fixture(scope="module")
+def work():
+    cfg = BertConfig(vocab_size=30522, hidden_size=64, num_hidden_layers=L, num_attention_heads=4,
+                     intermediate_size=128, max_position_embeddings=64, hidden_dropout_prob=0.0,
+                     attention_probs_dropout_prob=0.0, classifier_dropout=0.0)
+    adapter = BertAdapter(name="bench-bert", hub_id="tests/bench-bert", description="tiny", source=minilm_source,
+                          config=cfg)
+    tok = adapter.load_tokenizer()
+    rows = _rows(N)
+    noisy = sorted(random.Random(1).sample(range(N), int(0.15 * N)))
+    labels = [1 - r["label"] if i in noisy else r["label"] for i, r in enumerate(rows)]
+    enc = encode(tok, [r["sentence"] for r in rows], 64)
+    torch.manual_seed(0)
+    model = adapter.load_model(2).eval()
+    data = _Data(noisy, [i for i in range(N) if i not in noisy], labels)
+    groups = (noisy, clean_sample(data.clean_idx, len(noisy), 1))
+    return adapter, tok, enc, data, model, groups
+
+
+def _fast(work, method, params):
+    adapter, tok, enc, data, model, _ = work
+    cfg = build_config("cpu", methods={method.info.name: params})
+    ctx = MethodContext("sst2", adapter, tok, data, enc, _Models(model), cfg, L, progress=False)
+    return lambda: method.localise(ctx).neurons
+
+
+def _agree(fast, reference):
+    torch.testing.assert_close(fast.double(), reference, rtol=0, atol=1e-4 * float(reference.abs().max()))
+
+
+def test_zero_out_speed(benchmark, work):
+    _, _, enc, data, model, (noisy, clean) = work
+    fast, slow = _compare(benchmark, _fast(work, ZeroOut(), {"n_noisy": 0}),
+                          lambda: zero_out_reference(model, enc, data.noisy_labels, noisy, clean), "zero-out", n=N)
+    _agree(fast, slow)
+
+
+def test_activations_speed(benchmark, work):
+    _, _, enc, _, model, (noisy, clean) = work
+    fast, slow = _compare(benchmark, _fast(work, Activations(), {}),
+                          lambda: activations_reference(model, enc, noisy, clean), "activations", n=N)
+    _agree(fast, slow)
+
+
+def test_integrated_gradients_speed(benchmark, work):
+    _, _, enc, data, model, (noisy, clean) = work
+    fast, slow = _compare(benchmark, _fast(work, IntegratedGradients(), {"steps": STEPS}),
+                          lambda: integrated_gradients_reference(model, enc, data.noisy_labels, noisy, clean, STEPS),
+                          f"integrated gradients ({STEPS} steps)", n=N)
+    _agree(fast, slow)

@@ -1,0 +1,115 @@
+"""Plain references for the neuron-level methods, written MemPi's way (terarachang/MemPi: baselines.py
+``slow_zero_out_vector``, knowledge_neuron.py ``largest_act`` and ``integrated_gradients``) and carried to
+classification as the methods' docstrings state: one example at a time (batch of one, so no padding),
+one neuron at a time for zero-out, one integration step at a time for integrated gradients, whole-model
+forward passes, and their own hooks on BERT's feed-forward down-projection
+(``bert.encoder.layer[l].output.dense``). Nothing here imports the methods' helpers; the tests and
+``benchmarks/test_neuron_methods.py`` compare them with the methods' fast paths.
+
+Each returns [L, d_ff] float64 scores: mean over ``noisy`` minus mean over ``clean`` of the per-example
+quantity, with ``labels[i]`` the target of example i.
+"""
+
+from __future__ import annotations
+
+import random
+
+import torch
+import torch.nn.functional as F
+
+
+def clean_sample(clean_idx, size, seed):
+    """The clean examples contrasted with: the clean indices shuffled with ``seed``, the first ``size``."""
+    order = list(clean_idx)
+    random.Random(seed).shuffle(order)
+    return sorted(order[:size])
+
+
+def _down_projections(model):
+    return [layer.output.dense for layer in model.bert.encoder.layer]
+
+
+def _one(enc, i):
+    ids = torch.tensor([enc.ids[i]])
+    return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+
+
+def _log_p(model, inputs, target):
+    return F.log_softmax(model(**inputs).logits[0].double(), dim=-1)[target]
+
+
+def _contrast(per_example, noisy, clean):
+    return sum(per_example[i] for i in noisy) / len(noisy) - sum(per_example[i] for i in clean) / len(clean)
+
+
+@torch.no_grad()
+def zero_out_reference(model, enc, labels, noisy, clean):
+    """Per example: log p(label) - log p(label | neuron j of layer l zeroed), one neuron at a time."""
+    model.eval()
+    projections = _down_projections(model)
+    width = projections[0].in_features
+    per_example = {}
+    for i in noisy + clean:
+        inputs = _one(enc, i)
+        base = _log_p(model, inputs, labels[i])
+        effect = torch.zeros(len(projections), width, dtype=torch.float64)
+        for layer, proj in enumerate(projections):
+            for j in range(width):
+                def zero_j(module, args, j=j):
+                    x = args[0].clone()
+                    x[..., j] = 0
+                    return (x,)
+                handle = proj.register_forward_pre_hook(zero_j)
+                effect[layer, j] = base - _log_p(model, inputs, labels[i])
+                handle.remove()
+        per_example[i] = effect
+    return _contrast(per_example, noisy, clean)
+
+
+@torch.no_grad()
+def activations_reference(model, enc, noisy, clean):
+    """Per example: |mean over positions of the activation| x ||output weights||, per neuron."""
+    model.eval()
+    projections = _down_projections(model)
+    norms = torch.stack([p.weight.double().norm(dim=0) for p in projections])
+    per_example = {}
+    for i in noisy + clean:
+        seen = {}
+        handles = [p.register_forward_pre_hook(lambda m, a, k=k: seen.__setitem__(k, a[0][0].double()))
+                   for k, p in enumerate(projections)]
+        model(**_one(enc, i))
+        for h in handles:
+            h.remove()
+        per_example[i] = torch.stack([seen[k].mean(0).abs() for k in range(len(projections))]) * norms
+    return _contrast(per_example, noisy, clean)
+
+
+def integrated_gradients_reference(model, enc, labels, noisy, clean, steps):
+    """Per example and layer: the layer's recorded activations a replaced by alpha_k a (alpha_k =
+    linspace(0, 1, steps)), one step at a time; attribution_j = sum_t a_j(t) x mean_k grad_j(t)."""
+    model.eval()
+    projections = _down_projections(model)
+    per_example = {}
+    for i in noisy + clean:
+        inputs = _one(enc, i)
+        recorded = {}
+        handles = [p.register_forward_pre_hook(lambda m, a, k=k: recorded.__setitem__(k, a[0].detach()))
+                   for k, p in enumerate(projections)]
+        with torch.no_grad():
+            model(**inputs)
+        for h in handles:
+            h.remove()
+        rows = []
+        for layer, proj in enumerate(projections):
+            a = recorded[layer]
+            grad_sum = torch.zeros_like(a, dtype=torch.float64)
+            for alpha in torch.linspace(0, 1, steps).tolist():
+                x = (alpha * a).requires_grad_(True)
+                handle = proj.register_forward_pre_hook(lambda m, args, x=x: (x,))
+                log_p = _log_p(model, inputs, labels[i])
+                handle.remove()
+                (g,) = torch.autograd.grad(log_p, x)
+                grad_sum += g.double()
+            rows.append((a.double() * grad_sum / steps)[0].sum(0))
+        per_example[i] = torch.stack(rows)
+    return _contrast(per_example, noisy, clean)
