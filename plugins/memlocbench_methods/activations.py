@@ -43,6 +43,7 @@ def activation_scores(adapter, model, enc, groups, batch_size: int, progress: bo
         with recorded_neurons(adapter, model) as records:
             model(**batch)
         for layer, act in enumerate(records[0]):
+            act = act.reshape(len(chunk), -1, act.shape[-1])  # OPT flattens positions
             mean = (act.double() * mask).sum(1) / mask.sum(1)  # [b, d_ff]
             total[layer] += (mean.abs() * weights[:, None]).sum(0).cpu()
     return total * norms
