@@ -3,7 +3,7 @@
 classification as the methods' docstrings state: one example at a time (batch of one, so no padding),
 one neuron at a time for zero-out, one integration step at a time for integrated gradients, whole-model
 forward passes, and their own hooks on BERT's feed-forward down-projection
-(``bert.encoder.layer[l].output.dense``). Nothing here imports the methods' helpers; the tests and
+(``bert.encoder.layer[l].output.dense``, or the ``projections`` given for another family). Nothing here imports the methods' helpers; the tests and
 ``benchmarks/test_neuron_methods.py`` compare them with the methods' fast paths.
 
 Each returns [L, d_ff] float64 scores: mean over ``noisy`` minus mean over ``clean`` of the per-example
@@ -25,13 +25,18 @@ def clean_sample(clean_idx, size, seed):
     return sorted(order[:size])
 
 
-def _down_projections(model):
-    return [layer.output.dense for layer in model.bert.encoder.layer]
+def _down_projections(model, given=None):
+    return given if given is not None else [layer.output.dense for layer in model.bert.encoder.layer]
 
 
 def _one(enc, i):
     ids = torch.tensor([enc.ids[i]])
     return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+
+
+def _positions(x):
+    """[T, d_ff] of a batch of one ([1, T, d_ff]; OPT's feed-forward block sees [T, d_ff])."""
+    return x.double().reshape(-1, x.shape[-1])
 
 
 def _log_p(model, inputs, target):
@@ -43,10 +48,10 @@ def _contrast(per_example, noisy, clean):
 
 
 @torch.no_grad()
-def zero_out_reference(model, enc, labels, noisy, clean):
+def zero_out_reference(model, enc, labels, noisy, clean, projections=None):
     """Per example: log p(label) - log p(label | neuron j of layer l zeroed), one neuron at a time."""
     model.eval()
-    projections = _down_projections(model)
+    projections = _down_projections(model, projections)
     width = projections[0].in_features
     per_example = {}
     for i in noisy + clean:
@@ -67,15 +72,15 @@ def zero_out_reference(model, enc, labels, noisy, clean):
 
 
 @torch.no_grad()
-def activations_reference(model, enc, noisy, clean):
+def activations_reference(model, enc, noisy, clean, projections=None):
     """Per example: |mean over positions of the activation| x ||output weights||, per neuron."""
     model.eval()
-    projections = _down_projections(model)
+    projections = _down_projections(model, projections)
     norms = torch.stack([p.weight.double().norm(dim=0) for p in projections])
     per_example = {}
     for i in noisy + clean:
         seen = {}
-        handles = [p.register_forward_pre_hook(lambda m, a, k=k: seen.__setitem__(k, a[0][0].double()))
+        handles = [p.register_forward_pre_hook(lambda m, a, k=k: seen.__setitem__(k, _positions(a[0])))
                    for k, p in enumerate(projections)]
         model(**_one(enc, i))
         for h in handles:
@@ -84,11 +89,11 @@ def activations_reference(model, enc, noisy, clean):
     return _contrast(per_example, noisy, clean)
 
 
-def integrated_gradients_reference(model, enc, labels, noisy, clean, steps):
+def integrated_gradients_reference(model, enc, labels, noisy, clean, steps, projections=None):
     """Per example and layer: the layer's recorded activations a replaced by alpha_k a (alpha_k =
     linspace(0, 1, steps)), one step at a time; attribution_j = sum_t a_j(t) x mean_k grad_j(t)."""
     model.eval()
-    projections = _down_projections(model)
+    projections = _down_projections(model, projections)
     per_example = {}
     for i in noisy + clean:
         inputs = _one(enc, i)
@@ -110,6 +115,6 @@ def integrated_gradients_reference(model, enc, labels, noisy, clean, steps):
                 handle.remove()
                 (g,) = torch.autograd.grad(log_p, x)
                 grad_sum += g.double()
-            rows.append((a.double() * grad_sum / steps)[0].sum(0))
+            rows.append(_positions(a.double() * grad_sum / steps).sum(0))
         per_example[i] = torch.stack(rows)
     return _contrast(per_example, noisy, clean)

@@ -289,3 +289,41 @@ def test_cli_activations_on_minilm(mirror, tmp_path, session_store):
     assert "activations on sst2, minilm-l6: M-CoG = " in res.output
     assert r.num_layers == 6 and r.details["d_ff"] == 1536 and r.details["top_neurons"] == 92
     assert sum(r.profile_raw) == pytest.approx(1.0) and r.details["n_noisy"] == r.sizes["n_noisy"]
+
+
+# -- the decoder families ------------------------------------------------------------------------------
+from test_models import _adapter as _family_adapter  # noqa: E402
+from test_models import tokenizer_dirs  # noqa: E402,F401  (fixture)
+
+
+@pytest.mark.parametrize("arch", ["opt", "gpt-neox", "gpt-neo"])
+def test_fast_paths_equal_the_references_on_decoders(tokenizer_dirs, mirror, arch):  # noqa: F811
+    """Every family: the neurons are the adapter's ffn_projections inputs (decoders pool the last
+    token; OPT projects its embeddings in and out); random tiny models, 16 SST-2 rows."""
+    adapter = _family_adapter(arch, tokenizer_dirs)
+    tok = adapter.load_tokenizer()
+    rows = [json.loads(x) for x in (mirror / "sst2" / "train.jsonl").read_text().splitlines()[:16]]
+    enc = encode(tok, [r["sentence"] for r in rows], 32)
+    torch.manual_seed(3)
+    model = adapter.load_model(2).eval()
+    noisy = [1, 4, 9]
+    labels = [1 - r["label"] if i in noisy else r["label"] for i, r in enumerate(rows)]
+    data = _Data(noisy, [i for i in range(16) if i not in noisy], labels)
+    layers = len(adapter.layer_modules(model))
+    projections = adapter.ffn_projections(model)
+    clean = clean_sample(data.clean_idx, len(noisy), SEED)
+
+    def fast(method, params):
+        cfg = build_config("cpu", train={"seed": SEED}, methods={method.info.name: params})
+        ctx = MethodContext("sst2", adapter, tok, data, enc, _Models(model), cfg, layers, progress=False)
+        return method.localise(ctx).neurons.double()
+
+    def close(a, b, tolerance):
+        assert b.abs().max() > 0
+        torch.testing.assert_close(a, b, rtol=0, atol=tolerance * float(b.abs().max()))
+
+    close(fast(ZeroOut(), {"n_noisy": 0, "batch_size": 4, "neuron_chunk": 40}),
+          zero_out_reference(model, enc, labels, noisy, clean, projections), ZERO_OUT_TOLERANCE)
+    close(fast(Activations(), {"batch_size": 4}), activations_reference(model, enc, noisy, clean, projections), 1e-4)
+    close(fast(IntegratedGradients(), {"batch_size": 4, "steps": 3}),
+          integrated_gradients_reference(model, enc, labels, noisy, clean, 3, projections), 1e-4)
