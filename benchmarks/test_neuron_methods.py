@@ -14,12 +14,10 @@ from __future__ import annotations
 import os
 import random
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import torch
-from transformers import BertConfig
 
 from memlocbench.data.encoding import encode
 from memlocbench.method_context import MethodContext
@@ -27,39 +25,19 @@ from memlocbench.profiles import build_config
 from memlocbench_methods.activations import Activations
 from memlocbench_methods.integrated_gradients import IntegratedGradients
 from memlocbench_methods.zero_out import ZeroOut
-from memlocbench_models.bert import BertAdapter, minilm_source
 from test_method_speed import _compare, _rows
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from neuron_references import (activations_reference, clean_sample, integrated_gradients_reference,  # noqa: E402
-                               zero_out_reference)
+from neuron_references import (GivenModel, MethodData, activations_reference, clean_sample,  # noqa: E402
+                               integrated_gradients_reference, tiny_bert_adapter, zero_out_reference)
 
 N = int(os.environ.get("MLB_BENCH_NEURON_N", "48"))
 L, STEPS = 3, 20
 
 
-@dataclass
-class _Data:
-    noisy_idx: list[int]
-    clean_idx: list[int]
-    noisy_labels: list[int]
-
-
-class _Models:
-    def __init__(self, model):
-        self.model = model
-
-    def load(self, role, checkpoint="final"):
-        return self.model
-
-
 @pytest.fixture(scope="module")
 def work():
-    cfg = BertConfig(vocab_size=30522, hidden_size=64, num_hidden_layers=L, num_attention_heads=4,
-                     intermediate_size=128, max_position_embeddings=64, hidden_dropout_prob=0.0,
-                     attention_probs_dropout_prob=0.0, classifier_dropout=0.0)
-    adapter = BertAdapter(name="bench-bert", hub_id="tests/bench-bert", description="tiny", source=minilm_source,
-                          config=cfg)
+    adapter = tiny_bert_adapter("bench-bert", L, 64, 128)
     tok = adapter.load_tokenizer()
     rows = _rows(N)
     noisy = sorted(random.Random(1).sample(range(N), int(0.15 * N)))
@@ -67,7 +45,7 @@ def work():
     enc = encode(tok, [r["sentence"] for r in rows], 64)
     torch.manual_seed(0)
     model = adapter.load_model(2).eval()
-    data = _Data(noisy, [i for i in range(N) if i not in noisy], labels)
+    data = MethodData(noisy, [i for i in range(N) if i not in noisy], labels)
     groups = (noisy, clean_sample(data.clean_idx, len(noisy), 1))
     return adapter, tok, enc, data, model, groups
 
@@ -75,7 +53,7 @@ def work():
 def _fast(work, method, params):
     adapter, tok, enc, data, model, _ = work
     cfg = build_config("cpu", methods={method.info.name: params})
-    ctx = MethodContext("sst2", adapter, tok, data, enc, _Models(model), cfg, L, progress=False)
+    ctx = MethodContext("sst2", adapter, tok, data, enc, GivenModel(model), cfg, L, progress=False)
     return lambda: method.localise(ctx).neurons
 
 

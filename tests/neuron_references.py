@@ -7,15 +7,49 @@ forward passes, and their own hooks on BERT's feed-forward down-projection
 ``benchmarks/test_neuron_methods.py`` compare them with the methods' fast paths.
 
 Each returns [L, d_ff] float64 scores: mean over ``noisy`` minus mean over ``clean`` of the per-example
-quantity, with ``labels[i]`` the target of example i.
+quantity, with ``labels[i]`` the target of example i. Also here: the stand-ins both comparisons run the
+methods with (a tiny BERT adapter, the dataset fields and the model a method reads).
 """
 
 from __future__ import annotations
 
+import copy
 import random
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from transformers import BertConfig
+
+from memlocbench_models.bert import BertAdapter, minilm_source
+
+
+def tiny_bert_adapter(name: str, layers: int, hidden: int, d_ff: int) -> BertAdapter:
+    """A randomly initialised BERT with MiniLM's tokenizer, dropout 0 (train and eval mode agree)."""
+    cfg = BertConfig(vocab_size=30522, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=4,
+                     intermediate_size=d_ff, max_position_embeddings=64, hidden_dropout_prob=0.0,
+                     attention_probs_dropout_prob=0.0, classifier_dropout=0.0)
+    return BertAdapter(name=name, hub_id=f"tests/{name}", description="tiny", source=minilm_source, config=cfg)
+
+
+@dataclass
+class MethodData:
+    """The part of a NoisyDataset the neuron methods read."""
+
+    noisy_idx: list[int]
+    clean_idx: list[int]
+    noisy_labels: list[int]
+
+
+class GivenModel:
+    """Stands in for TrainedModels: a copy of the given model as the memorising model's final weights."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def load(self, role, checkpoint="final"):
+        assert role == "memorising" and checkpoint == "final"
+        return copy.deepcopy(self.model).eval()
 
 
 def clean_sample(clean_idx, size, seed):

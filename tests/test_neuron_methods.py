@@ -13,16 +13,13 @@ arithmetic in a different order; the references accumulate in float64); zero-out
 
 from __future__ import annotations
 
-import copy
 import json
 import random
-from dataclasses import dataclass
 
 import pytest
 import torch
 import torch.nn.functional as F
 from click.testing import CliRunner
-from transformers import BertConfig
 
 from conftest import TINY
 from memlocbench import hookimpl
@@ -36,9 +33,8 @@ from memlocbench.results import Result
 from memlocbench_methods.activations import Activations
 from memlocbench_methods.integrated_gradients import IntegratedGradients
 from memlocbench_methods.zero_out import ZeroOut
-from memlocbench_models.bert import BertAdapter, minilm_source
-from neuron_references import (activations_reference, clean_sample, integrated_gradients_reference,
-                               zero_out_reference)
+from neuron_references import (GivenModel, MethodData, activations_reference, clean_sample,
+                               integrated_gradients_reference, tiny_bert_adapter, zero_out_reference)
 
 N_ROWS, N_NOISY, L, D_FF, SEED = 24, 6, 3, 64, 1
 # a zero-out effect is a difference of two nearly equal log-probs, each from an fp32 forward pass (batched and
@@ -56,26 +52,7 @@ def _one_thread():
 
 
 def _tiny_adapter(name="tiny-bert"):
-    cfg = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=L, num_attention_heads=4,
-                     intermediate_size=D_FF, max_position_embeddings=64, hidden_dropout_prob=0.0,
-                     attention_probs_dropout_prob=0.0, classifier_dropout=0.0)
-    return BertAdapter(name=name, hub_id=f"tests/{name}", description="tiny", source=minilm_source, config=cfg)
-
-
-@dataclass
-class _Data:  # the part of a NoisyDataset the methods read
-    noisy_idx: list[int]
-    clean_idx: list[int]
-    noisy_labels: list[int]
-
-
-class _Models:
-    def __init__(self, model):
-        self.model = model
-
-    def load(self, role, checkpoint="final"):
-        assert role == "memorising" and checkpoint == "final"
-        return copy.deepcopy(self.model).eval()
+    return tiny_bert_adapter(name, L, 32, D_FF)
 
 
 @pytest.fixture(scope="module")
@@ -97,14 +74,14 @@ def tiny(mirror):
         loss.backward()
         opt.step()
     model.eval()
-    data = _Data(noisy, [i for i in range(N_ROWS) if i not in noisy], labels)
+    data = MethodData(noisy, [i for i in range(N_ROWS) if i not in noisy], labels)
     return adapter, tok, enc, data, model
 
 
 def _run(tiny, method, params):
     adapter, tok, enc, data, model = tiny
     cfg = build_config("cpu", train={"seed": SEED}, methods={method.info.name: params})
-    ctx = MethodContext("sst2", adapter, tok, data, enc, _Models(model), cfg, L, progress=False)
+    ctx = MethodContext("sst2", adapter, tok, data, enc, GivenModel(model), cfg, L, progress=False)
     return method.localise(ctx)
 
 
@@ -308,14 +285,14 @@ def test_fast_paths_equal_the_references_on_decoders(tokenizer_dirs, mirror, arc
     model = adapter.load_model(2).eval()
     noisy = [1, 4, 9]
     labels = [1 - r["label"] if i in noisy else r["label"] for i, r in enumerate(rows)]
-    data = _Data(noisy, [i for i in range(16) if i not in noisy], labels)
+    data = MethodData(noisy, [i for i in range(16) if i not in noisy], labels)
     layers = len(adapter.layer_modules(model))
     projections = adapter.ffn_projections(model)
     clean = clean_sample(data.clean_idx, len(noisy), SEED)
 
     def fast(method, params):
         cfg = build_config("cpu", train={"seed": SEED}, methods={method.info.name: params})
-        ctx = MethodContext("sst2", adapter, tok, data, enc, _Models(model), cfg, layers, progress=False)
+        ctx = MethodContext("sst2", adapter, tok, data, enc, GivenModel(model), cfg, layers, progress=False)
         return method.localise(ctx).neurons.double()
 
     def close(a, b, tolerance):
