@@ -6,7 +6,8 @@ workload in the same run; the speed-up is printed and kept in the benchmark's ``
 Workload: a tiny random BERT (3 layers, 64 wide, 128 neurons per layer, MiniLM's tokenizer; the
 methods' cost does not depend on how the weights were trained) on the first N SST-2 training rows
 (N = $MLB_BENCH_NEURON_N, default 48), 15% of them marked noisy with flipped labels; both sides score
-the noisy rows against as many clean ones. Each pair must agree within relative 1e-4.
+the noisy rows against as many clean ones. Each pair must agree within 1e-4 of the largest score
+(zero-out: 1e-2, see there).
 """
 
 from __future__ import annotations
@@ -35,6 +36,15 @@ N = int(os.environ.get("MLB_BENCH_NEURON_N", "48"))
 L, STEPS = 3, 20
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """Tiny models gain nothing from intra-op threads; on a busy machine spinning threads cost many times over."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="module")
 def work():
     adapter = tiny_bert_adapter("bench-bert", L, 64, 128)
@@ -57,15 +67,17 @@ def _fast(work, method, params):
     return lambda: method.localise(ctx).neurons
 
 
-def _agree(fast, reference):
-    torch.testing.assert_close(fast.double(), reference, rtol=0, atol=1e-4 * float(reference.abs().max()))
+def _agree(fast, reference, tolerance=1e-4):
+    torch.testing.assert_close(fast.double(), reference, rtol=0, atol=tolerance * float(reference.abs().max()))
 
 
 def test_zero_out_speed(benchmark, work):
     _, _, enc, data, model, (noisy, clean) = work
     fast, slow = _compare(benchmark, _fast(work, ZeroOut(), {"n_noisy": 0}),
                           lambda: zero_out_reference(model, enc, data.noisy_labels, noisy, clean), "zero-out", n=N)
-    _agree(fast, slow)
+    # the untrained model's zero-out effects are about 1e-7 nats, fp32 forward passes differ by about 1e-9
+    # (tests/test_neuron_methods.py checks 1e-3 on a trained model)
+    _agree(fast, slow, 1e-2)
 
 
 def test_activations_speed(benchmark, work):
