@@ -129,7 +129,7 @@ def _config(profile, train_size, epochs, learning_rate, batch_size, max_length, 
 
 @main.command()
 @click.option("--method", "methods", multiple=True, required=True,
-              help="localisation method (repeatable); 'all' = the paper's four")
+              help="localisation method (repeatable); 'all' = the paper's four, 'neurons' = the five neuron-level ones")
 @_run_options
 @click.option("--control", is_flag=True,
               help="run on the control models (memorisation forced into the first, middle and last two layers) "
@@ -146,9 +146,12 @@ def run(methods, task, model, profile, train_size, epochs, learning_rate, batch_
     from memlocbench.pipeline import run as run_pipeline
     from memlocbench.store import ArtefactStore
 
+    from memlocbench.pipeline import resolve_methods
+
     plugins = _plugins()
-    for kind, name in (("task", task), ("model", model), *(("method", m) for m in methods if m != "all")):
+    for kind, name in (("task", task), ("model", model)):
         plugins.registry(kind).get(name)  # unknown names fail here, before any work
+    resolve_methods(plugins, list(methods))  # so do unknown methods ('all' and 'neurons' are groups)
     config = _config(profile, train_size, epochs, learning_rate, batch_size, max_length, data_seed, noise_fraction)
     for one_seed in ([seed] if seed is not None else config.seeds):
         req = RunRequest(task=task, model=model, methods=list(methods), config=config.with_seed(one_seed),

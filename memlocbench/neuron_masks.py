@@ -40,17 +40,30 @@ def scaled_neurons(adapter, model: nn.Module, scale: torch.Tensor | list[torch.T
                 continue
             if s.shape[-1] != proj.in_features:
                 raise InvalidInputError(f"neuron scale of width {s.shape[-1]}; the layer has {proj.in_features} neurons")
-            handles.append(proj.register_forward_pre_hook(lambda m, args, s=s: (args[0] * s.to(args[0].dtype),)))
+            handles.append(proj.register_forward_pre_hook(lambda m, args, s=s: (args[0] * _fit(s, args[0]),)))
         yield
     finally:
         for h in handles:
             h.remove()
 
 
+def _fit(scale: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``scale`` in ``x``'s dtype and shape: OPT runs its feed-forward block on [B*T, d_ff] (positions
+    flattened), so a per-example [B, 1, d_ff] scale is repeated over each example's T rows."""
+    scale = scale.to(x.dtype)
+    if x.ndim == 2 and scale.ndim == 3:
+        rows = scale.shape[0]
+        if x.shape[0] % rows:
+            raise InvalidInputError(f"a neuron scale for {rows} examples cannot apply to {x.shape[0]} flattened rows")
+        scale = scale.expand(rows, x.shape[0] // rows, scale.shape[-1]).reshape(x.shape[0], scale.shape[-1])
+    return scale
+
+
 @contextmanager
 def recorded_neurons(adapter, model: nn.Module) -> Iterator[list[list[torch.Tensor]]]:
     """Yields a list that, after each forward pass in the block, has one more entry: the [B, T, d_ff]
-    activations of every layer (a list over layers), kept in the autograd graph."""
+    activations of every layer (a list over layers), kept in the autograd graph. OPT flattens the
+    positions ([B*T, d_ff]); ``.reshape(B, -1, d_ff)`` restores them."""
     records: list[list[torch.Tensor]] = []
     current: dict[int, torch.Tensor] = {}
     projections = ffn_projections(adapter, model)
