@@ -16,7 +16,7 @@ from pathlib import Path
 from memlocbench import __version__
 from memlocbench.analysis_context import AnalysisContext
 from memlocbench.analysis_results import AnalysisResult
-from memlocbench.pipeline import RunRequest, _ref, prepare
+from memlocbench.pipeline import RunRequest, _ref, layer_scores, prepare, provider_of
 from memlocbench.plugins import Plugins
 from memlocbench.profiles import RunConfig
 from memlocbench.protocols import AnalysisOutput
@@ -66,6 +66,15 @@ def analyse(plugins: Plugins, req: AnalysisRequest, log=print) -> tuple[Analysis
             "task": prep.task.metadata.name, "task_version": prep.task.metadata.version,
             "data": cfg.data.model_dump(mode="json"), "data_fingerprint": prep.dataset.fingerprint(),
             "model": req.model, "model_version": prep.adapter.info.version}
+    if info.uses_methods:
+        methods = {m: plugins.methods.get(m) for m in plugins.methods.names()}
+        run_req = RunRequest(task=req.task, model=req.model, methods=list(methods), config=cfg,
+                             data_dir=req.data_dir, out_dir=req.out_dir, store=req.store, progress=req.progress,
+                             device=req.device)
+        ctx.method_scores = lambda m: layer_scores(run_req, prep, prep.models, methods[m])[0]
+        ctx.method_granularity = {m: method.info.granularity for m, method in methods.items()}
+        spec["methods"] = {m: {"version": method.info.version, **provider_of(plugins, "method", m)}
+                           for m, method in sorted(methods.items())}
     if info.uses_models:
         spec["models"] = {str(s): {role: m.key(role) for role in ("memorising", "clean")}
                           for s, m in models_for_seed.items()}
