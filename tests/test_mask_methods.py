@@ -159,7 +159,7 @@ def test_hard_concrete_is_seeded(tiny):
 
 
 # -- known answer: one planted neuron carries the noisy labels ----------------------------------------
-PLANT_LAYER, PLANT = 2, 17
+PLANT_LAYER, PLANT, OUT_SCALE = 0, 17, 3.0  # layer 0: no feed-forward neuron upstream can switch it off
 
 
 def planted(tiny):
@@ -188,7 +188,7 @@ def planted(tiny):
         saturated = model.classifier(model.bert.pooler(layer.output.LayerNorm(direction * 100)[None, None]))
         if int(saturated.argmax()) != 1:
             direction = -direction
-        layer.output.dense.weight[:, PLANT] = 60.0 * direction
+        layer.output.dense.weight[:, PLANT] = OUT_SCALE * direction
 
     def predictions(zero: bool):
         hook = layer.output.dense.register_forward_pre_hook(
@@ -204,16 +204,23 @@ def planted(tiny):
     return model, _Data(noisy, [i for i in range(N_ROWS) if i not in noisy], with_n)
 
 
-@pytest.mark.parametrize("method", [Slimming(), HardConcrete()], ids=lambda m: m.info.name)
+HC_MISSES = pytest.mark.xfail(strict=True, reason="known gap (issue #15 report): within 30 steps hard-concrete's "
+                              "sampled gates (random closures) drown the planted neuron's gradient; slimming finds it")
+
+
+@pytest.mark.parametrize("method", [Slimming(), pytest.param(HardConcrete(), marks=HC_MISSES)],
+                         ids=lambda m: m.info.name)
 def test_mask_finds_the_planted_neuron(tiny, method):
+    from memlocbench.layer_profile import top_neuron_indices
+
     model, data = planted(tiny)
     assert 3 <= len(data.noisy_idx) <= N_ROWS - 10, "the planted neuron must flip some, not all, predictions"
     scores = _run(method, tiny, data, model, {"steps": 30, "lr": 0.1, "lambda": 1.0, "batch_size": 16,
                                               "clean_per_noisy": 100.0, "seed": 0})
-    flat = int(scores.neurons.reshape(-1).argmax())
-    assert divmod(flat, D_FF) == (PLANT_LAYER, PLANT)
+    assert float(scores.neurons[PLANT_LAYER, PLANT]) == float(scores.neurons.max())
+    assert PLANT_LAYER * D_FF + PLANT in top_neuron_indices(scores.neurons, 1.0).tolist()  # top 1 % = 2 of 192
     assert scores.raw[PLANT_LAYER] > 0
-    assert scores.details["loss_last_step"]["noisy"] < scores.details["loss_first_step"]["noisy"]
+    assert scores.details["loss_last_step"]["noisy"] < 0.5 * scores.details["loss_first_step"]["noisy"]
 
 
 def test_mask_methods_registered_as_neuron_methods(plugins):
