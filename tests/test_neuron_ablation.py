@@ -135,3 +135,42 @@ def test_ablation_parameter_errors(mirror, session_store, tmp_path):
         analyse(plugins, _request(tmp_path, session_store, mirror, {"budgets": [150.0]}), log=lambda m: None)
     with pytest.raises(InvalidInputError, match="random_repeats"):
         analyse(plugins, _request(tmp_path, session_store, mirror, {"random_repeats": 0}), log=lambda m: None)
+
+
+def test_ablation_leaderboard_section_figure_and_recheck_on_a_synthetic_result(tmp_path):
+    from memlocbench.analysis_results import AnalysisResult
+    from memlocbench.leaderboard import collect, render
+    from memlocbench.leaderboard_analyses import write_figures
+    from memlocbench.profiles import PROFILES
+    from memlocbench.results import PluginRef
+    from memlocbench.submission import submit
+
+    curve = [_pt(0.1, 10.0, 0.0), _pt(2.0, 50.0, 0.5)]
+    layer = {**_pt(100 / 6, 80.0, 4.0), "top_layer": 6}
+    details = {"params": {"val_drop_limit": 1.0}, "budgets": [0.1, 2.0], "neuron_curves": {"slimming": curve},
+               "random_curve": [_pt(0.1, 0.0, 0.0), _pt(2.0, 2.5, 0.0)], "layer_points": {"probing": layer},
+               "random_layer_point": _pt(100 / 6, 30.0, 1.5), "skipped": [{"method": "zero-out", "reason": "x"}]}
+    summary = na.summarise(details)
+    assert summary == {"selectivity.slimming": 50.0, "selectivity.random": 2.5, "selectivity.probing": None,
+                       "selectivity.random-layer": None}
+    ref = lambda n: PluginRef(name=n, version=1, package="memlocbench", package_version="0.1.0")  # noqa: E731
+    cfg = PROFILES["cpu"]
+    r = AnalysisResult(memlocbench_version="0.1.0", created_at="2026-01-01T00:00:00+00:00", task=ref("sst2"),
+                       model=ref("minilm-l6"), analysis=ref("neuron-ablation"), profile_name="cpu",
+                       config=cfg.model_dump(mode="json"), config_hash=cfg.hash(), params={}, seeds=[1], data_seed=1,
+                       sizes={}, num_layers=6, summary=summary, details=details, timings={}, cached=False,
+                       environment={})
+    path = r.write(tmp_path / "res")
+    dest, checked = submit([path], "Ablation", tmp_path / "subs")
+    assert not any(c.problems for c in checked)
+    collected = collect(tmp_path / "subs")
+    page = render(collected, figures_rel="figures")
+    part = page.split("## Causal ablation track")[1].split("## Submissions")[0]
+    assert "| sst2   | slimming" in part and "10.0 / 50.0" in part and "| 50.0" in part
+    assert "layer 6 (16.7 %)" in part and "zero-out" in part and "minilm-l6__neuron_ablation.png" in part
+    assert "### minilm-l6" not in page.split("## Causal ablation track")[0]  # not a generalisation row
+    figs = write_figures(collected, [], tmp_path / "fig")
+    assert [f.name for f in figs] == ["minilm-l6__neuron_ablation.png"] and figs[0].stat().st_size > 1000
+    bad = json.loads(path.read_text())
+    bad["details"]["neuron_curves"]["slimming"][1]["noisy_fit_drop"] = 40.0
+    assert any("selectivity.slimming" in p for p in na.NeuronAblation().recheck(bad["summary"], bad["details"]))
