@@ -19,6 +19,10 @@ class AnalysisContext(MethodContext):
     seeds: list[int] = field(default_factory=list)  # the model seeds to analyse (the profile's, or --seed)
     models_for_seed: Callable[[int], TrainedModels] | None = None
     log: Callable[[str], None] = print
+    #: with ``AnalysisInfo.uses_methods``: a registered method's scores on the run's memorising model
+    #: (``pipeline.layer_scores``: from the store, or computed and stored) and the registered methods
+    method_scores: Callable[[str], Any] | None = None
+    method_granularity: dict[str, str] = field(default_factory=dict)  # registered method -> "layer" | "neuron"
 
     def params(self, analysis: str, defaults: dict[str, Any]) -> dict[str, Any]:
         """The analysis' parameters: its defaults updated with the run config's ``analyses[analysis]``."""

@@ -16,7 +16,7 @@ from pathlib import Path
 from memlocbench import __version__
 from memlocbench.analysis_context import AnalysisContext
 from memlocbench.analysis_results import AnalysisResult
-from memlocbench.pipeline import RunRequest, _ref, prepare
+from memlocbench.pipeline import RunRequest, _ref, layer_scores, prepare, provider_of
 from memlocbench.plugins import Plugins
 from memlocbench.profiles import RunConfig
 from memlocbench.protocols import AnalysisOutput
@@ -41,15 +41,19 @@ class AnalysisRequest:
 
 
 def analysis_spec(analysis, task_meta, model: str, model_version: int, cfg: RunConfig, dataset,
-                  models_for_seed: dict) -> dict:
+                  models_for_seed: dict, plugins: Plugins) -> dict:
     """What determines an analysis' output (its store key): the analysis, its version and parameters,
     the task, data and model, and, when it uses the trained models, their keys for every model seed
-    (``models_for_seed``: seed -> TrainedModels). ``analyse`` and the grid key outputs by this spec."""
+    (``models_for_seed``: seed -> TrainedModels), and, when it reads methods' scores, every registered
+    method's version and provider. ``analyse`` and the grid key outputs by this spec."""
     info = analysis.info
     spec = {"kind": OUTPUT_KIND, "analysis": info.name, "analysis_version": info.version,
             "params": cfg.analyses.get(info.name, {}), "task": task_meta.name, "task_version": task_meta.version,
             "data": cfg.data.model_dump(mode="json"), "data_fingerprint": dataset.fingerprint(),
             "model": model, "model_version": model_version}
+    if info.uses_methods:
+        spec["methods"] = {m: {"version": plugins.methods.get(m).info.version, **provider_of(plugins, "method", m)}
+                           for m in sorted(plugins.methods.names())}
     if info.uses_models:
         spec["models"] = {str(s): {role: m.key(role) for role in ("memorising", "clean")}
                           for s, m in models_for_seed.items()}
@@ -88,8 +92,15 @@ def _analyse(plugins: Plugins, req: AnalysisRequest, log, write: bool):
                           store=req.store, seeds=seeds, models_for_seed=models_for_seed.__getitem__, log=log)
     name, info = analysis.info.name, analysis.info
     params = cfg.analyses.get(name, {})
+    if info.uses_methods:
+        methods = {m: plugins.methods.get(m) for m in plugins.methods.names()}
+        run_req = RunRequest(task=req.task, model=req.model, methods=list(methods), config=cfg,
+                             data_dir=req.data_dir, out_dir=req.out_dir, store=req.store, progress=req.progress,
+                             device=req.device)
+        ctx.method_scores = lambda m: layer_scores(run_req, prep, prep.models, methods[m])[0]
+        ctx.method_granularity = {m: method.info.granularity for m, method in methods.items()}
     spec = analysis_spec(analysis, prep.task.metadata, req.model, prep.adapter.info.version, cfg, prep.dataset,
-                         models_for_seed)
+                         models_for_seed, plugins)
     key = req.store.key(spec)
     t0 = time.perf_counter()
     cached = req.store.has(OUTPUT_KIND, key)

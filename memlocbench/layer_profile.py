@@ -73,11 +73,19 @@ def neuron_layer_shares(neurons, top_percent: float) -> list[float]:
     if neurons.ndim != 2:
         raise ValueError(f"neuron scores must be [layers, neurons], got shape {tuple(neurons.shape)}")
     num_layers, width = neurons.shape
-    k = top_neuron_count(num_layers * width, top_percent)
-    flat = neurons.detach().reshape(-1).to(torch.float64).cpu()
-    top = torch.sort(flat, descending=True, stable=True).indices[:k]  # stable: ties to the lower index
+    top = top_neuron_indices(neurons, top_percent)
     counts = torch.bincount(top // width, minlength=num_layers)
-    return [float(c) / k for c in counts.tolist()]
+    return [float(c) / len(top) for c in counts.tolist()]
+
+
+def top_neuron_indices(neurons, top_percent: float):
+    """Flat indices (layer * d_ff + neuron) of the top ``top_percent`` % of all neurons by score, highest
+    first; ties to the lower flat index (a stable sort)."""
+    import torch
+
+    k = top_neuron_count(neurons.numel(), top_percent)
+    flat = neurons.detach().reshape(-1).to(torch.float64).cpu()
+    return torch.sort(flat, descending=True, stable=True).indices[:k]
 
 
 def single_layer_placements(num_layers: int) -> list[tuple[int, int]]:

@@ -1,9 +1,11 @@
-"""The leaderboard's "Memorisation vs generalisation" section (the paper's second question): per
+"""The leaderboard's analysis sections. "Memorisation vs generalisation" (the paper's second question): per
 model and task the generalisation scores (memorisation map), the centroid and probing events and the
 mean M-CoG of the paper's four methods; the Spearman correlation (scipy, with p) of each location
 measure with each generalisation score over tasks; and a scatter figure of M-CoG against the
 generalisation score, one point per task. Analysis result files are read here, beside the method
-results, and chosen per (model, task, analysis): the most recent (ties: the file name).
+results, and chosen per (model, task, analysis): the most recent (ties: the file name). "Causal ablation
+track" (issue #15, analysis ``neuron-ablation``): per model, task and method the ablation curves and the
+selectivity against random, with one figure of the curves per model.
 """
 
 from __future__ import annotations
@@ -65,6 +67,8 @@ def task_measures(analyses: list[AnalysisEntry], tables) -> dict[str, dict[str, 
 
     latest = _latest(analyses)
     out: dict[str, dict[str, dict[str, float | None]]] = {}
+    own = {a for _, a, _ in SCORES + LOCATIONS if a}  # this section's analyses (not the ablation track)
+    latest = {k: r for k, r in latest.items() if k[2] in own}
     models = {m for m, _, _ in latest}
     for (model, task, _), _r in latest.items():
         out.setdefault(model, {}).setdefault(task, {})
@@ -120,7 +124,7 @@ def section(collected, tables, figures_rel: str | None) -> list[str]:
     measures = task_measures(getattr(collected, "analyses", []), tables)
     if not measures:
         return md + ["_No analysis results yet: run `memlocbench analyse memorisation-map|centroids|probing-events "
-                     "--task T` and submit the files._", ""]
+                     "--task T` and submit the files._", ""] + ablation_section(collected, figures_rel)
     latest = _latest(collected.analyses)
     for model in sorted(measures):
         tasks = sorted(measures[model])
@@ -157,7 +161,7 @@ def section(collected, tables, figures_rel: str | None) -> list[str]:
         md += ["", "n/a: fewer than 3 tasks with both values, or a constant side.", ""]
         if figures_rel is not None and _points(measures[model]):
             md += [f"![M-CoG against generalisation score, {md_escape(model)}]({figures_rel}/{figure_name(model)})", ""]
-    return md
+    return md + ablation_section(collected, figures_rel)
 
 
 def _points(per_task: dict) -> list[tuple[str, float, float]]:
@@ -189,5 +193,111 @@ def write_figures(collected, tables, out_dir: Path) -> list[Path]:
         fig.tight_layout()
         written.append(_save(fig, out_dir / figure_name(model), plt))
     for stale in sorted(set(out_dir.glob("*__mcog_vs_generalisation.png")) - set(written)):
+        stale.unlink()
+    return written + write_ablation_figures(collected, out_dir)
+
+
+# -- causal ablation track (analysis ``neuron-ablation``) ------------------------------------------------
+ABLATION = "neuron-ablation"
+
+
+def ablation_figure_name(model: str) -> str:
+    from memlocbench.leaderboard import file_slug
+
+    return f"{file_slug(model)}__neuron_ablation.png"
+
+
+def _ablation_results(collected) -> dict[str, dict[str, AnalysisResult]]:
+    """model -> task -> the latest neuron-ablation result."""
+    out: dict[str, dict[str, AnalysisResult]] = {}
+    for (model, task, analysis), r in _latest(getattr(collected, "analyses", [])).items():
+        if analysis == ABLATION:
+            out.setdefault(model, {})[task] = r
+    return out
+
+
+def _curve_cells(points: list[dict], key: str) -> str:
+    return " / ".join(_f(pt[key], 1) for pt in points)
+
+
+def ablation_section(collected, figures_rel: str | None) -> list[str]:
+    """Markdown lines of the "Causal ablation track" section."""
+    from memlocbench.leaderboard import md_escape
+
+    md = ["## Causal ablation track", "",
+          "Zeroing what each method points at on the memorising model (issue #15): the top 0.1 / 0.5 / 1 / 2 % of "
+          "all feed-forward neurons by a neuron method's scores or by random scores (mean of seeded repeats), and "
+          "for a layer method its top layer's whole FFN. Drops in percentage points of noisy fit (perturbed-label "
+          "accuracy on the noisy examples), clean training accuracy and validation accuracy, one number per budget. "
+          "*Selectivity*: the noisy-fit drop at the largest budget whose validation drop is ≤ the limit "
+          "(default 1 point); empty where no budget stays within it. Produced by `memlocbench analyse "
+          "neuron-ablation`.", ""]
+    results = _ablation_results(collected)
+    if not results:
+        return md + ["_No ablation results yet: run `memlocbench analyse neuron-ablation --task T` and submit the "
+                     "file._", ""]
+    for model in sorted(results):
+        md += [f"### {md_escape(model)}", ""]
+        rows = []
+        for task in sorted(results[model]):
+            r = results[model][task]
+            d, s = r.details, r.summary
+            budgets = " / ".join(_f(b, 1) for b in d["budgets"])
+            curves = [(m, c) for m, c in d["neuron_curves"].items()] + [("random", d["random_curve"])]
+            for m, c in curves:
+                rows.append([md_escape(task), md_escape(m), f"{budgets} %", _curve_cells(c, "noisy_fit_drop"),
+                             _curve_cells(c, "clean_train_acc_drop"), _curve_cells(c, "validation_acc_drop"),
+                             _f(s.get(f"selectivity.{m}"), 1)])
+            points = list(d["layer_points"].items()) + [("random-layer", d["random_layer_point"])]
+            for m, pt in points:
+                where = f"layer {pt['top_layer']}" if "top_layer" in pt else "mean of layers"
+                rows.append([md_escape(task), md_escape(m), f"{where} ({_f(pt['budget'], 1)} %)",
+                             _f(pt["noisy_fit_drop"], 1), _f(pt["clean_train_acc_drop"], 1),
+                             _f(pt["validation_acc_drop"], 1), _f(s.get(f"selectivity.{m}"), 1)])
+            if d.get("skipped"):
+                rows.append([md_escape(task), "_skipped_", ", ".join(md_escape(x["method"]) for x in d["skipped"]),
+                             "", "", "", ""])
+        md.append(tabulate(rows, headers=["task", "method", "ablated", "noisy-fit drop", "clean train drop",
+                                          "validation drop", "selectivity"], tablefmt="github", disable_numparse=True))
+        md.append("")
+        if figures_rel is not None:
+            md += [f"![Ablation curves, {md_escape(model)}]({figures_rel}/{ablation_figure_name(model)})", ""]
+    return md
+
+
+def write_ablation_figures(collected, out_dir: Path) -> list[Path]:
+    """One figure per model: per task, noisy-fit drop (top) and validation drop (bottom) against the
+    ablated share of neurons (log scale); neuron methods as curves, random dashed, layer methods as points."""
+    from memlocbench.leaderboard_figures import _pyplot, _save
+
+    out_dir = Path(out_dir)
+    written = []
+    for model, per_task in sorted(_ablation_results(collected).items()):
+        plt = _pyplot()
+        out_dir.mkdir(parents=True, exist_ok=True)
+        tasks = sorted(per_task)
+        fig, axes = plt.subplots(2, len(tasks), figsize=(3.6 * len(tasks) + 1.2, 5.6), dpi=110, squeeze=False)
+        for col, task in enumerate(tasks):
+            d = per_task[task].details
+            for row, key in enumerate(("noisy_fit_drop", "validation_acc_drop")):
+                ax = axes[row][col]
+                for m, c in d["neuron_curves"].items():
+                    ax.plot([pt["budget"] for pt in c], [pt[key] for pt in c], marker="o", label=m)
+                c = d["random_curve"]
+                ax.plot([pt["budget"] for pt in c], [pt[key] for pt in c], "k--", marker=".", label="random")
+                for m, pt in d["layer_points"].items():
+                    ax.scatter([pt["budget"]], [pt[key]], marker="s", label=f"{m} (top layer)")
+                ax.set_xscale("log")
+                ax.grid(alpha=0.3)
+                if row == 0:
+                    ax.set_title(task, fontsize=10)
+                ax.set_xlabel("neurons zeroed (% of all FFN neurons)" if row else "")
+                ax.set_ylabel("noisy-fit drop (points)" if row == 0 else "validation drop (points)")
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower center", ncol=min(5, len(labels)), fontsize=7)
+        fig.suptitle(f"{model}: causal ablation track", fontsize=10)
+        fig.tight_layout(rect=(0, 0.08, 1, 1))
+        written.append(_save(fig, out_dir / ablation_figure_name(model), plt))
+    for stale in sorted(set(out_dir.glob("*__neuron_ablation.png")) - set(written)) if out_dir.is_dir() else []:
         stale.unlink()
     return written

@@ -236,7 +236,7 @@ class _Planner:
             if problem is None:
                 task_meta = self.plugins.tasks.get(task).metadata
                 spec = analysis_spec(analysis, task_meta, model, self.plugins.models.get(model).info.version,
-                                     config, dataset, {s: st[3] for s, st in settings.items()})
+                                     config, dataset, {s: st[3] for s, st in settings.items()}, self.plugins)
                 key = self.store.key(spec)
             uid = f"{task}/{model}/seeds{','.join(map(str, seeds))}/{config.hash()[:8]}: analysis {analysis.info.name}"
             payload = {**base, "id": uid, "kind": "analysis", "analysis": analysis.info.name, "seeds": seeds,

@@ -1,0 +1,240 @@
+"""The mask-learning neuron methods (slimming, hard-concrete): each against a plain reference written
+here independently (its own hooks on BERT's intermediate module, one example at a time, float64,
+its own loss and gate arithmetic from MemPi / Louizos et al.), and a known answer: a model in which
+one planted neuron carries the noisy labels, which both masks must rank first.
+
+Tolerance of the reference comparisons: the fast path runs fp32 padded batches with accumulated
+gradients, the reference float64 unpadded single examples; after a few Adam steps the masks agree to
+1e-3 (observed: about 1e-6).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from dataclasses import dataclass
+
+import pytest
+import torch
+from transformers import BertConfig
+
+from memlocbench.data.encoding import encode
+from memlocbench.method_context import MethodContext
+from memlocbench.profiles import build_config
+from memlocbench_methods.hard_concrete import HardConcrete
+from memlocbench_methods.slimming import Slimming
+from memlocbench_models.bert import BertAdapter, minilm_source
+
+N_ROWS, L, D_FF = 40, 3, 64
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@dataclass
+class _Data:
+    noisy_idx: list[int]
+    clean_idx: list[int]
+    noisy_labels: list[int]
+
+
+class _Models:
+    def __init__(self, model):
+        self.model = model
+
+    def load(self, role, checkpoint="final"):
+        assert role == "memorising"
+        return copy.deepcopy(self.model).eval()
+
+
+@pytest.fixture(scope="module")
+def tiny(mirror):
+    cfg = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=L, num_attention_heads=4,
+                     intermediate_size=D_FF, max_position_embeddings=64, hidden_dropout_prob=0.0,
+                     attention_probs_dropout_prob=0.0, classifier_dropout=0.0)
+    adapter = BertAdapter(name="tiny-bert", hub_id="tests/tiny-bert", description="tiny", source=minilm_source,
+                          config=cfg)
+    tok = adapter.load_tokenizer()
+    rows = [json.loads(x) for x in (mirror / "sst2" / "train.jsonl").read_text().splitlines()[:N_ROWS]]
+    enc = encode(tok, [r["sentence"] for r in rows], 32)
+    torch.manual_seed(0)
+    model = adapter.load_model(2).eval()
+    with torch.no_grad():  # logits of order 1 (a random head gives ~0.5 everywhere, and gradients near 0)
+        model.classifier.weight.mul_(100.0)
+    return adapter, tok, enc, model
+
+
+def _run(method, tiny, data, model, params):
+    adapter, tok, enc, _ = tiny
+    cfg = build_config("cpu", methods={method.info.name: params})
+    ctx = MethodContext("sst2", adapter, tok, data, enc, _Models(model), cfg, L, progress=False)
+    return method.localise(ctx)
+
+
+# -- the plain reference ---------------------------------------------------------------------------
+def reference_mask(model, enc, noisy, clean, labels, kind, p, seed, dtype=torch.float64):
+    """MemPi's mask training, written plainly: a mask tensor multiplied into the output of each layer's
+    ``intermediate`` module (BERT's post-GELU feed-forward activations) by a forward hook; one example
+    at a time (no padding); per step one gate noise draw (hard-concrete), the loss
+    mean_noisy -log(1 - p(perturbed)) + mean_clean -log p(label) + lambda * penalty, one Adam step
+    (slimming: then projected back into [0, 1]).
+    Returns the final deterministic mask. (Also timed by benchmarks/test_mask_speed.py, in float32.)"""
+    model = copy.deepcopy(model).to(dtype).eval()
+    L, D_FF = model.config.num_hidden_layers, model.config.intermediate_size  # noqa: N806
+    for q in model.parameters():
+        q.requires_grad_(False)
+    lo, hi = -0.1, 1.1
+    if kind == "slimming":
+        param = torch.ones(L, D_FF, dtype=dtype, requires_grad=True)
+    else:
+        start = (p["mask_p"] - lo) / (hi - lo)
+        param = torch.full((L, D_FF), math.log(start / (1 - start)), dtype=dtype, requires_grad=True)
+    opt = torch.optim.Adam([param], lr=p["lr"])
+    gen = torch.Generator().manual_seed(seed)
+    current = {}
+    hooks = [layer.intermediate.register_forward_hook(lambda mod, args, out, l=l: out * current["mask"][l])
+             for l, layer in enumerate(model.bert.encoder.layer)]
+    try:
+        for _ in range(p["steps"]):
+            opt.zero_grad()
+            u = torch.rand((L, D_FF), generator=gen).clamp(1e-4, 1 - 1e-4).to(dtype) if kind != "slimming" else None
+            for i in noisy + clean:
+                if kind == "slimming":
+                    current["mask"] = param
+                else:
+                    s = torch.sigmoid((torch.log(u) - torch.log(1 - u) + param) / p["beta"])
+                    current["mask"] = (s * (hi - lo) + lo).clamp(0, 1)
+                ids = torch.tensor([enc.ids[i]])
+                prob = torch.softmax(model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits[0], -1)[labels[i]]
+                term = -torch.log1p(-prob) / len(noisy) if i in noisy else -torch.log(prob) / len(clean)
+                term.backward()
+            if kind == "slimming":
+                penalty = (1 - param).mean()
+            else:
+                penalty = (1 - torch.sigmoid(param - p["beta"] * math.log(-lo / hi))).mean()
+            (p["lambda"] * penalty).backward()
+            opt.step()
+            if kind == "slimming":  # projected back into [0, 1]
+                with torch.no_grad():
+                    param.clamp_(0, 1)
+    finally:
+        for h in hooks:
+            h.remove()
+    return param.detach().clamp(0, 1) if kind == "slimming" else torch.sigmoid(param.detach())
+
+
+@pytest.mark.parametrize("method", [Slimming(), HardConcrete()], ids=lambda m: m.info.name)
+def test_fast_mask_equals_plain_reference(tiny, method):
+    _, _, enc, model = tiny
+    labels = [(i * 7) % 2 for i in range(N_ROWS)]
+    noisy = [1, 4, 9, 16, 25, 36]
+    data = _Data(noisy, [i for i in range(N_ROWS) if i not in noisy], labels)
+    params = {"steps": 4, "lr": 0.1, "lambda": 0.05, "batch_size": 8, "clean_per_noisy": 100.0, "seed": 3}
+    if method.info.name == "hard-concrete":
+        params.update(beta=0.5, mask_p=0.8)
+    scores = _run(method, tiny, data, model, params)
+    full = {**params, **({"beta": 0.5, "mask_p": 0.8} if method.info.name == "hard-concrete" else {})}
+    ref = reference_mask(model, enc, noisy, data.clean_idx, labels, method.info.name, full, seed=3)
+    assert scores.neurons.shape == (L, D_FF)
+    torch.testing.assert_close(scores.neurons.double(), 1 - ref, atol=1e-3, rtol=0)
+    assert (scores.neurons > 1e-3).any()  # the mask moved: the comparison is not between two untouched masks
+    assert scores.details["n_clean"] == N_ROWS - len(noisy) and scores.details["top_percent"] == 1.0
+    assert sum(scores.raw) == pytest.approx(1.0)
+
+
+def test_hard_concrete_is_seeded(tiny):
+    _, _, enc, model = tiny
+    labels = [i % 2 for i in range(N_ROWS)]
+    data = _Data([0, 3, 5], [i for i in range(N_ROWS) if i not in (0, 3, 5)], labels)
+    p = {"steps": 2, "lr": 0.1, "batch_size": 16}
+    a, b = (_run(HardConcrete(), tiny, data, model, {**p, "seed": s}).neurons for s in (1, 1))
+    c = _run(HardConcrete(), tiny, data, model, {**p, "seed": 2}).neurons
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+# -- known answer: one planted neuron carries the noisy labels ----------------------------------------
+PLANT_LAYER, PLANT, OUT_SCALE = 0, 17, 3.0  # layer 0: no feed-forward neuron upstream can switch it off
+
+
+def planted(tiny):
+    """The tiny model with neuron PLANT of layer PLANT_LAYER made decisive: its input weights sharpened and
+    its bias set so that it fires
+    (at the [CLS] position) for about half of the rows, its output weights a large multiple of the
+    direction that, alone after the layer norm, makes the classifier predict class 1 (the model otherwise
+    predicts 0 everywhere). Noisy examples: those whose prediction the neuron flips (their 'perturbed'
+    label is the prediction with the neuron); clean: the rest, labelled with the model's prediction
+    (the same without the neuron). Only that neuron removes the noisy labels and keeps the clean ones."""
+    adapter, _, enc, base = tiny
+    model = copy.deepcopy(base)
+    layer = model.bert.encoder.layer[PLANT_LAYER]
+    with torch.no_grad():  # random weights (std 0.02) barely vary the neuron across rows: sharpen it
+        layer.intermediate.dense.weight[PLANT] *= 2000.0
+    pre = []
+    hook = layer.intermediate.dense.register_forward_hook(lambda m, a, out: pre.append(out[:, 0, PLANT]))
+    with torch.no_grad():
+        for i in range(N_ROWS):
+            model(**enc.batch([i]))
+    hook.remove()
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        layer.intermediate.dense.bias[PLANT] -= torch.cat(pre).median()
+        direction = torch.randn(layer.output.dense.out_features, generator=gen)
+        saturated = model.classifier(model.bert.pooler(layer.output.LayerNorm(direction * 100)[None, None]))
+        if int(saturated.argmax()) != 1:
+            direction = -direction
+        layer.output.dense.weight[:, PLANT] = OUT_SCALE * direction
+
+    def predictions(zero: bool):
+        hook = layer.output.dense.register_forward_pre_hook(
+            lambda m, args: (args[0] * (torch.arange(D_FF) != PLANT).float(),)) if zero else None
+        with torch.no_grad():
+            out = [int(model(**enc.batch([i])).logits[0].argmax()) for i in range(N_ROWS)]
+        if hook:
+            hook.remove()
+        return out
+
+    with_n, without = predictions(False), predictions(True)
+    noisy = [i for i in range(N_ROWS) if with_n[i] != without[i]]
+    return model, _Data(noisy, [i for i in range(N_ROWS) if i not in noisy], with_n)
+
+
+HC_MISSES = pytest.mark.xfail(strict=True, reason="known gap (issue #15 report): within 30 steps hard-concrete's "
+                              "sampled gates (random closures) drown the planted neuron's gradient; slimming finds it")
+
+
+@pytest.mark.parametrize("method", [Slimming(), pytest.param(HardConcrete(), marks=HC_MISSES)],
+                         ids=lambda m: m.info.name)
+def test_mask_finds_the_planted_neuron(tiny, method):
+    from memlocbench.layer_profile import top_neuron_indices
+
+    model, data = planted(tiny)
+    assert 3 <= len(data.noisy_idx) <= N_ROWS - 10, "the planted neuron must flip some, not all, predictions"
+    scores = _run(method, tiny, data, model, {"steps": 30, "lr": 0.1, "lambda": 1.0, "batch_size": 16,
+                                              "clean_per_noisy": 100.0, "seed": 0})
+    assert float(scores.neurons[PLANT_LAYER, PLANT]) == float(scores.neurons.max())
+    assert PLANT_LAYER * D_FF + PLANT in top_neuron_indices(scores.neurons, 1.0).tolist()  # top 1 % = 2 of 192
+    assert scores.raw[PLANT_LAYER] > 0
+    assert scores.details["loss_last_step"]["noisy"] < 0.5 * scores.details["loss_first_step"]["noisy"]
+
+
+def test_mask_methods_registered_as_neuron_methods(plugins):
+    for name in ("slimming", "hard-concrete"):
+        m = plugins.methods.get(name)
+        assert m.info.granularity == "neuron" and plugins.methods.provider(name).package == "memlocbench"
+
+
+def test_mask_method_parameters_checked(tiny):
+    from memlocbench.errors import InvalidInputError
+
+    _, _, _, model = tiny
+    data = _Data([0], list(range(1, N_ROWS)), [0] * N_ROWS)
+    with pytest.raises(InvalidInputError, match="steps"):
+        _run(Slimming(), tiny, data, model, {"steps": -1})
+    with pytest.raises(InvalidInputError, match="valid: .*beta"):
+        _run(HardConcrete(), tiny, data, model, {"temperature": 1.0})
