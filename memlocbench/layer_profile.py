@@ -74,10 +74,18 @@ def neuron_layer_shares(neurons, top_percent: float) -> list[float]:
         raise ValueError(f"neuron scores must be [layers, neurons], got shape {tuple(neurons.shape)}")
     num_layers, width = neurons.shape
     k = top_neuron_count(num_layers * width, top_percent)
-    flat = neurons.detach().reshape(-1).to(torch.float64).cpu()
-    top = torch.sort(flat, descending=True, stable=True).indices[:k]  # stable: ties to the lower index
+    top = top_neurons(neurons, k)
     counts = torch.bincount(top // width, minlength=num_layers)
     return [float(c) / k for c in counts.tolist()]
+
+
+def top_neurons(neurons, k: int):
+    """The flat indices (layer * d_ff + neuron) of the ``k`` highest-scoring neurons of a [L, d_ff]
+    tensor, best first; ties to the lower flat index."""
+    import torch
+
+    flat = neurons.detach().reshape(-1).to(torch.float64).cpu()
+    return torch.sort(flat, descending=True, stable=True).indices[:k]  # stable: ties to the lower index
 
 
 def single_layer_placements(num_layers: int) -> list[tuple[int, int]]:
