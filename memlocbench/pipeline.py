@@ -248,12 +248,9 @@ def layer_scores(req: RunRequest, prep: Prepared, view: TrainedModels, method) -
 
 def ffn_width(adapter, view: TrainedModels) -> int:
     """d_ff of the memorising model: the input width of its layers' feed-forward down-projections."""
-    from memlocbench.neuron_masks import ffn_projections
+    from memlocbench.neuron_masks import ffn_shape
 
-    widths = {p.in_features for p in ffn_projections(adapter, view.load("memorising"))}
-    if len(widths) != 1:
-        raise InvalidInputError(f"model {adapter.info.name!r}: layers of different feed-forward widths {sorted(widths)}")
-    return widths.pop()
+    return ffn_shape(adapter, view.load("memorising"))[1]
 
 
 def _run_method(plugins, req, prep: Prepared, view, method, stats, timings, placement) -> Result:

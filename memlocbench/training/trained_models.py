@@ -22,7 +22,7 @@ from memlocbench.data.noisy_dataset import NoisyDataset
 from memlocbench.errors import InvalidInputError, TrainingDivergedError
 from memlocbench.layer_profile import control_placements, single_layer_placements  # noqa: F401 (re-exported)
 from memlocbench.metrics import accuracy
-from memlocbench.neuron_masks import ffn_projections
+from memlocbench.neuron_masks import ffn_projections, ffn_shape
 from memlocbench.planted_neurons import PLANTED_PERCENT, PLANTING_VERSION, planted_columns, sample_planted
 from memlocbench.profiles import RunConfig
 from memlocbench.protocols import ModelAdapter
@@ -190,13 +190,8 @@ class TrainedModels:
 
     def planted_neurons(self, model: torch.nn.Module) -> tuple[list[int], int, int]:
         """The planted neurons of this model seed: (sorted flat indices, layers, d_ff)."""
-        projections = ffn_projections(self.adapter, model)
-        widths = {p.in_features for p in projections}
-        if len(widths) != 1:
-            raise InvalidInputError(f"model {self.model_name!r}: layers of different feed-forward widths "
-                                    f"{sorted(widths)}; the neuron track needs one d_ff")
-        width = widths.pop()
-        return sample_planted(len(projections), width, self.config.train.seed), len(projections), width
+        num_layers, width = ffn_shape(self.adapter, model)
+        return sample_planted(num_layers, width, self.config.train.seed), num_layers, width
 
     def _planted_masks(self, model: torch.nn.Module) -> dict[str, torch.Tensor]:
         """Parameter name -> [1, d_ff] mask of the planted columns of each layer's down-projection weight."""
