@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Discriminator, Field, StringConstraints, Tag, ValidationError,
+                      field_validator, model_validator)
 
 from memlocbench.layer_profile import control_accuracy, control_placements, layer_ranking, single_layer_placements, mcog, normalise
 from memlocbench.names import Name, path_inside
@@ -182,6 +183,21 @@ def neuron_control_score(profile: list[float], planted: list[int], width: int, m
         random_recall_at_k=random_recall(k, L * width), random_recall_at_2k=random_recall(2 * k, L * width))
 
 
+#: the tags of ``Result.control``'s two kinds (they appear in validation error locations; ``field_path`` drops them)
+CONTROL_KINDS = ("layers", "neurons")
+
+
+def _control_kind(value) -> str:
+    track = value.get("track") if isinstance(value, dict) else getattr(value, "track", None)
+    return "neurons" if track == "neurons" else "layers"
+
+
+def field_path(loc: tuple) -> str:
+    """A validation error's location as a dotted path, without the control block's kind tag."""
+    parts = [p for i, p in enumerate(loc) if not (i > 0 and loc[i - 1] == "control" and p in CONTROL_KINDS)]
+    return ".".join(str(p) for p in parts)
+
+
 def setup_label(result: "Result") -> str:
     """How a result's models were trained, for tables: standard, control a-b (1-based), planted neurons."""
     c = result.control
@@ -217,7 +233,8 @@ class Result(_Strict):
     profile: list[NonNegative]
     profile_all_zero: bool = Field(description="raw weights were all zero; profile set uniform")
     mcog: float
-    control: ControlScore | NeuronControlScore | None = None
+    control: Annotated[Annotated[ControlScore, Tag("layers")] | Annotated[NeuronControlScore, Tag("neurons")],
+                       Discriminator(_control_kind)] | None = None
     memorisation_guard: MemorisationGuard | None = None
     timings: dict[Name, NonNegative]
     cached: dict[Name, bool] = Field(description="which stages were reused from the artefact store")
