@@ -136,9 +136,10 @@ def _config(profile, train_size, epochs, learning_rate, batch_size, max_length, 
                    "and score each profile against those layers")
 @click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "cuda", "auto"]),
               help="where models and batches live; auto = cuda if available (not part of any key)")
-@click.option("--control-track", type=click.Choice(["pair", "single"]), default="pair", show_default=True,
+@click.option("--control-track", type=click.Choice(["pair", "single", "neurons"]), default="pair", show_default=True,
               help="with --control: 'pair' = the paper's two-layer placements; 'single' = the main task may update "
-                   "one layer, each layer in turn (implies --control)")
+                   "one layer, each layer in turn; 'neurons' = the main task may update only a random 1% of the "
+                   "feed-forward neurons, scored by recall@k (single and neurons imply --control)")
 def run(methods, task, model, profile, train_size, epochs, learning_rate, batch_size, max_length, data_seed,
         seed, noise_fraction, data_dir, out, cache_dir, control, control_track, device, quiet) -> None:
     """Train (or reuse) the memorising model and its clean twin, then localise memorisation."""
@@ -156,7 +157,7 @@ def run(methods, task, model, profile, train_size, epochs, learning_rate, batch_
     for one_seed in ([seed] if seed is not None else config.seeds):
         req = RunRequest(task=task, model=model, methods=list(methods), config=config.with_seed(one_seed),
                          data_dir=data_dir, out_dir=out, store=ArtefactStore(cache_dir), progress=not quiet,
-                         control=control or control_track == "single", control_track=control_track,
+                         control=control or control_track != "pair", control_track=control_track,
                          device=device)
         _report(run_pipeline(plugins, req, log=lambda msg: click.echo(msg, err=True)))
 
@@ -203,15 +204,24 @@ def analyse(name, task, model, profile, train_size, epochs, learning_rate, batch
 
 
 def _report(output) -> None:
+    from memlocbench.results import setup_label
+
     for result, path in zip(output.results, output.paths):
         rows = [[i + 1, f"{raw:.4f}", f"{w:.3f}", "#" * round(40 * w)]
                 for i, (raw, w) in enumerate(zip(result.profile_raw, result.profile))]
         where = f"{result.task.name}, {result.model.name}"
-        if result.control:
-            c = result.control
-            where += f", control layers {c.placement[0] + 1}-{c.placement[1] + 1}"
+        c = result.control
+        if c is not None:
+            where += f", {setup_label(result).replace('control', 'control layers')}"
         click.echo(f"\n{result.method.name} on {where}: M-CoG = {result.mcog:.2f}")
-        if result.control:
+        if c is not None and c.track == "neurons":
+            k = len(c.planted)
+            recalls = (f"recall@{k} = {c.recall_at_k:.3f}, recall@{2 * k} = {c.recall_at_2k:.3f} (random "
+                       f"{c.random_recall_at_k:.3f}, {c.random_recall_at_2k:.3f}); " if c.top is not None else
+                       "no neuron scores (a layer method): only its top layer is scored; ")
+            click.echo(f"{recalls}top layer holds the most planted neurons: {c.accuracy_at_1:.0f} (chance "
+                       f"{c.chance:.2f}; planted per layer {c.planted_per_layer})")
+        elif c is not None:
             click.echo(f"accuracy@1 = {c.accuracy_at_1:.2f}, accuracy@2 = {c.accuracy_at_2:.2f}, rank of the true "
                        f"layer = {c.true_layer_rank} (chance {c.chance:.2f})")
         guard = result.memorisation_guard
@@ -222,11 +232,12 @@ def _report(output) -> None:
         click.echo(f"result written to {path}")
     if output.summary is not None:
         s = output.summary
-        rows = [[m, f"{v:.2f}"] + ([f"{s.control_accuracy[m]['accuracy_at_1']:.2f}",
-                                    f"{s.control_accuracy[m]['accuracy_at_2']:.2f}"] if s.control else [])
-                for m, v in s.mcog.items()]
-        rows.append(["mean", f"{s.mean_mcog:.2f}"] + (["", ""] if s.control else []))
-        headers = ["method", "M-CoG"] + (["accuracy@1", "accuracy@2"] if s.control else [])
+        scores = ["recall_at_k", "random_recall_at_k", "recall_at_2k", "accuracy_at_1"] \
+            if s.control_track == "neurons" else ["accuracy_at_1", "accuracy_at_2"] if s.control else []
+        rows = [[m, f"{v:.2f}"] + [f"{s.control_accuracy[m][k]:.3f}" if k in s.control_accuracy[m] else "n/a"
+                                   for k in scores] for m, v in s.mcog.items()]
+        rows.append(["mean", f"{s.mean_mcog:.2f}"] + [""] * len(scores))
+        headers = ["method", "M-CoG"] + [k.replace("_at_", "@") for k in scores]
         click.echo("\n" + tabulate(rows, headers=headers, tablefmt="simple"))
         if s.control:
             click.echo(f"chance: {next(iter(s.control_accuracy.values()))['chance']:.2f}")
@@ -388,6 +399,8 @@ def leaderboard(submissions, out, figures, result_dirs) -> None:
 
 
 def _print_checked(checked) -> int:
+    from memlocbench.results import setup_label
+
     bad = 0
     for c in checked:
         for note in c.notes:
@@ -407,7 +420,7 @@ def _print_checked(checked) -> int:
             if getattr(r, "kind", None) == "analysis":
                 click.echo(f"ok: {c.path} ({r.task.name}, {r.model.name}, analysis {r.analysis.name})")
                 continue
-            setup = f", control {r.control.placement}" if r.control else ""
+            setup = f", {setup_label(r)}" if r.control else ""
             click.echo(f"ok: {c.path} ({r.task.name}, {r.model.name}, {r.method.name}{setup}, M-CoG {r.mcog:.2f})")
     return bad
 

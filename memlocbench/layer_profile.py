@@ -81,11 +81,16 @@ def neuron_layer_shares(neurons, top_percent: float) -> list[float]:
 def top_neuron_indices(neurons, top_percent: float):
     """Flat indices (layer * d_ff + neuron) of the top ``top_percent`` % of all neurons by score, highest
     first; ties to the lower flat index (a stable sort)."""
+    return top_neurons(neurons, top_neuron_count(neurons.numel(), top_percent))
+
+
+def top_neurons(neurons, k: int):
+    """The flat indices (layer * d_ff + neuron) of the ``k`` highest-scoring neurons of a [L, d_ff]
+    tensor, best first; ties to the lower flat index."""
     import torch
 
-    k = top_neuron_count(neurons.numel(), top_percent)
     flat = neurons.detach().reshape(-1).to(torch.float64).cpu()
-    return torch.sort(flat, descending=True, stable=True).indices[:k]
+    return torch.sort(flat, descending=True, stable=True).indices[:k]  # stable: ties to the lower index
 
 
 def single_layer_placements(num_layers: int) -> list[tuple[int, int]]:

@@ -1,7 +1,8 @@
 """The markdown leaderboard, rendered with tabulate from the result files of the submissions.
 
 Sections: (1) methods on the control benchmark, per track (the paper's two-layer placements, ranked
-by accuracy@2; single layers, ranked by accuracy@1), mean ± sd over seeds; (2) where memorisation
+by accuracy@2; single layers, ranked by accuracy@1), mean ± sd over seeds, then the neuron ground
+truth (recall@k of the planted neurons per method against random); (2) where memorisation
 lives: M-CoG per task and method for each model (mean ± sd over seeds, and the paper's pooling of the
 seeds); (3) agreement between methods (per-model Spearman across tasks; the paper's Pearson over all
 model × task points); (4) figures (written by ``leaderboard_figures``); then the results left out by
@@ -28,7 +29,7 @@ from memlocbench.layer_profile import layer_ranking, mcog, normalise
 from memlocbench.leaderboard_analyses import read_analysis_into
 from memlocbench.leaderboard_analyses import section as analyses_section
 from memlocbench.profiles import config_hash
-from memlocbench.results import Result, read_result
+from memlocbench.results import Result, read_result, setup_label, setup_order
 from memlocbench.verification import VERIFICATION, VerificationRecord, read_record, verified_files
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~])")
@@ -146,9 +147,9 @@ def setting_hash(r: Result) -> str:
     return config_hash(cfg)
 
 
-def mean_sd(values: list[float]) -> str:
+def mean_sd(values: list[float], digits: int = 2) -> str:
     m = statistics.fmean(values)
-    return f"{m:.2f} ± {statistics.stdev(values):.2f}" if len(values) > 1 else f"{m:.2f}"
+    return f"{m:.{digits}f} ± {statistics.stdev(values):.{digits}f}" if len(values) > 1 else f"{m:.{digits}f}"
 
 
 @dataclass
@@ -302,20 +303,29 @@ def _machine(r: Result) -> str:
     return f"{env.get('machine', '?')}, {env.get('torch_threads', '?')} threads"
 
 
-def control_rows(entries: list[Entry]) -> list[ControlRow]:
+def _track_groups(entries: list[Entry], tracks) -> dict[tuple[str, str, str, str], list[Result]]:
+    """Memorised results of the control ``tracks``, by (submission, model, method, track)."""
     groups: dict[tuple[str, str, str, str], list[Result]] = {}
     for e in entries:
-        if e.result.control is not None and memorised(e.result):
+        if e.result.control is not None and e.result.control.track in tracks and memorised(e.result):
             key = (e.submission, e.result.model.name, e.result.method.name, e.result.control.track)
             groups.setdefault(key, []).append(e.result)
-    rows = []
-    for (sub, model, method, track), rs in groups.items():
-        by_seed: dict[int, list[Result]] = {}
-        for r in rs:
-            by_seed.setdefault(r.seeds.get("model_seed", 0), []).append(r)
+    return groups
 
+
+def _over_seeds(rs: list[Result], value, digits: int = 2) -> str:
+    """mean ± sd over model seeds of ``value``, each seed's value the mean over its results."""
+    by_seed: dict[int, list[Result]] = {}
+    for r in rs:
+        by_seed.setdefault(r.seeds.get("model_seed", 0), []).append(r)
+    return mean_sd([statistics.fmean(value(r) for r in seed_rs) for seed_rs in by_seed.values()], digits)
+
+
+def control_rows(entries: list[Entry]) -> list[ControlRow]:
+    rows = []
+    for (sub, model, method, track), rs in _track_groups(entries, ("pair", "single")).items():
         def over_seeds(value) -> str:
-            return mean_sd([statistics.fmean(value(r) for r in seed_rs) for seed_rs in by_seed.values()])
+            return _over_seeds(rs, value)
         # Compute: every method run, plus each model's training once (later runs reuse it from the store).
         trained = {}
         for r in rs:
@@ -337,6 +347,68 @@ def control_rows(entries: list[Entry]) -> list[ControlRow]:
             rank_text=over_seeds(lambda r: _true_rank(r)),
         ))
     return sorted(rows, key=lambda c: (c.track != "pair", c.track, *_rank_key(c), c.method, c.submission, c.model))
+
+
+@dataclass
+class NeuronRow:
+    """One method on the neuron ground-truth track (one submission and model)."""
+
+    submission: str
+    model: str
+    method: str
+    recall: float | None  # recall@k, mean over results; None for a layer method
+    recall_text: str  # mean ± sd over seeds, or n/a
+    recall2_text: str
+    random_text: str  # random recall@k and @2k
+    acc1_text: str  # the top layer holds the most planted neurons
+    chance: float
+    tasks: int
+    seeds: list[int]
+
+
+def neuron_rows(entries: list[Entry]) -> list[NeuronRow]:
+    """The neuron track, per method: recall@k of neuron methods against random, and every method's
+    top layer against the layers holding the most planted neurons. Neuron methods first, by recall@k."""
+    rows = []
+    for (sub, model, method, _), rs in _track_groups(entries, ("neurons",)).items():
+        neuron = all(r.control.top is not None for r in rs)
+        rows.append(NeuronRow(
+            sub, model, method,
+            recall=statistics.fmean(r.control.recall_at_k for r in rs) if neuron else None,
+            recall_text=_over_seeds(rs, lambda r: r.control.recall_at_k, 3) if neuron else "n/a (layer method)",
+            recall2_text=_over_seeds(rs, lambda r: r.control.recall_at_2k, 3) if neuron else "n/a",
+            random_text=f"{statistics.fmean(r.control.random_recall_at_k for r in rs):.3f} / "
+                        f"{statistics.fmean(r.control.random_recall_at_2k for r in rs):.3f}",
+            acc1_text=_over_seeds(rs, lambda r: r.control.accuracy_at_1),
+            chance=statistics.fmean(r.control.chance for r in rs),
+            tasks=len({r.task.name for r in rs}),
+            seeds=sorted({r.seeds.get("model_seed", 0) for r in rs}),
+        ))
+    return sorted(rows, key=lambda n: (n.model, n.recall is None, -(n.recall or 0.0), n.method, n.submission))
+
+
+def neuron_section(entries: list[Entry]) -> list[str]:
+    """The "Neuron ground truth" section: per model, recall@k per method against random."""
+    md = ["## Neuron ground truth", ""]
+    rows = neuron_rows(entries)
+    if not rows:
+        return md + ["_No neuron-track results yet._", ""]
+    for model in sorted({n.model for n in rows}):
+        mine = [n for n in rows if n.model == model]
+        md += [f"### {md_escape(model)}", "",
+               tabulate([[md_escape(n.method), md_escape(n.submission), n.recall_text, n.recall2_text, n.random_text,
+                          n.acc1_text, f"{n.chance:.2f}", n.tasks, ", ".join(map(str, n.seeds))] for n in mine],
+                        headers=["method", "submission", "recall@k", "recall@2k", "random (@k / @2k)",
+                                 "top layer holds most planted", "chance", "tasks", "seeds"],
+                        tablefmt="github", disable_numparse=True), ""]
+    md += ["The main task could update only a random 1% of the feed-forward neurons (k of them, drawn with the "
+           "model seed; their output weights), the clean auxiliary task everything else. *recall@k*: the share of "
+           "the planted neurons among a neuron method's top k (and top 2k) neurons; *random*: the expected recall "
+           "of as many random neurons (k / all neurons). Layer methods have no neuron ranking: only whether their "
+           "top layer is one holding the most planted neurons is scored (also shown for neuron methods, whose "
+           "profile is the top-1% share). Mean ± standard deviation over model seeds (each seed: the mean over "
+           "tasks).", ""]
+    return md
 
 
 def _true_rank(r: Result) -> float:
@@ -409,6 +481,8 @@ def render(collected: Collected, *, all_tasks: list[str] = (), figures_rel: str 
     else:
         md += ["_No control results yet._", ""]
 
+    md += neuron_section(entries)
+
     tables = model_tables(entries)
     md += ["## 2. Where memorisation lives", ""]
     if not tables:
@@ -480,10 +554,10 @@ def render(collected: Collected, *, all_tasks: list[str] = (), figures_rel: str 
     if left_out:
         rows = []
         for e in sorted(left_out, key=lambda e: (e.result.model.name, e.result.task.name, e.result.method.name,
-                                                 e.result.control.placement if e.result.control else [],
-                                                 e.result.seeds.get("model_seed", 0), e.submission)):
+                                                 setup_order(e.result), e.result.seeds.get("model_seed", 0),
+                                                 e.submission)):
             r, g = e.result, e.result.memorisation_guard
-            setup = f"control {r.control.placement[0] + 1}-{r.control.placement[1] + 1}" if r.control else "standard"
+            setup = setup_label(r)
             rows.append([f"_{md_escape(r.model.name)}_", f"_{md_escape(r.task.name)}_", f"_{md_escape(r.method.name)}_",
                          setup, r.seeds.get("model_seed", ""), f"{g.noisy_fit:.2f}", f"{g.clean_twin_fit:.2f}",
                          g.epochs_trained if g.epochs_trained is not None else "", f"_{md_escape(g.reason)}_",
@@ -511,11 +585,10 @@ def render(collected: Collected, *, all_tasks: list[str] = (), figures_rel: str 
     md += ["", "## All results", ""]
     rows = []
     for e in sorted(entries, key=lambda e: (e.result.model.name, e.result.task.name, e.result.method.name,
-                                            e.result.control.placement if e.result.control else [],
-                                            e.result.config_hash, e.submission)):
+                                            setup_order(e.result), e.result.config_hash, e.submission)):
         r = e.result
         mem, clean = r.memorisation["memorising"], r.memorisation["clean"]
-        setup = f"control {r.control.placement[0] + 1}-{r.control.placement[1] + 1}" if r.control else "standard"
+        setup = setup_label(r)
         rows.append([md_escape(r.model.name), md_escape(r.task.name), md_escape(r.method.name), setup,
                      md_escape(r.profile_name), r.sizes.get("effective_train_size", ""), r.sizes.get("n_noisy", ""),
                      r.seeds.get("model_seed", ""), f"{mem.noisy_fit_perturbed:.2f}", f"{clean.noisy_fit_perturbed:.2f}",

@@ -25,6 +25,15 @@ def ffn_projections(adapter, model: nn.Module) -> list[nn.Linear]:
     return adapter.ffn_projections(model)
 
 
+def ffn_shape(adapter, model: nn.Module) -> tuple[int, int]:
+    """(layers, d_ff): the number of feed-forward down-projections and their common input width."""
+    projections = ffn_projections(adapter, model)
+    widths = {p.in_features for p in projections}
+    if len(widths) != 1:
+        raise InvalidInputError(f"model {adapter.info.name!r}: layers of different feed-forward widths {sorted(widths)}")
+    return len(projections), widths.pop()
+
+
 @contextmanager
 def scaled_neurons(adapter, model: nn.Module, scale: torch.Tensor | list[torch.Tensor | None]) -> Iterator[None]:
     """Within the block, layer l's neuron activations are multiplied by ``scale[l]``: a [L, d_ff]

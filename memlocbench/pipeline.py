@@ -28,9 +28,9 @@ from memlocbench.plugins import Plugins
 from memlocbench.profiles import RunConfig
 from memlocbench.protocols import LayerScores
 from memlocbench.results import (CONTROL_TRACKS, MemorisationStats, PluginRef, Result, RunSummary, control_score,
-                                 environment, memorisation_guard, summarise)
+                                 environment, memorisation_guard, neuron_control_score, summarise)
 from memlocbench.store import ArtefactStore
-from memlocbench.training.trained_models import (CONTROL_NORMALISER, TrainedModels, control_placements,
+from memlocbench.training.trained_models import (CONTROL_NORMALISER, PLANTED, TrainedModels, control_placements,
                                                  single_layer_placements)
 
 METHOD_KIND = "layer-scores"
@@ -53,7 +53,8 @@ class RunRequest:
     control: bool = False  # run on the control models (known memorisation layers) instead
     device: str = "cpu"  # cpu | cuda | auto (memlocbench.device); not part of any key
     placements: list[tuple[int, int]] | None = None  # with control: only these placements (default: all three)
-    control_track: str = "pair"  # "pair": the paper's two-layer placements; "single": one layer each
+    control_track: str = "pair"  # "pair": the paper's two-layer placements; "single": one layer each;
+    # "neurons": the main task may update only the planted neurons (the neuron ground-truth track)
 
 
 #: what ``--method all`` runs: the paper's four techniques
@@ -200,7 +201,7 @@ def setups(task_name: str, config: RunConfig, num_layers: int, control: bool,
            placements: list[tuple[int, int]] | None = None, track: str = "pair") -> list[tuple[dict, tuple | None]]:
     """The (role aliases, control placement) pairs a run localises on: the memorising model and its
     twin, or (control) each placement's control model and its clean twin (``placements``: only
-    these; default all three)."""
+    these; default all three), or (track "neurons") the planted-neuron models, placement None."""
     if not control:
         return [({}, None)]
     if task_name == config.control.aux_task:
@@ -208,6 +209,10 @@ def setups(task_name: str, config: RunConfig, num_layers: int, control: bool,
                                 f"choose another main task")
     if track not in CONTROL_TRACKS:
         raise InvalidInputError(f"unknown control track {track!r}; valid: {', '.join(CONTROL_TRACKS)}")
+    if track == "neurons":
+        if placements is not None:
+            raise InvalidInputError("the neuron track has no layer placements; leave them out")
+        return [({"memorising": PLANTED, "clean": f"{PLANTED}-clean", "classifier-only": CONTROL_NORMALISER}, None)]
     valid = (single_layer_placements if track == "single" else control_placements)(num_layers)
     chosen = valid if placements is None else [tuple(p) for p in placements]
     if any(p not in valid for p in chosen):
@@ -243,12 +248,9 @@ def layer_scores(req: RunRequest, prep: Prepared, view: TrainedModels, method) -
 
 def ffn_width(adapter, view: TrainedModels) -> int:
     """d_ff of the memorising model: the input width of its layers' feed-forward down-projections."""
-    from memlocbench.neuron_masks import ffn_projections
+    from memlocbench.neuron_masks import ffn_shape
 
-    widths = {p.in_features for p in ffn_projections(adapter, view.load("memorising"))}
-    if len(widths) != 1:
-        raise InvalidInputError(f"model {adapter.info.name!r}: layers of different feed-forward widths {sorted(widths)}")
-    return widths.pop()
+    return ffn_shape(adapter, view.load("memorising"))[1]
 
 
 def _run_method(plugins, req, prep: Prepared, view, method, stats, timings, placement) -> Result:
@@ -277,13 +279,25 @@ def _run_method(plugins, req, prep: Prepared, view, method, stats, timings, plac
         profile=profile,
         profile_all_zero=sum(scores.raw) == 0,
         mcog=mcog(profile),
-        control=control_score(profile, placement, name, req.control_track) if placement else None,
+        control=_control(req, view, scores, profile, placement, method),
         memorisation_guard=memorisation_guard(stats, cfg.guard),
         timings=timings,
         cached={"memorising": not stats["memorising"].trained_in_this_run,
                 "clean": not stats["clean"].trained_in_this_run, "method": cached},
         environment=environment(),
     )
+
+
+def _control(req: RunRequest, view: TrainedModels, scores: LayerScores, profile: list[float], placement,
+             method):
+    """The result's control block: against the placement layers (pair, single), or against the
+    planted neurons (neurons track; recall@k for a neuron method); None outside the control setup."""
+    name = method.info.name
+    if req.control and req.control_track == "neurons":
+        planted = view.meta("memorising")["planted_neurons"]
+        neurons = scores.neurons if getattr(method.info, "granularity", "layer") == "neuron" else None
+        return neuron_control_score(profile, planted["flat_indices"], planted["width"], name, neurons)
+    return control_score(profile, placement, name, req.control_track) if placement else None
 
 
 def resolve_methods(plugins: Plugins, names: list[str]) -> list:

@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Discriminator, Field, StringConstraints, Tag, ValidationError,
+                      field_validator, model_validator)
 
 from memlocbench.layer_profile import control_accuracy, control_placements, layer_ranking, single_layer_placements, mcog, normalise
 from memlocbench.names import Name, path_inside
@@ -110,8 +111,10 @@ def memorisation_guard(stats: dict[str, MemorisationStats], guard: GuardConfig,
                              reason="; ".join(why) or None, derived=derived)
 
 
-#: the control tracks: the paper's two-layer placements, and one layer at a time
-CONTROL_TRACKS = ("pair", "single")
+#: the control tracks: the paper's two-layer placements, one layer at a time, and planted neurons
+CONTROL_TRACKS = ("pair", "single", "neurons")
+#: the neuron track's models, as ``Result.memorisation`` names their roles
+PLANTED_ROLES = ("planted-neurons", "planted-neurons-clean")
 
 
 class ControlScore(_Strict):
@@ -142,6 +145,75 @@ def control_score(profile: list[float], placement: tuple[int, ...], method: str 
                         true_layer_rank=1 + min(order.index(i) for i in set(placement)), chance=chance)
 
 
+class NeuronControlScore(_Strict):
+    """The neuron ground-truth track: how well a profile (any method) and a neuron ranking (neuron
+    methods) find the planted neurons, the only feed-forward weights the main task could update."""
+
+    track: Literal["neurons"]
+    planted: list[Annotated[int, Field(ge=0)]] = Field(
+        min_length=1, description="planted neurons, sorted flat indices layer * width + neuron (the model seed's draw)")
+    width: int = Field(ge=1, description="feed-forward neurons per layer (d_ff)")
+    planted_per_layer: list[Count]
+    accuracy_at_1: Fraction = Field(description="the profile's top layer is one holding the most planted neurons")
+    chance: Fraction = Field(description="accuracy@1 by chance: layers holding the most planted neurons / L")
+    top: list[Annotated[int, Field(ge=0)]] | None = Field(
+        None, description="neuron methods: their 2k top neurons, best first (k = number planted)")
+    recall_at_k: Fraction | None = Field(None, description="|top k ∩ planted| / k")
+    recall_at_2k: Fraction | None = Field(None, description="|top 2k ∩ planted| / k")
+    random_recall_at_k: Fraction = Field(description="expected recall@k of random neurons: k / (L * width)")
+    random_recall_at_2k: Fraction = Field(description="expected recall@2k of random neurons: 2k / (L * width)")
+
+
+def neuron_control_score(profile: list[float], planted: list[int], width: int, method: str = "",
+                         neurons=None) -> NeuronControlScore:
+    """The neuron track's scores: accuracy@1 of the profile against the layers holding the most
+    planted neurons (ties as the paper's code per method), and, with ``neurons`` ([L, d_ff] scores of
+    a neuron method), recall@k and recall@2k (k = |planted|, top neurons ties to the lower index)."""
+    from memlocbench.planted_neurons import planted_per_layer, random_recall, ranked_neurons, recall
+
+    L, k = len(profile), len(planted)
+    per_layer = planted_per_layer(planted, L, width)
+    most = tuple(i for i, c in enumerate(per_layer) if c == max(per_layer))
+    acc1, _, chance = control_accuracy(profile, most, method in HIGHER_LAYER_WINS_TIES)
+    top = ranked_neurons(neurons, min(2 * k, L * width)) if neurons is not None else None
+    return NeuronControlScore(
+        track="neurons", planted=list(planted), width=width, planted_per_layer=per_layer, accuracy_at_1=acc1,
+        chance=chance, top=top, recall_at_k=recall(top, planted, k) if top is not None else None,
+        recall_at_2k=recall(top, planted, 2 * k) if top is not None else None,
+        random_recall_at_k=random_recall(k, L * width), random_recall_at_2k=random_recall(2 * k, L * width))
+
+
+#: the tags of ``Result.control``'s two kinds (they appear in validation error locations; ``field_path`` drops them)
+CONTROL_KINDS = ("layers", "neurons")
+
+
+def _control_kind(value) -> str:
+    track = value.get("track") if isinstance(value, dict) else getattr(value, "track", None)
+    return "neurons" if track == "neurons" else "layers"
+
+
+def field_path(loc: tuple) -> str:
+    """A validation error's location as a dotted path, without the control block's kind tag."""
+    parts = [p for i, p in enumerate(loc) if not (i > 0 and loc[i - 1] == "control" and p in CONTROL_KINDS)]
+    return ".".join(str(p) for p in parts)
+
+
+def setup_label(result: "Result") -> str:
+    """How a result's models were trained, for tables: standard, control a-b (1-based), planted neurons."""
+    c = result.control
+    if c is None:
+        return "standard"
+    if c.track == "neurons":
+        return "planted neurons"
+    return f"control {c.placement[0] + 1}-{c.placement[1] + 1}"
+
+
+def setup_order(result: "Result") -> list:
+    """A sort key for the setups of results: standard, then control placements, then planted neurons."""
+    c = result.control
+    return [] if c is None else [10**9] if c.track == "neurons" else list(c.placement)
+
+
 class Result(_Strict):
     schema_version: Literal[1] = SCHEMA_VERSION
     memlocbench_version: PackageText
@@ -161,7 +233,8 @@ class Result(_Strict):
     profile: list[NonNegative]
     profile_all_zero: bool = Field(description="raw weights were all zero; profile set uniform")
     mcog: float
-    control: ControlScore | None = None
+    control: Annotated[Annotated[ControlScore, Tag("layers")] | Annotated[NeuronControlScore, Tag("neurons")],
+                       Discriminator(_control_kind)] | None = None
     memorisation_guard: MemorisationGuard | None = None
     timings: dict[Name, NonNegative]
     cached: dict[Name, bool] = Field(description="which stages were reused from the artefact store")
@@ -243,6 +316,9 @@ class Result(_Strict):
         c = self.control
         if c is None:
             roles = ("memorising", "clean")
+        elif c.track == "neurons":
+            roles = PLANTED_ROLES
+            self._check_neurons(c)
         else:
             try:
                 placements = single_layer_placements if c.track == "single" else control_placements
@@ -263,7 +339,42 @@ class Result(_Strict):
         if (mem.role, clean.role) != roles:
             raise ValueError(f"memorisation roles are {mem.role!r} / {clean.role!r}; this setup trains {roles[0]!r} / {roles[1]!r}")
 
+    def _check_neurons(self, c: NeuronControlScore) -> None:
+        """The planted set must be the model seed's draw, and every score must follow from it, the
+        profile and the recorded top neurons."""
+        from memlocbench.planted_neurons import planted_count, sample_planted
+
+        L, total = self.num_layers, self.num_layers * c.width
+        if len(c.planted) != planted_count(L, c.width):
+            raise ValueError(f"control.planted has {len(c.planted)} neurons; {L} layers of {c.width} plant "
+                             f"{planted_count(L, c.width)}")
+        seed = self.seeds.get("model_seed")
+        if seed is None or c.planted != sample_planted(L, c.width, seed):
+            raise ValueError(f"control.planted is not the planted set of model seed {seed} "
+                             f"({L} layers of {c.width} neurons)")
+        if c.top is not None and (len(set(c.top)) != len(c.top) or len(c.top) != min(2 * len(c.planted), total)
+                                  or max(c.top) >= total):
+            raise ValueError(f"control.top must be {min(2 * len(c.planted), total)} distinct neurons below {total}")
+        if (c.top is None) != (c.recall_at_k is None) or (c.top is None) != (c.recall_at_2k is None):
+            raise ValueError("control.recall_at_k / recall_at_2k come with control.top (neuron methods) or not at all")
+        expected = neuron_control_score(self.profile, c.planted, c.width, self.method.name)
+        checks = [("planted_per_layer", expected.planted_per_layer), ("accuracy_at_1", expected.accuracy_at_1),
+                  ("chance", expected.chance), ("random_recall_at_k", expected.random_recall_at_k),
+                  ("random_recall_at_2k", expected.random_recall_at_2k)]
+        if c.top is not None:
+            from memlocbench.planted_neurons import recall
+
+            checks += [("recall_at_k", recall(c.top, c.planted, len(c.planted))),
+                       ("recall_at_2k", recall(c.top, c.planted, 2 * len(c.planted)))]
+        for field_name, value in checks:
+            mine = getattr(c, field_name)
+            if (mine != value) if isinstance(value, list) else abs(mine - value) > RECOMPUTE_TOLERANCE:
+                raise ValueError(f"control.{field_name} is {mine}, but the planted set, the profile and the top "
+                                 f"neurons give {value}")
+
     def filename(self) -> str:
+        if self.control is not None and self.control.track == "neurons":
+            return f"{self.task.name}__{self.model.name}__{self.method.name}__planted-neurons__{self.config_hash[:12]}.json"
         setup = f"__control-{self.control.placement[0]}-{self.control.placement[1]}" if self.control else ""
         # (single-layer placements are control-k-k, so the two tracks never share a file name)
         return f"{self.task.name}__{self.model.name}__{self.method.name}{setup}__{self.config_hash[:12]}.json"
@@ -308,11 +419,14 @@ class RunSummary(_Strict):
     profile_name: Name
     config_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
     control: bool
-    control_track: Literal["pair", "single"] | None = None
+    control_track: Literal["pair", "single", "neurons"] | None = None
     mcog: dict[Name, NonNegative] = Field(min_length=1, description="method -> M-CoG (mean over placements for control runs)")
     mean_mcog: NonNegative
-    control_accuracy: dict[Name, dict[Literal["accuracy_at_1", "accuracy_at_2", "true_layer_rank", "chance"], float]] = Field(
-        default_factory=dict, description="method -> accuracy_at_1 / accuracy_at_2 / chance")
+    control_accuracy: dict[Name, dict[Literal["accuracy_at_1", "accuracy_at_2", "true_layer_rank", "chance",
+                                              "recall_at_k", "recall_at_2k", "random_recall_at_k",
+                                              "random_recall_at_2k"], float]] = Field(
+        default_factory=dict, description="method -> accuracy_at_1 / accuracy_at_2 / chance (neuron track: "
+                                          "accuracy_at_1, chance, recall@k and @2k of neuron methods, random recall)")
     results: list[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+\.json$", max_length=300)]] = Field(
         description="file names of the results summarised")
 
@@ -324,8 +438,8 @@ class RunSummary(_Strict):
         return self
 
     def write(self, out_dir: Path) -> Path:
-        kind = ("control-single-summary" if self.control_track == "single" else "control-summary") \
-            if self.control else "summary"
+        kind = ({"single": "control-single-summary", "neurons": "planted-neurons-summary"}.get(
+            self.control_track, "control-summary")) if self.control else "summary"
         path = path_inside(Path(out_dir), f"{self.task}__{self.model}__{kind}__{self.config_hash[:12]}.summary.json")
         atomic_write_text(path, self.model_dump_json(indent=2) + "\n")
         return path
@@ -339,8 +453,11 @@ def summarise(results: list[Result], control: bool, track: str | None = None) ->
     acc = {}
     if control:
         for m, rs in by_method.items():
-            acc[m] = {k: sum(getattr(r.control, k) or 0 for r in rs) / len(rs)
-                      for k in ("accuracy_at_1", "accuracy_at_2", "true_layer_rank", "chance")}
+            keys = ("accuracy_at_1", "accuracy_at_2", "true_layer_rank", "chance")
+            if track == "neurons":
+                keys = ("accuracy_at_1", "chance", "random_recall_at_k", "random_recall_at_2k") + \
+                    (("recall_at_k", "recall_at_2k") if all(r.control.top is not None for r in rs) else ())
+            acc[m] = {k: sum(getattr(r.control, k) or 0 for r in rs) / len(rs) for k in keys}
     first = results[0]
     return RunSummary(task=first.task.name, model=first.model.name, profile_name=first.profile_name,
                       config_hash=first.config_hash, control=control, control_track=track, mcog=mcogs,

@@ -28,7 +28,7 @@ from memlocbench.analysis_results import check_analysis_record, is_analysis_reco
 from memlocbench.errors import InvalidInputError, UnknownNameError
 from memlocbench.leaderboard import SUBMISSION_META, SubmissionMeta, file_slug, read_meta
 from memlocbench.names import path_inside
-from memlocbench.results import SCHEMA_VERSION, Result, RunSummary
+from memlocbench.results import SCHEMA_VERSION, Result, RunSummary, field_path
 from memlocbench.store import atomic_write_text
 from memlocbench.verification import VERIFICATION
 
@@ -56,7 +56,7 @@ class Checked:
 
 
 def _field(loc: tuple) -> str:
-    return ".".join(str(p) for p in loc) or "(whole record)"
+    return field_path(loc) or "(whole record)"
 
 
 def _schema_problems(path: Path, data: Any) -> tuple[dict | None, list[str]]:

@@ -140,7 +140,9 @@ def verify_submission(folder: Path, plugins, *, sample: int, seed: int = 0, data
             req = RunRequest(task=r.task.name, model=r.model.name, methods=[r.method.name],
                              config=RunConfig.model_validate(r.config), data_dir=data_dir, out_dir=Path(out_dir),
                              store=store, progress=False, control=r.control is not None,
-                             placements=[tuple(r.control.placement)] if r.control else None)
+                             control_track=r.control.track if r.control else "pair",
+                             placements=[tuple(r.control.placement)]
+                             if r.control is not None and r.control.track != "neurons" else None)
             rerun = run(plugins, req, log=log).results[0]
         passed, why, diff, mdiff = compare(r, rerun, tol)
         log(f"  M-CoG submitted {r.mcog:.4f}, re-run {rerun.mcog:.4f}; largest layer difference {diff:.4f}: "

@@ -22,6 +22,8 @@ from memlocbench.data.noisy_dataset import NoisyDataset
 from memlocbench.errors import InvalidInputError, TrainingDivergedError
 from memlocbench.layer_profile import control_placements, single_layer_placements  # noqa: F401 (re-exported)
 from memlocbench.metrics import accuracy
+from memlocbench.neuron_masks import ffn_projections, ffn_shape
+from memlocbench.planted_neurons import PLANTED_PERCENT, PLANTING_VERSION, planted_columns, sample_planted
 from memlocbench.profiles import RunConfig
 from memlocbench.protocols import ModelAdapter
 from memlocbench.store import ArtefactStore
@@ -39,25 +41,32 @@ class Recipe:
 
     ``main_layers``: the layers the main task may update (None: all); the embeddings are always
     frozen and the head always trains. ``aux``: train the auxiliary task alongside (control setup).
+    ``planted``: the main task may update only the output weights of the planted neurons
+    (``memlocbench.planted_neurons``), through a gradient mask (the neuron ground-truth track).
     """
 
     role: str
     labels: str  # "noisy" or "clean"
     main_layers: tuple[int, ...] | None = None
     aux: bool = False
+    planted: bool = False  # the neuron track: the main task trains only the planted neurons' output weights
 
 
 _CONTROL = re.compile(r"^control-(\d+)-(\d+)(-clean)?$")
 #: the control normaliser of gradient attribution: the control recipe with no main layers (every
 #: layer frozen for the main task, still trained by the auxiliary task), as the paper's code
 CONTROL_NORMALISER = "control-none"
+#: the neuron ground-truth track's memorising model (its clean twin: + "-clean")
+PLANTED = "planted-neurons"
 
 
 def recipe_for(role: str) -> Recipe:
     """Roles: 'memorising', 'clean', 'classifier-only' (all layers frozen, noisy labels), the
     control models 'control-A-B' (noisy labels may update layers A..B only, 0-based, plus the
     auxiliary task on all layers; A == B for the single-layer track) with their clean twins
-    'control-A-B-clean', and 'control-none' (no main layers, the auxiliary task on all layers)."""
+    'control-A-B-clean', 'control-none' (no main layers, the auxiliary task on all layers), and
+    'planted-neurons' / 'planted-neurons-clean' (the main task may update only the planted neurons'
+    output weights, plus the auxiliary task on all layers: the neuron ground-truth track)."""
     if role == "memorising":
         return Recipe(role, "noisy")
     if role == "clean":
@@ -66,13 +75,15 @@ def recipe_for(role: str) -> Recipe:
         return Recipe(role, "noisy", main_layers=())
     if role == CONTROL_NORMALISER:
         return Recipe(role, "noisy", main_layers=(), aux=True)
+    if role in (PLANTED, PLANTED + "-clean"):
+        return Recipe(role, "clean" if role.endswith("-clean") else "noisy", main_layers=(), aux=True, planted=True)
     m = _CONTROL.match(role)
     if m and int(m.group(1)) <= int(m.group(2)):
         return Recipe(role, "clean" if m.group(3) else "noisy",
                       main_layers=tuple(range(int(m.group(1)), int(m.group(2)) + 1)), aux=True)
     raise InvalidInputError(
         f"unknown model role {role!r}; valid: memorising, clean, classifier-only, control-A-B, control-A-B-clean, "
-        f"{CONTROL_NORMALISER}"
+        f"{CONTROL_NORMALISER}, {PLANTED}, {PLANTED}-clean"
     )
 
 
@@ -119,6 +130,9 @@ class TrainedModels:
             spec["main_layers"] = list(recipe.main_layers)
         if recipe.aux:
             spec["aux"] = self.config.control.model_dump(mode="json")
+        if recipe.planted:  # the planted set follows from these, the model seed and the model's shape
+            spec["planted_neurons"] = {"percent": PLANTED_PERCENT, "seed": self.config.train.seed,
+                                       "version": PLANTING_VERSION}
         if not self.config.compute.is_default():  # absent when exact, so exact models keep their keys
             spec["compute"] = self.config.compute.model_dump(mode="json")
         return spec
@@ -130,7 +144,7 @@ class TrainedModels:
         if epochs:
             train = train.model_copy(update={"epochs": epochs})
         if train.until_fit is not None:
-            if recipe.main_layers == ():  # nothing but the head can fit: its criterion is not for it
+            if recipe.main_layers == () and not recipe.planted:  # nothing but the head can fit: not for it
                 train = train.model_copy(update={"until_fit": None})
             elif train.until_fit.max_epochs < train.epochs:
                 train = train.model_copy(update={"until_fit": train.until_fit.model_copy(
@@ -172,7 +186,25 @@ class TrainedModels:
             group = self.adapter.parameter_group(n)
             if group == "head" or (isinstance(group, int) and (recipe.main_layers is None or group in recipe.main_layers)):
                 names.append(n)
-        return names
+        return names + (list(self._planted_masks(model)) if recipe.planted else [])
+
+    def planted_neurons(self, model: torch.nn.Module) -> tuple[list[int], int, int]:
+        """The planted neurons of this model seed: (sorted flat indices, layers, d_ff)."""
+        num_layers, width = ffn_shape(self.adapter, model)
+        return sample_planted(num_layers, width, self.config.train.seed), num_layers, width
+
+    def _planted_masks(self, model: torch.nn.Module) -> dict[str, torch.Tensor]:
+        """Parameter name -> [1, d_ff] mask of the planted columns of each layer's down-projection weight."""
+        planted, num_layers, width = self.planted_neurons(model)
+        columns = planted_columns(planted, num_layers, width)
+        names = {id(p): n for n, p in model.named_parameters()}
+        return {names[id(proj.weight)]: columns[layer].unsqueeze(0)
+                for layer, proj in enumerate(ffn_projections(self.adapter, model))}
+
+    def main_masks(self, model: torch.nn.Module, role: str) -> dict[str, torch.Tensor] | None:
+        """The gradient masks of ``role``'s main task (None: no mask)."""
+        recipe = recipe_for(self.resolve(role))
+        return self._planted_masks(model) if recipe.planted else None
 
     def _auxiliary(self, model: torch.nn.Module) -> AuxiliaryTask:
         if self._aux_loader is None:
@@ -212,7 +244,7 @@ class TrainedModels:
                 model, names, self.train_enc, labels, self.dataset.noisy_idx, self.dataset.clean_idx,
                 self.val_enc, self.dataset.validation.labels, self._train_config(recipe),
                 desc=f"train {role} ({self.task_name}, {self.model_name})", progress=self.progress, aux=aux,
-                compute=compute, forward=forward,
+                compute=compute, forward=forward, main_masks=self.main_masks(model, role),
             )
         except TrainingDivergedError as exc:
             raise TrainingDivergedError(f"task {self.task_name}, model {self.model_name}, role {role}: {exc}") from None
@@ -232,6 +264,10 @@ class TrainedModels:
             "final_train_predictions": preds,
             "train_seconds": seconds,
         }
+        if recipe.planted:
+            planted, num_layers, width = self.planted_neurons(model)
+            meta["planted_neurons"] = {"flat_indices": planted, "num_layers": num_layers, "width": width,
+                                       "percent": PLANTED_PERCENT, "seed": self.config.train.seed}
         self.store.put(KIND, key, meta, tensors)
         self.trained_now[role] = seconds
         return key

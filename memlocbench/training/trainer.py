@@ -125,6 +125,19 @@ def predict(model: torch.nn.Module, enc: Encoded, indices: list[int], batch_size
     return [out[i] for i in indices]
 
 
+@torch.no_grad()
+def _mask_main_step(named: dict[str, torch.nn.Parameter], masks: dict[str, torch.Tensor], decay: float) -> None:
+    """Before a main-task step: the gradient only where the mask is 1, and AdamW's decoupled weight
+    decay (p *= 1 - lr * wd, as AdamW applies it) only there. Adam's update of an entry whose
+    gradient was always 0 is exactly 0, so every other entry keeps its value."""
+    for n, mask in masks.items():
+        p = named[n]
+        if p.grad is not None:
+            p.grad.mul_(mask)
+        if decay:
+            p.mul_(1 - decay * mask)
+
+
 def train_classifier(
     model: torch.nn.Module,
     trainable: list[str],
@@ -140,11 +153,16 @@ def train_classifier(
     aux: AuxiliaryTask | None = None,
     compute: ComputeConfig | None = None,
     forward: Forward | None = None,
+    main_masks: dict[str, torch.Tensor] | None = None,
 ) -> TrainingOutcome:
     """Train ``trainable`` on ``labels``; with ``aux``, main and auxiliary batches are shuffled
     together each epoch and each step updates only that task's optimizer (paper section 3.2).
     ``compute``: precision and batching (default: exact fp32, random batches); ``forward``: how
-    to get logits for training examples (default: the full model on ``train_enc``)."""
+    to get logits for training examples (default: the full model on ``train_enc``).
+    ``main_masks``: parameter name -> 0/1 mask (broadcast to the parameter) of the entries the main
+    task may change (the neuron ground-truth track): the main loss's gradient is multiplied by it
+    before clipping, and AdamW's decoupled weight decay reaches only the masked-in entries, so a
+    main step leaves every other entry bit-identical (the auxiliary task still trains them all)."""
     compute = compute or ComputeConfig()
     precision = compute.precision
 
@@ -158,8 +176,12 @@ def train_classifier(
     all_names = [n for n, _ in model.named_parameters() if n in wanted]
     set_trainable(model, all_names)
     named = dict(model.named_parameters())
-    params = [named[n] for n in trainable]
-    optim = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay, fused=True)
+    masks = {n: m.to(named[n].device, named[n].dtype) for n, m in (main_masks or {}).items()}
+    if set(masks) - set(trainable):
+        raise ValueError(f"main_masks name parameters the main task does not train: {sorted(set(masks) - set(trainable))[:3]}")
+    params = [named[n] for n in trainable if n not in masks]
+    groups = [{"params": params}] + ([{"params": [named[n] for n in masks], "weight_decay": 0.0}] if masks else [])
+    optim = torch.optim.AdamW(groups, lr=cfg.learning_rate, weight_decay=cfg.weight_decay, fused=True)
     n = len(labels)
     until = cfg.until_fit
     # train_until_fit: the schedule spans the whole budget; the loop may stop earlier
@@ -213,6 +235,8 @@ def train_classifier(
             if aux is not None:
                 aux_optim.zero_grad(set_to_none=True)
             loss.backward()
+            if which == "main" and masks:
+                _mask_main_step(named, masks, sched.get_last_lr()[0] * cfg.weight_decay)
             torch.nn.utils.clip_grad_norm_(clip_params, cfg.max_grad_norm)
             opt.step()
             sch.step()

@@ -1,0 +1,62 @@
+"""The neuron ground-truth track: which feed-forward neurons the main task may train, and how well a
+method's neuron ranking finds them.
+
+The planted set is ``PLANTED_PERCENT`` % of all L x d_ff neurons (rounded, as a neuron method's top
+k%), drawn uniformly without replacement over the whole model with the *model seed*, so each model
+seed plants a different set and the memorising model and its clean twin share it. A neuron is
+named by its flat index ``layer * d_ff + j`` (neuron j of layer l = input feature j of
+``ffn_projections(model)[l]``). Recall@k = |top-k ∩ planted| / |planted| with k = |planted| (and
+2k); k random neurons recall k / (L x d_ff) of the planted set in expectation.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from memlocbench.layer_profile import top_neuron_count, top_neurons
+
+#: the share of all feed-forward neurons (in %) whose output weights the main task may update
+PLANTED_PERCENT = 1.0
+#: bump when the sampling changes (part of the planted models' store keys)
+PLANTING_VERSION = 1
+
+
+def planted_count(num_layers: int, width: int) -> int:
+    return top_neuron_count(num_layers * width, PLANTED_PERCENT)
+
+
+def sample_planted(num_layers: int, width: int, seed: int) -> list[int]:
+    """The planted neurons (sorted flat indices): ``planted_count`` of the L x d_ff neurons, uniformly
+    at random without replacement, from a generator seeded with ``seed`` (the model seed)."""
+    total = num_layers * width
+    gen = torch.Generator().manual_seed(seed)
+    return sorted(torch.randperm(total, generator=gen)[:planted_count(num_layers, width)].tolist())
+
+
+def planted_columns(planted: list[int], num_layers: int, width: int) -> torch.Tensor:
+    """A [L, d_ff] float mask: 1 for a planted neuron, else 0."""
+    mask = torch.zeros(num_layers * width)
+    mask[torch.tensor(planted, dtype=torch.long)] = 1.0
+    return mask.reshape(num_layers, width)
+
+
+def planted_per_layer(planted: list[int], num_layers: int, width: int) -> list[int]:
+    counts = [0] * num_layers
+    for i in planted:
+        counts[i // width] += 1
+    return counts
+
+
+def recall(top: list[int], planted: list[int], k: int) -> float:
+    """|top[:k] ∩ planted| / |planted|."""
+    return len(set(top[:k]) & set(planted)) / len(planted)
+
+
+def random_recall(k: int, total: int) -> float:
+    """The expected recall of ``k`` neurons drawn at random from ``total``: k / total."""
+    return min(k, total) / total
+
+
+def ranked_neurons(neurons: torch.Tensor, k: int) -> list[int]:
+    """A method's ``k`` top neurons (flat indices, best first; ties to the lower index)."""
+    return top_neurons(neurons, k).tolist()
