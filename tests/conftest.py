@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -89,3 +91,15 @@ def small_sst2_models(plugins, mirror: Path, store_dir: Path, batch_size: int, n
     models = TrainedModels(ArtefactStore(store_dir), adapter, "minilm-l6", "sst2", 1, data, enc, val, cfg,
                            progress=False)
     return adapter, data, enc, val, cfg, models
+
+
+@contextlib.contextmanager
+def single_thread():
+    """One intra-op thread inside the block: tiny models gain nothing from more, and on a busy 2-core
+    machine spinning threads slow them down many times over."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)

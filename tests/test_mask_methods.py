@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import pytest
 import torch
+from conftest import single_thread
 from transformers import BertConfig
 
 from memlocbench.data.encoding import encode
@@ -31,10 +32,8 @@ N_ROWS, L, D_FF = 40, 3, 64
 
 @pytest.fixture(scope="module", autouse=True)
 def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+    with single_thread():
+        yield
 
 
 @dataclass

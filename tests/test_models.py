@@ -18,6 +18,7 @@ import time
 
 import pytest
 import torch
+from conftest import single_thread
 from transformers import BertConfig, GPTNeoConfig, GPTNeoXConfig, OPTConfig
 
 from memlocbench import hookimpl
@@ -72,12 +73,8 @@ def _bpe(specials: list[str], bos: str | None):
 
 @pytest.fixture(scope="module", autouse=True)
 def _one_thread():
-    """Tiny models gain nothing from intra-op threads, and on a busy 2-core machine spinning
-    threads slow them down many times over."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+    with single_thread():
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from click.testing import CliRunner
 
-from conftest import TINY
+from conftest import TINY, single_thread
 from memlocbench import hookimpl
 from memlocbench.data.encoding import encode
 from memlocbench.errors import InvalidInputError
@@ -45,10 +45,8 @@ MINE = ("zero-out", "activations", "integrated-gradients")
 
 @pytest.fixture(scope="module", autouse=True)
 def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+    with single_thread():
+        yield
 
 
 def _tiny_adapter(name="tiny-bert"):

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import pytest
 import torch
+from conftest import single_thread
 import torch.nn.functional as F
 from transformers import BertConfig, get_linear_schedule_with_warmup
 
@@ -43,10 +44,8 @@ _LAYER = re.compile(r"^bert\.encoder\.layer\.(\d+)\.")
 
 @pytest.fixture(scope="module", autouse=True)
 def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+    with single_thread():
+        yield
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """The neuron-level methods' fast paths against their plain MemPi-style references
 (``tests/neuron_references.py``: one example, one neuron, one integration step at a time), on the same
 workload in the same run; the speed-up is printed and kept in the benchmark's ``extra_info``. Run with
-``.venv/bin/pytest benchmarks/test_neuron_methods.py -s``.
+``.venv/bin/pytest benchmarks/test_neuron_method_speed.py -s``.
 
 Workload: a tiny random BERT (3 layers, 64 wide, 128 neurons per layer, MiniLM's tokenizer; the
 methods' cost does not depend on how the weights were trained) on the first N SST-2 training rows
@@ -29,6 +29,7 @@ from memlocbench_methods.zero_out import ZeroOut
 from test_method_speed import _compare, _rows
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from conftest import single_thread  # noqa: E402
 from neuron_references import (GivenModel, MethodData, activations_reference, clean_sample,  # noqa: E402
                                integrated_gradients_reference, tiny_bert_adapter, zero_out_reference)
 
@@ -38,11 +39,8 @@ L, STEPS = 3, 20
 
 @pytest.fixture(scope="module", autouse=True)
 def _one_thread():
-    """Tiny models gain nothing from intra-op threads; on a busy machine spinning threads cost many times over."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+    with single_thread():
+        yield
 
 
 @pytest.fixture(scope="module")
