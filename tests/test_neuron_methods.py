@@ -212,7 +212,9 @@ def test_cli_method_neurons_runs_and_the_second_run_comes_from_the_store(mirror,
     assert set(results) == set(pipeline.NEURON_METHODS)
     for r in results.values():
         assert r.num_layers == L and r.mcog == pytest.approx(mcog(normalise(r.profile_raw)))
-        assert r.details["top_neurons"] == round(L * D_FF / 100) and not r.cached["method"]
+        assert not r.cached["method"]
+        if r.method.name in MINE:  # slimming and hard-concrete record top_percent only
+            assert r.details["top_neurons"] == round(L * D_FF / 100)
 
     again = CliRunner().invoke(cli.main, args)
     assert again.exit_code == 0, again.output
