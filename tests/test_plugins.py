@@ -67,7 +67,8 @@ def test_unknown_name_suggests_the_closest(plugins):
     with pytest.raises(UnknownNameError) as exc:
         plugins.methods.get("layer-swaping")
     assert exc.value.suggestion == "layer-swapping"
-    assert "Valid methods: gradient-attribution, layer-retraining, layer-swapping, probing." in str(exc.value)
+    assert ("Valid methods: activations, gradient-attribution, hard-concrete, integrated-gradients, layer-retraining, "
+            "layer-swapping, probing, slimming, zero-out.") in str(exc.value)
 
 
 @pytest.mark.parametrize("args,suggestion", [
