@@ -235,5 +235,12 @@ def test_mask_method_parameters_checked(tiny):
     data = _Data([0], list(range(1, N_ROWS)), [0] * N_ROWS)
     with pytest.raises(InvalidInputError, match="steps"):
         _run(Slimming(), tiny, data, model, {"steps": -1})
+    # zero steps, an empty batch or a top share outside (0, 100] fail before any mask is trained
+    with pytest.raises(InvalidInputError, match="steps must be at least 1"):
+        _run(Slimming(), tiny, data, model, {"steps": 0})
+    with pytest.raises(InvalidInputError, match="batch_size must be at least 1"):
+        _run(HardConcrete(), tiny, data, model, {"batch_size": 0})
+    with pytest.raises(InvalidInputError, match="top_percent"):
+        _run(Slimming(), tiny, data, model, {"top_percent": 0.0})
     with pytest.raises(InvalidInputError, match="valid: .*beta"):
         _run(HardConcrete(), tiny, data, model, {"temperature": 1.0})

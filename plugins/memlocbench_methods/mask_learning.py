@@ -34,9 +34,10 @@ import torch
 import torch.nn.functional as F
 
 from memlocbench.layer_profile import neuron_layer_shares
-from memlocbench.neuron_masks import ffn_projections, scaled_neurons
+from memlocbench.neuron_masks import ffn_shape, scaled_neurons
 from memlocbench.protocols import LayerScores
 from memlocbench_methods.gradient_attribution import clean_sample
+from memlocbench_methods.neuron_scoring import neuron_params
 
 #: parameters shared by both methods (each adds its own)
 COMMON_DEFAULTS = {"steps": 20, "lr": 0.05, "lambda": 1.0, "batch_size": 48, "clean_per_noisy": 1.0,
@@ -107,23 +108,17 @@ def learn_mask(adapter, model, enc, noisy: list[int], clean: list[int], labels: 
     return MaskRun(mask.final_mask().detach(), history)
 
 
-def shapes(adapter, model) -> tuple[int, int]:
-    """(L, d_ff) of the model's feed-forward neurons."""
-    projections = ffn_projections(adapter, model)
-    return len(projections), projections[0].in_features
-
-
 def localise_with_mask(ctx, name: str, defaults: dict, make_mask) -> LayerScores:
     """A mask method's ``localise``: the memorising model (final weights), the noisy examples with
     their perturbed labels against the seeded clean sample, ``make_mask(L, d_ff, params, device)``;
     neuron attribution = 1 - final mask; layer weights = the top ``top_percent`` % neurons' layer shares."""
-    p = ctx.params(name, defaults)
+    p = neuron_params(ctx, name, defaults, at_least_one=("steps",))  # checked before any work
     seed = ctx.config.train.seed if p["seed"] is None else p["seed"]
     d = ctx.dataset
     noisy = list(d.noisy_idx)
     clean = clean_sample(d.clean_idx, max(1, round(p["clean_per_noisy"] * len(noisy))), seed)
     model = ctx.models.load("memorising")
-    num_layers, width = shapes(ctx.adapter, model)
+    num_layers, width = ffn_shape(ctx.adapter, model)
     mask = make_mask(num_layers, width, p, next(model.parameters()).device)
     run = learn_mask(ctx.adapter, model, ctx.train_enc, noisy, clean, d.noisy_labels, mask, p, seed)
     neurons = (1.0 - run.mask).float().cpu()
