@@ -186,13 +186,18 @@ class ModelTable:
     model: str
     columns: list[str]
     cells: dict[tuple[str, str], Cell]
-    tasks: list[str]  # sorted by the mean over methods
+    tasks: list[str]  # sorted by the mean over the paper's four methods (``row_mean``)
     num_layers: int
     skipped_settings: int = 0
 
     def row_mean(self, task: str) -> float:
-        vals = [self.cells[(task, c)].mcog for c in self.columns if (task, c) in self.cells]
-        return statistics.fmean(vals)
+        """Mean M-CoG of the paper's four layer methods present in the row (of every method where none
+        is): a task with neuron-level results beside them is not shifted by them."""
+        from memlocbench.pipeline import PAPER_METHODS  # (lazy: the pipeline imports torch)
+
+        present = [c for c in self.columns if (task, c) in self.cells]
+        paper = [c for c in present if c.split(" (")[0] in PAPER_METHODS]
+        return statistics.fmean(self.cells[(task, c)].mcog for c in (paper or present))
 
     def noisy_fit(self, task: str) -> float:
         fits = [r.memorisation["memorising"].noisy_fit_perturbed
@@ -502,7 +507,8 @@ def render(collected: Collected, *, all_tasks: list[str] = (), figures_rel: str 
         md += [""] + [f"Not run: {md_escape(task)}: {md_escape(why)}." for task, why in not_run]
         seeds = sorted({s for c in t.cells.values() for s in c.seeds})
         md += ["", f"M-CoG (1..{t.num_layers}); mean ± standard deviation over model seeds where there are "
-               f"several (seeds here: {', '.join(map(str, seeds))}). Tasks sorted by the mean over methods."]
+               f"several (seeds here: {', '.join(map(str, seeds))}). *mean*: the mean M-CoG of the paper's four "
+               "layer methods (of every method in a row without them); tasks sorted by it."]
         if t.skipped_settings:
             md.append(f"{t.skipped_settings} result group(s) with other settings for the same cell are listed "
                       "under All results only.")

@@ -276,11 +276,25 @@ class Result(_Strict):
         self._check_config()
         self._check_sizes()
         self._check_control()
-        if self.memorisation_guard is None and {"memorising", "clean"} <= set(self.memorisation):
-            # results written before the guard existed: classify them from their own statistics
-            self.memorisation_guard = memorisation_guard(
-                self.memorisation, GuardConfig(**self.config.get("guard", {})), derived=True)
+        if {"memorising", "clean"} <= set(self.memorisation):
+            expected = memorisation_guard(self.memorisation, GuardConfig(**self.config.get("guard", {})),
+                                          derived=self.memorisation_guard is None)
+            if self.memorisation_guard is None:  # written before the guard existed: classify it from its own statistics
+                self.memorisation_guard = expected
+            else:  # a stated guard must be the one its statistics and config give (it decides what is ranked)
+                self._check_guard(expected)
         return self
+
+    def _check_guard(self, expected: MemorisationGuard) -> None:
+        stated = self.memorisation_guard
+        for field in ("memorised", "min_noisy_fit", "max_clean_twin_fit"):
+            if getattr(stated, field) != getattr(expected, field):
+                raise ValueError(f"memorisation_guard.{field} is {getattr(stated, field)}, but the memorisation "
+                                 f"statistics and config.guard give {getattr(expected, field)}")
+        for field in ("noisy_fit", "clean_twin_fit"):
+            if abs(getattr(stated, field) - getattr(expected, field)) > RECOMPUTE_TOLERANCE:
+                raise ValueError(f"memorisation_guard.{field} is {getattr(stated, field)}, but the memorisation "
+                                 f"statistics give {getattr(expected, field)}")
 
     def _check_config(self) -> None:
         try:

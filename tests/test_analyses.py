@@ -95,6 +95,21 @@ def synthetic_clusters(layers=6, cross_at=4, separate_from=3, n_clean=20, n_nois
     return feats, perturbed, original, noisy
 
 
+def test_map_runs_train_fixed_epochs_even_when_the_profile_trains_until_fit():
+    """The paper's map runs train a fixed number of epochs; the cpu profile's train_until_fit (which spans
+    the learning-rate schedule over its maximum and trains on until the noisy examples fit) must not leak in."""
+    from types import SimpleNamespace
+
+    from memlocbench.profiles import build_config
+
+    cfg = build_config("cpu")
+    assert cfg.train.until_fit is not None  # the memorising models do train until they fit
+    p = {**mm.DEFAULTS, **cfg.analyses.get("memorisation-map", {})}
+    run = mm.MemorisationMap.train_config(SimpleNamespace(config=cfg), 3, p)
+    assert run.until_fit is None and run.epochs == p["epochs"] and run.seed == 3
+    assert (run.learning_rate, run.batch_size) == (p["learning_rate"], p["batch_size"])
+
+
 def test_centroid_events_known_answer():
     feats, perturbed, original, noisy = synthetic_clusters(cross_at=4, separate_from=3)
     out = cen.centroid_events(feats, perturbed, original, noisy, 2)

@@ -49,17 +49,58 @@ def test_guard_thresholds(mem, clean, ok, why):
     assert strict.memorised is (ok and mem >= 0.99)
 
 
-def test_committed_results_without_the_block_are_classified_on_reading():
+#: results written before the guard existed (schema 1, no ``memorisation_guard`` block): the layer-swapping
+#: results of the first committed baseline (8 fixed epochs), kept here after the baseline was rerun
+LEGACY = Path(__file__).resolve().parent / "legacy_results"
+
+
+def test_results_without_the_block_are_classified_on_reading():
     guards = {}
-    for path in sorted(COMMITTED.glob("*/*__layer-swapping__*.json")):
+    for path in sorted(LEGACY.glob("*__layer-swapping__*.json")) + sorted(COMMITTED.glob("*/*.json")):
+        if path.name in ("submission.json", "verification.json") or "__analysis-" in path.name:
+            continue
         r = read_result(path)
-        assert r.memorisation_guard is not None and r.memorisation_guard.derived
-        guards[(r.task.name, tuple(r.control.placement) if r.control else None)] = r.memorisation_guard
-    not_memorised = sorted(t for (t, c), g in guards.items() if not g.memorised)
+        assert r.memorisation_guard is not None
+        if path.parent == LEGACY:
+            assert '"memorisation_guard"' not in path.read_text() and r.memorisation_guard.derived
+        if not r.memorisation_guard.derived:
+            continue  # written with the block by the run itself
+        guards[(r.task.name, r.method.name, tuple(r.control.placement) if r.control else None)] = r.memorisation_guard
+    not_memorised = sorted({t for (t, m, c), g in guards.items() if not g.memorised})
     # the issue's three (noisy fit 0.15, 0.52, 0.60), and emotion (0.81): all under 0.9
     assert not_memorised == ["emotion", "implicithate", "reuters", "trec"]
-    assert guards[("reuters", None)].reason == "noisy fit 0.15 < 0.90"
-    assert guards[("sst2", None)].memorised and guards[("sst2", (0, 1))].memorised
+    assert guards[("reuters", "layer-swapping", None)].reason == "noisy fit 0.15 < 0.90"
+    assert guards[("sst2", "layer-swapping", None)].memorised
+    # the committed control results of the first baseline (still valid) carry no block either
+    assert guards[("sst2", "layer-swapping", (0, 1))].memorised
+
+
+def test_a_stated_guard_must_match_its_statistics(tmp_path):
+    """The guard decides what the leaderboard ranks, so a result cannot claim one its numbers do not give."""
+    path = next(p for p in sorted(COMMITTED.glob("*/*__layer-swapping__*.json"))
+                if not read_result(p).memorisation_guard.derived)
+    good = json.loads(path.read_text())
+    assert read_result(path).memorisation_guard.memorised and not read_result(path).memorisation_guard.derived
+    edits = {
+        "claims not memorised": lambda d: d["memorisation_guard"].update(memorised=False, reason="noisy fit low"),
+        "fit lowered, claim kept": lambda d: d["memorisation"]["memorising"].update(noisy_fit_perturbed=0.3),
+        "threshold changed": lambda d: d["memorisation_guard"].update(min_noisy_fit=0.5),
+        "fit misquoted": lambda d: d["memorisation_guard"].update(noisy_fit=d["memorisation_guard"]["noisy_fit"] - 0.03),
+    }
+    for name, edit in edits.items():
+        data = json.loads(json.dumps(good))
+        edit(data)
+        bad = tmp_path / f"{name.replace(' ', '-')}.json"
+        bad.write_text(json.dumps(data))
+        res = CliRunner().invoke(main, ["validate", str(bad)])
+        assert res.exit_code == 2 and "memorisation_guard." in res.output, (name, res.output)
+    # dropping the block is allowed: the guard is derived again from the statistics (and then fails)
+    data = json.loads(json.dumps(good))
+    data.pop("memorisation_guard")
+    data["memorisation"]["memorising"]["noisy_fit_perturbed"] = 0.3
+    (tmp_path / "legacy.json").write_text(json.dumps(data))
+    g = read_result(tmp_path / "legacy.json").memorisation_guard
+    assert g.derived and not g.memorised and g.reason == "noisy fit 0.30 < 0.90"
 
 
 def _submission_copy(tmp_path: Path) -> Path:
@@ -68,25 +109,38 @@ def _submission_copy(tmp_path: Path) -> Path:
     return dest
 
 
+def _fail_the_guard(path: Path, noisy_fit: float) -> None:
+    """Make a committed result's memorising model one that did not memorise: lower its noisy fit and
+    drop its guard block, so that the guard is derived again from its own statistics on reading."""
+    data = json.loads(path.read_text())
+    data["memorisation"]["memorising"]["noisy_fit_perturbed"] = noisy_fit
+    data.pop("memorisation_guard", None)
+    path.write_text(json.dumps(data))
+
+
 def test_leaderboard_leaves_out_results_that_did_not_memorise(tmp_path):
     subs = _submission_copy(tmp_path)
+    before = model_tables(collect(subs).entries)[0]
+    assert ("reuters", "layer-swapping") in before.cells and ("sst2", "layer-swapping") in before.cells
+    reuters = [p for p in subs.glob("*/reuters__minilm-l6__*.json") if "__analysis-" not in p.name]
+    assert len(reuters) >= 4  # the four layer methods
+    for path in reuters:
+        _fail_the_guard(path, 0.15)
     collected = collect(subs)
     page = render(collected)
     tables = model_tables(collected.entries)
-    assert {t for t, _ in tables[0].cells} == {"cola", "mrpc", "rte", "sst2", "sst5", "stormfront", "wic"}
+    assert {t for t, _ in tables[0].cells} == {t for t, _ in before.cells} - {"reuters"}
     where = page.split("## 2.")[1].split("## 3.")[0]
     assert "| reuters " not in where and "| sst2 " in where
     n_out = sum(not e.result.memorisation_guard.memorised for e in collected.entries)
-    assert n_out == 16  # 4 tasks x 4 methods
+    assert n_out == len(reuters)
     assert f"{n_out} of {len(collected.entries)} results are left out" in page
     left = page.split("## Left out: not memorised")[1].split("## Submissions")[0]
     assert "_reuters_" in left and r"noisy fit 0.15 \< 0.90" in left and "| _sst2_" not in left
 
     # one more result whose model did not memorise: its task leaves the table and the correlations
-    path = next(subs.glob("*/sst2__minilm-l6__layer-swapping__37c611d62816.json"))
-    data = json.loads(path.read_text())
-    data["memorisation"]["memorising"]["noisy_fit_perturbed"] = 0.5
-    path.write_text(json.dumps(data))
+    path = next(p for p in subs.glob("*/sst2__minilm-l6__layer-swapping__*.json") if "__control-" not in p.name)
+    _fail_the_guard(path, 0.5)
     again = collect(subs)
     t = model_tables(again.entries)[0]
     assert ("sst2", "layer-swapping") not in t.cells and ("sst2", "probing") in t.cells
@@ -103,6 +157,14 @@ def test_seeds_pooled_the_papers_way_beside_the_per_seed_mean():
     assert cell.mcog == pytest.approx(2.0)  # mean of the per-seed M-CoGs 1 and 3
     assert cell.pooled_mcog == pytest.approx(2.5)  # raw weights averaged: [0.5, 0, 1.5] -> 0.25 / 0.75
     assert cell.text() == "2.00 ± 1.41"
+
+
+def test_row_mean_is_over_the_papers_four_methods():
+    cells = {("t", "layer-swapping"): Cell([_r([1.0, 0.0, 0.0], 1)]), ("t", "probing"): Cell([_r([0.0, 1.0, 0.0], 1)]),
+             ("t", "zero-out"): Cell([_r([0.0, 0.0, 1.0], 1)]), ("u", "zero-out"): Cell([_r([0.0, 0.0, 1.0], 1)])}
+    table = ModelTable("m", sorted({c for _, c in cells}), cells, [], num_layers=3)
+    assert table.row_mean("t") == pytest.approx(1.5)  # layer swapping 1 and probing 2; zero-out's 3 left out
+    assert table.row_mean("u") == pytest.approx(3.0)  # a row of neuron methods only: their mean
 
 
 def test_pearson_over_all_model_task_points():

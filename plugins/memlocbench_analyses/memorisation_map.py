@@ -3,7 +3,8 @@ how well does a task generalise to examples held out of training?
 
 R training runs with seeds s = 0..R-1: each shuffles the training indices with Python's ``random``
 seeded s and trains a fresh pretrained model (head initialised under seed s) with the project's
-trainer on the first int(0.5 N) of them; the rest is held out. Softmax probabilities of the label
+trainer on the first int(0.5 N) of them for a fixed number of epochs (the profile's train_until_fit does not
+apply); the rest is held out. Softmax probabilities of the label
 trained on (the perturbed label for noisy examples) are scored on both halves. For example x:
 
 - TM(x): mean p(y|x) over the runs that trained on x;
@@ -94,7 +95,7 @@ class MemorisationMap:
         name="memorisation-map",
         description="R runs on random halves: training memorisation, generalisation score and counterfactual "
                     "memorisation per example; the task's generalisation score",
-        version=1,
+        version=2,  # 2: map runs train fixed epochs (no train_until_fit)
     )
 
     def run_spec(self, ctx, seed: int, p: dict) -> dict:
@@ -106,7 +107,9 @@ class MemorisationMap:
 
     @staticmethod
     def train_config(ctx, seed: int, p: dict):
-        return ctx.config.train.model_copy(update={"seed": seed, "epochs": p["epochs"],
+        # a fixed number of epochs, as the paper's map runs: never the profile's train_until_fit (which would
+        # stretch the learning-rate schedule over its maximum and train on until the run fits its noisy half)
+        return ctx.config.train.model_copy(update={"seed": seed, "epochs": p["epochs"], "until_fit": None,
                                                    "learning_rate": p["learning_rate"], "batch_size": p["batch_size"]})
 
     def one_run(self, ctx, seed: int, p: dict) -> tuple[torch.Tensor, list[int], dict]:
