@@ -190,14 +190,18 @@ class ModelTable:
     num_layers: int
     skipped_settings: int = 0
 
+    def paper_mcogs(self, task: str) -> list[float]:
+        """The row's M-CoGs of the paper's four layer methods (columns may carry a submission suffix)."""
+        from memlocbench.pipeline import PAPER_METHODS  # (lazy: the pipeline imports torch)
+
+        return [self.cells[(task, c)].mcog for c in self.columns
+                if c.split(" (")[0] in PAPER_METHODS and (task, c) in self.cells]
+
     def row_mean(self, task: str) -> float:
         """Mean M-CoG of the paper's four layer methods present in the row (of every method where none
         is): a task with neuron-level results beside them is not shifted by them."""
-        from memlocbench.pipeline import PAPER_METHODS  # (lazy: the pipeline imports torch)
-
-        present = [c for c in self.columns if (task, c) in self.cells]
-        paper = [c for c in present if c.split(" (")[0] in PAPER_METHODS]
-        return statistics.fmean(self.cells[(task, c)].mcog for c in (paper or present))
+        vals = self.paper_mcogs(task) or [self.cells[(task, c)].mcog for c in self.columns if (task, c) in self.cells]
+        return statistics.fmean(vals)
 
     def noisy_fit(self, task: str) -> float:
         fits = [r.memorisation["memorising"].noisy_fit_perturbed

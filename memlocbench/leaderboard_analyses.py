@@ -63,8 +63,6 @@ def _latest(entries: list[AnalysisEntry]) -> dict[tuple[str, str, str], Analysis
 
 def task_measures(analyses: list[AnalysisEntry], tables) -> dict[str, dict[str, dict[str, float | None]]]:
     """model -> task -> measure label -> value (None where missing or undefined)."""
-    from memlocbench.pipeline import PAPER_METHODS
-
     latest = _latest(analyses)
     out: dict[str, dict[str, dict[str, float | None]]] = {}
     own = {a for _, a, _ in SCORES + LOCATIONS if a}  # this section's analyses (not the ablation track)
@@ -82,8 +80,7 @@ def task_measures(analyses: list[AnalysisEntry], tables) -> dict[str, dict[str, 
         if t.model not in out:
             continue
         for task in out[t.model]:
-            vals = [t.cells[(task, c)].mcog for c in t.columns
-                    if c.split(" (")[0] in PAPER_METHODS and (task, c) in t.cells]
+            vals = t.paper_mcogs(task)
             out[t.model][task]["mean M-CoG"] = sum(vals) / len(vals) if vals else None
             out[t.model][task]["methods"] = len(vals)
     return out

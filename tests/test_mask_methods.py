@@ -13,19 +13,17 @@ from __future__ import annotations
 import copy
 import json
 import math
-from dataclasses import dataclass
 
 import pytest
 import torch
 from conftest import single_thread
-from transformers import BertConfig
+from neuron_references import GivenModel, MethodData, tiny_bert_adapter
 
 from memlocbench.data.encoding import encode
 from memlocbench.method_context import MethodContext
 from memlocbench.profiles import build_config
 from memlocbench_methods.hard_concrete import HardConcrete
 from memlocbench_methods.slimming import Slimming
-from memlocbench_models.bert import BertAdapter, minilm_source
 
 N_ROWS, L, D_FF = 40, 3, 64
 
@@ -36,29 +34,9 @@ def _one_thread():
         yield
 
 
-@dataclass
-class _Data:
-    noisy_idx: list[int]
-    clean_idx: list[int]
-    noisy_labels: list[int]
-
-
-class _Models:
-    def __init__(self, model):
-        self.model = model
-
-    def load(self, role, checkpoint="final"):
-        assert role == "memorising"
-        return copy.deepcopy(self.model).eval()
-
-
 @pytest.fixture(scope="module")
 def tiny(mirror):
-    cfg = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=L, num_attention_heads=4,
-                     intermediate_size=D_FF, max_position_embeddings=64, hidden_dropout_prob=0.0,
-                     attention_probs_dropout_prob=0.0, classifier_dropout=0.0)
-    adapter = BertAdapter(name="tiny-bert", hub_id="tests/tiny-bert", description="tiny", source=minilm_source,
-                          config=cfg)
+    adapter = tiny_bert_adapter("tiny-bert", L, 32, D_FF)
     tok = adapter.load_tokenizer()
     rows = [json.loads(x) for x in (mirror / "sst2" / "train.jsonl").read_text().splitlines()[:N_ROWS]]
     enc = encode(tok, [r["sentence"] for r in rows], 32)
@@ -72,7 +50,7 @@ def tiny(mirror):
 def _run(method, tiny, data, model, params):
     adapter, tok, enc, _ = tiny
     cfg = build_config("cpu", methods={method.info.name: params})
-    ctx = MethodContext("sst2", adapter, tok, data, enc, _Models(model), cfg, L, progress=False)
+    ctx = MethodContext("sst2", adapter, tok, data, enc, GivenModel(model), cfg, L, progress=False)
     return method.localise(ctx)
 
 
@@ -133,7 +111,7 @@ def test_fast_mask_equals_plain_reference(tiny, method):
     _, _, enc, model = tiny
     labels = [(i * 7) % 2 for i in range(N_ROWS)]
     noisy = [1, 4, 9, 16, 25, 36]
-    data = _Data(noisy, [i for i in range(N_ROWS) if i not in noisy], labels)
+    data = MethodData(noisy, [i for i in range(N_ROWS) if i not in noisy], labels)
     params = {"steps": 4, "lr": 0.1, "lambda": 0.05, "batch_size": 8, "clean_per_noisy": 100.0, "seed": 3}
     if method.info.name == "hard-concrete":
         params.update(beta=0.5, mask_p=0.8)
@@ -150,7 +128,7 @@ def test_fast_mask_equals_plain_reference(tiny, method):
 def test_hard_concrete_is_seeded(tiny):
     _, _, enc, model = tiny
     labels = [i % 2 for i in range(N_ROWS)]
-    data = _Data([0, 3, 5], [i for i in range(N_ROWS) if i not in (0, 3, 5)], labels)
+    data = MethodData([0, 3, 5], [i for i in range(N_ROWS) if i not in (0, 3, 5)], labels)
     p = {"steps": 2, "lr": 0.1, "batch_size": 16}
     a, b = (_run(HardConcrete(), tiny, data, model, {**p, "seed": s}).neurons for s in (1, 1))
     c = _run(HardConcrete(), tiny, data, model, {**p, "seed": 2}).neurons
@@ -200,7 +178,7 @@ def planted(tiny):
 
     with_n, without = predictions(False), predictions(True)
     noisy = [i for i in range(N_ROWS) if with_n[i] != without[i]]
-    return model, _Data(noisy, [i for i in range(N_ROWS) if i not in noisy], with_n)
+    return model, MethodData(noisy, [i for i in range(N_ROWS) if i not in noisy], with_n)
 
 
 HC_MISSES = pytest.mark.xfail(strict=True, reason="known gap (issue #15 report): within 30 steps hard-concrete's "
@@ -232,7 +210,7 @@ def test_mask_method_parameters_checked(tiny):
     from memlocbench.errors import InvalidInputError
 
     _, _, _, model = tiny
-    data = _Data([0], list(range(1, N_ROWS)), [0] * N_ROWS)
+    data = MethodData([0], list(range(1, N_ROWS)), [0] * N_ROWS)
     with pytest.raises(InvalidInputError, match="steps"):
         _run(Slimming(), tiny, data, model, {"steps": -1})
     # zero steps, an empty batch or a top share outside (0, 100] fail before any mask is trained

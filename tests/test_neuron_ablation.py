@@ -45,6 +45,18 @@ def _request(tmp_path, store, mirror, extra=None):
 
 
 @pytest.mark.slow
+def _submitted_section(path, tmp_path):
+    """Submit one ablation result to a temporary leaderboard: the collection, the page and its ablation section."""
+    from memlocbench.leaderboard import collect, render
+    from memlocbench.submission import submit
+
+    _, checked = submit([path], "Ablation", tmp_path / "subs")
+    assert not any(c.problems for c in checked)
+    collected = collect(tmp_path / "subs")
+    page = render(collected, figures_rel="figures")
+    return collected, page, page.split("## Causal ablation track")[1].split("## Submissions")[0]
+
+
 def test_ablation_end_to_end_skips_missing_methods_then_from_the_store(mirror, session_store, tmp_path):
     from memlocbench.analysis_pipeline import analyse
     from memlocbench.analysis_results import read_analysis_result
@@ -107,15 +119,9 @@ def test_ablation_end_to_end_skips_missing_methods_then_from_the_store(mirror, s
     assert read_analysis_result(path).summary == s
 
     # leaderboard: submitted like any analysis result, a section and a figure
-    from memlocbench.leaderboard import collect, render
     from memlocbench.leaderboard_analyses import write_figures
-    from memlocbench.submission import submit
 
-    dest, checked = submit([path], "Ablation", tmp_path / "subs")
-    assert not any(c.problems for c in checked)
-    collected = collect(tmp_path / "subs")
-    page = render(collected, figures_rel="figures")
-    part = page.split("## Causal ablation track")[1].split("## Submissions")[0]
+    collected, page, part = _submitted_section(path, tmp_path)
     assert "| sst2   | slimming" in part and "| sst2   | random " in part and "probing" in part
     assert "no-such-method" in part and "minilm-l6__neuron_ablation.png" in part
     figs = write_figures(collected, [], tmp_path / "fig")
@@ -139,11 +145,9 @@ def test_ablation_parameter_errors(mirror, session_store, tmp_path):
 
 def test_ablation_leaderboard_section_figure_and_recheck_on_a_synthetic_result(tmp_path):
     from memlocbench.analysis_results import AnalysisResult
-    from memlocbench.leaderboard import collect, render
     from memlocbench.leaderboard_analyses import write_figures
     from memlocbench.profiles import PROFILES
     from memlocbench.results import PluginRef
-    from memlocbench.submission import submit
 
     curve = [_pt(0.1, 10.0, 0.0), _pt(2.0, 50.0, 0.5)]
     layer = {**_pt(100 / 6, 80.0, 4.0), "top_layer": 6}
@@ -161,11 +165,7 @@ def test_ablation_leaderboard_section_figure_and_recheck_on_a_synthetic_result(t
                        sizes={}, num_layers=6, summary=summary, details=details, timings={}, cached=False,
                        environment={})
     path = r.write(tmp_path / "res")
-    dest, checked = submit([path], "Ablation", tmp_path / "subs")
-    assert not any(c.problems for c in checked)
-    collected = collect(tmp_path / "subs")
-    page = render(collected, figures_rel="figures")
-    part = page.split("## Causal ablation track")[1].split("## Submissions")[0]
+    collected, page, part = _submitted_section(path, tmp_path)
     assert "| sst2   | slimming" in part and "10.0 / 50.0" in part and "| 50.0" in part
     assert "layer 6 (16.7 %)" in part and "zero-out" in part and "minilm-l6__neuron_ablation.png" in part
     assert "### minilm-l6" not in page.split("## Causal ablation track")[0]  # not a generalisation row
