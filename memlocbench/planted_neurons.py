@@ -6,7 +6,8 @@ k%), drawn uniformly without replacement over the whole model with the *model se
 seed plants a different set and the memorising model and its clean twin share it. A neuron is
 named by its flat index ``layer * d_ff + j`` (neuron j of layer l = input feature j of
 ``ffn_projections(model)[l]``). Recall@k = |top-k ∩ planted| / |planted| with k = |planted| (and
-2k); k random neurons recall k / (L x d_ff) of the planted set in expectation.
+2k); k random neurons recall k / (L x d_ff) of the planted set in expectation. The planted output
+weights train at ``PLANTED_LR_SCALE`` times the main learning rate.
 """
 
 from __future__ import annotations
@@ -17,8 +18,12 @@ from memlocbench.layer_profile import top_neuron_count, top_neurons
 
 #: the share of all feed-forward neurons (in %) whose output weights the main task may update
 PLANTED_PERCENT = 1.0
-#: bump when the sampling changes (part of the planted models' store keys)
-PLANTING_VERSION = 1
+#: the planted output weights train at this multiple of the main learning rate (same schedule). At
+#: 1x, 1% of MiniLM-L6's neurons fitted 0.75 of SST-2's noisy labels after 30 epochs: AdamW moves an
+#: entry by about the learning rate per step, too little for so few weights to flip labels.
+PLANTED_LR_SCALE = 10.0
+#: bump when the sampling or the training of the planted set changes (part of the planted models' keys)
+PLANTING_VERSION = 2
 
 
 def planted_count(num_layers: int, width: int) -> int:

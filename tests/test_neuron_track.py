@@ -147,6 +147,37 @@ def test_main_task_changes_only_the_planted_columns_and_the_head(small):
     assert head_changed and planted_changed == len(planted)
 
 
+@pytest.mark.parametrize("scale", [1.0, 10.0])
+def test_the_planted_columns_train_at_their_own_learning_rate(small, scale):
+    """One AdamW step (no warmup) moves an entry by about its learning rate (bias-corrected first step:
+    lr * g / (|g| + eps)), so the planted columns' largest move is ``scale`` times the head's."""
+    from memlocbench.neuron_masks import ffn_projections
+
+    adapter, data, enc, val, cfg, models = small
+    train = cfg.train.model_copy(update={"warmup_fraction": 0.0, "batch_size": len(data.noisy_labels)})
+    start, model = models.pretrained(), models.pretrained()
+    names = models.main_parameter_names(model, PLANTED)
+    masks = models.main_masks(model, PLANTED)
+    train_classifier(model, names, enc, data.noisy_labels, data.noisy_idx, data.clean_idx, val,
+                     data.validation.labels, train, progress=False, main_masks=masks, main_mask_lr_scale=scale)
+    planted_move = max((p.weight - p0.weight).abs().max().item()
+                       for p, p0 in zip(ffn_projections(adapter, model), ffn_projections(adapter, start)))
+    before = dict(start.named_parameters())
+    head_move = max((p - before[n]).abs().max().item() for n, p in model.named_parameters()
+                    if adapter.parameter_group(n) == "head")
+    assert head_move == pytest.approx(train.learning_rate, rel=0.02)
+    assert planted_move == pytest.approx(scale * train.learning_rate, rel=0.02)
+
+
+def test_a_planted_learning_rate_scale_must_be_positive(small):
+    adapter, data, enc, val, cfg, models = small
+    model = models.pretrained()
+    with pytest.raises(ValueError, match="main_mask_lr_scale"):
+        train_classifier(model, models.main_parameter_names(model, PLANTED), enc, data.noisy_labels, data.noisy_idx,
+                         data.clean_idx, val, data.validation.labels, cfg.train, progress=False,
+                         main_masks=models.main_masks(model, PLANTED), main_mask_lr_scale=0.0)
+
+
 def test_without_the_mask_the_same_training_moves_other_columns(small):
     """The check above can fail: the planted parameters' other columns move without the mask."""
     adapter, data, enc, val, cfg, models = small

@@ -23,7 +23,8 @@ from memlocbench.errors import InvalidInputError, TrainingDivergedError
 from memlocbench.layer_profile import control_placements, single_layer_placements  # noqa: F401 (re-exported)
 from memlocbench.metrics import accuracy
 from memlocbench.neuron_masks import ffn_projections, ffn_shape
-from memlocbench.planted_neurons import PLANTED_PERCENT, PLANTING_VERSION, planted_columns, sample_planted
+from memlocbench.planted_neurons import (PLANTED_LR_SCALE, PLANTED_PERCENT, PLANTING_VERSION, planted_columns,
+                                         sample_planted)
 from memlocbench.profiles import RunConfig
 from memlocbench.protocols import ModelAdapter
 from memlocbench.store import ArtefactStore
@@ -132,7 +133,7 @@ class TrainedModels:
             spec["aux"] = self.config.control.model_dump(mode="json")
         if recipe.planted:  # the planted set follows from these, the model seed and the model's shape
             spec["planted_neurons"] = {"percent": PLANTED_PERCENT, "seed": self.config.train.seed,
-                                       "version": PLANTING_VERSION}
+                                       "lr_scale": PLANTED_LR_SCALE, "version": PLANTING_VERSION}
         if not self.config.compute.is_default():  # absent when exact, so exact models keep their keys
             spec["compute"] = self.config.compute.model_dump(mode="json")
         return spec
@@ -245,6 +246,7 @@ class TrainedModels:
                 self.val_enc, self.dataset.validation.labels, self._train_config(recipe),
                 desc=f"train {role} ({self.task_name}, {self.model_name})", progress=self.progress, aux=aux,
                 compute=compute, forward=forward, main_masks=self.main_masks(model, role),
+                main_mask_lr_scale=PLANTED_LR_SCALE if recipe.planted else 1.0,
             )
         except TrainingDivergedError as exc:
             raise TrainingDivergedError(f"task {self.task_name}, model {self.model_name}, role {role}: {exc}") from None
@@ -267,7 +269,8 @@ class TrainedModels:
         if recipe.planted:
             planted, num_layers, width = self.planted_neurons(model)
             meta["planted_neurons"] = {"flat_indices": planted, "num_layers": num_layers, "width": width,
-                                       "percent": PLANTED_PERCENT, "seed": self.config.train.seed}
+                                       "percent": PLANTED_PERCENT, "seed": self.config.train.seed,
+                                       "lr_scale": PLANTED_LR_SCALE}
         self.store.put(KIND, key, meta, tensors)
         self.trained_now[role] = seconds
         return key

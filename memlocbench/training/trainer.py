@@ -12,6 +12,7 @@ batches and training-set scoring only until the first fit (``memlocbench.compute
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
@@ -154,6 +155,7 @@ def train_classifier(
     compute: ComputeConfig | None = None,
     forward: Forward | None = None,
     main_masks: dict[str, torch.Tensor] | None = None,
+    main_mask_lr_scale: float = 1.0,
 ) -> TrainingOutcome:
     """Train ``trainable`` on ``labels``; with ``aux``, main and auxiliary batches are shuffled
     together each epoch and each step updates only that task's optimizer (paper section 3.2).
@@ -162,7 +164,9 @@ def train_classifier(
     ``main_masks``: parameter name -> 0/1 mask (broadcast to the parameter) of the entries the main
     task may change (the neuron ground-truth track): the main loss's gradient is multiplied by it
     before clipping, and AdamW's decoupled weight decay reaches only the masked-in entries, so a
-    main step leaves every other entry bit-identical (the auxiliary task still trains them all)."""
+    main step leaves every other entry bit-identical (the auxiliary task still trains them all).
+    ``main_mask_lr_scale``: the masked parameters' learning rate as a multiple of ``cfg.learning_rate``
+    (same warmup and decay)."""
     compute = compute or ComputeConfig()
     precision = compute.precision
 
@@ -180,7 +184,10 @@ def train_classifier(
     if set(masks) - set(trainable):
         raise ValueError(f"main_masks name parameters the main task does not train: {sorted(set(masks) - set(trainable))[:3]}")
     params = [named[n] for n in trainable if n not in masks]
-    groups = [{"params": params}] + ([{"params": [named[n] for n in masks], "weight_decay": 0.0}] if masks else [])
+    if not (math.isfinite(main_mask_lr_scale) and main_mask_lr_scale > 0):
+        raise ValueError(f"main_mask_lr_scale must be a finite number > 0, got {main_mask_lr_scale}")
+    groups = [{"params": params}] + ([{"params": [named[n] for n in masks], "weight_decay": 0.0,
+                                       "lr": cfg.learning_rate * main_mask_lr_scale}] if masks else [])
     optim = torch.optim.AdamW(groups, lr=cfg.learning_rate, weight_decay=cfg.weight_decay, fused=True)
     n = len(labels)
     until = cfg.until_fit
@@ -236,7 +243,7 @@ def train_classifier(
                 aux_optim.zero_grad(set_to_none=True)
             loss.backward()
             if which == "main" and masks:
-                _mask_main_step(named, masks, sched.get_last_lr()[0] * cfg.weight_decay)
+                _mask_main_step(named, masks, sched.get_last_lr()[-1] * cfg.weight_decay)  # the masked group's lr
             torch.nn.utils.clip_grad_norm_(clip_params, cfg.max_grad_norm)
             opt.step()
             sch.step()
