@@ -18,12 +18,13 @@ from memlocbench.layer_profile import top_neuron_count, top_neurons
 
 #: the share of all feed-forward neurons (in %) whose output weights the main task may update
 PLANTED_PERCENT = 1.0
-#: the planted output weights train at this multiple of the main learning rate (same schedule). At
-#: 1x, 1% of MiniLM-L6's neurons fitted 0.75 of SST-2's noisy labels after 30 epochs: AdamW moves an
-#: entry by about the learning rate per step, too little for so few weights to flip labels.
-PLANTED_LR_SCALE = 10.0
+#: the planted output weights train at this multiple of the main learning rate (same schedule). With
+#: AdamW an entry moves by about its learning rate per step, too little for so few weights to flip
+#: labels: 1% of MiniLM-L6's neurons fitted 0.75 of SST-2's noisy labels after 30 epochs at 1x and
+#: 0.82 at 10x (seed 1, 300 examples, the `cpu` profile).
+PLANTED_LR_SCALE = 100.0
 #: bump when the sampling or the training of the planted set changes (part of the planted models' keys)
-PLANTING_VERSION = 2
+PLANTING_VERSION = 3
 
 
 def planted_count(num_layers: int, width: int) -> int:
