@@ -120,6 +120,7 @@ def _fail_the_guard(path: Path, noisy_fit: float) -> None:
 
 def test_leaderboard_leaves_out_results_that_did_not_memorise(tmp_path):
     subs = _submission_copy(tmp_path)
+    already = sum(not e.result.memorisation_guard.memorised for e in collect(subs).entries)  # e.g. TREC's planted model
     before = model_tables(collect(subs).entries)[0]
     assert ("reuters", "layer-swapping") in before.cells and ("sst2", "layer-swapping") in before.cells
     reuters = [p for p in subs.glob("*/reuters__minilm-l6__*.json") if "__analysis-" not in p.name]
@@ -133,7 +134,7 @@ def test_leaderboard_leaves_out_results_that_did_not_memorise(tmp_path):
     where = page.split("## 2.")[1].split("## 3.")[0]
     assert "| reuters " not in where and "| sst2 " in where
     n_out = sum(not e.result.memorisation_guard.memorised for e in collected.entries)
-    assert n_out == len(reuters)
+    assert n_out == already + len(reuters)
     assert f"{n_out} of {len(collected.entries)} results are left out" in page
     left = page.split("## Left out: not memorised")[1].split("## Submissions")[0]
     assert "_reuters_" in left and r"noisy fit 0.15 \< 0.90" in left and "| _sst2_" not in left
