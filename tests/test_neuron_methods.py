@@ -302,3 +302,49 @@ def test_fast_paths_equal_the_references_on_decoders(tokenizer_dirs, mirror, arc
     close(fast(Activations(), {"batch_size": 4}), activations_reference(model, enc, noisy, clean, projections), 1e-4)
     close(fast(IntegratedGradients(), {"batch_size": 4, "steps": 3}),
           integrated_gradients_reference(model, enc, labels, noisy, clean, 3, projections), 1e-4)
+
+
+class _WithoutNorms:
+    """The same adapter without ``ffn_output_norms``: zero-out then runs each zeroed layer again."""
+
+    def __init__(self, adapter):
+        self._adapter = adapter
+
+    def __getattr__(self, name):
+        if name == "ffn_output_norms":
+            raise AttributeError(name)
+        return getattr(self._adapter, name)
+
+
+@pytest.mark.parametrize("arch,change", [
+    ("bert", {}), ("opt", {}), ("opt", {"do_layer_norm_before": False}), ("gpt-neox", {}),
+    ("gpt-neox", {"use_parallel_residual": False}), ("gpt-neo", {})],
+    ids=["bert", "opt-pre-norm", "opt-post-norm", "gpt-neox-parallel", "gpt-neox-serial", "gpt-neo"])
+def test_zero_out_layer_update_equals_running_the_layer_again(tokenizer_dirs, mirror, monkeypatch, arch,  # noqa: F811
+                                                              change):
+    """Zero-out's shortcut (the zeroed layer's output = norm(sum - a_j W_j), or output - a_j W_j for a
+    pre-norm layer, from one pass of the layer) against running the zeroed layer again, per family and
+    norm placement (OPT-350m is post-norm, GPT-NeoX has a serial variant). The shortcut must be taken."""
+    import memlocbench_methods.zero_out as zero_out_module
+    from memlocbench_methods.neuron_scoring import NeuronGroups
+
+    adapter = _family_adapter(arch, tokenizer_dirs)
+    for key, value in change.items():
+        setattr(adapter._config, key, value)
+    tok = adapter.load_tokenizer()
+    rows = [json.loads(x) for x in (mirror / "sst2" / "train.jsonl").read_text().splitlines()[:12]]
+    enc = encode(tok, [r["sentence"] for r in rows], 32)
+    torch.manual_seed(5)
+    model = adapter.load_model(2).eval()
+    assert all(getattr(model.config, key) == value for key, value in change.items())
+    groups = NeuronGroups([1, 4, 7], [0, 2, 3], [1 - r["label"] if i in (1, 4, 7) else r["label"]
+                                                       for i, r in enumerate(rows)])
+    slow = zero_out_module.zero_out_effects(_WithoutNorms(adapter), model, enc, groups, 4, 16)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the shortcut was not taken")
+
+    monkeypatch.setattr(zero_out_module, "log_probs_with_scaled_layer", refuse)
+    fast = zero_out_module.zero_out_effects(adapter, model, enc, groups, 4, 16)
+    assert slow.abs().max() > 0
+    torch.testing.assert_close(fast, slow, rtol=0, atol=1e-3 * float(slow.abs().max()))

@@ -20,3 +20,7 @@ class BertAdapter(HFAdapter):
     _EMBED_RE = re.compile(r"^bert\.embeddings\.")
     _layers_path = "bert.encoder.layer"
     _ffn_out_path = "output.dense"
+
+    def ffn_output_norms(self, model):
+        """Post-norm: ``output.LayerNorm(dropout(dense(a)) + attention output)``."""
+        return [layer.output.LayerNorm for layer in self.layer_modules(model)]

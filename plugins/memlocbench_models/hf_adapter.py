@@ -158,6 +158,15 @@ class HFAdapter:
             out.append(obj)
         return out
 
+    def ffn_output_norms(self, model: nn.Module) -> list[nn.Module | None]:
+        """What each layer does to its down-projection's output: None when the layer's output is that
+        output (after eval-mode dropout) plus terms that do not depend on it, so that the output is
+        linear in it (pre-norm layers: GPT-NeoX, GPT-Neo, OPT-125m); else the norm applied to the sum
+        (post-norm layers: BERT's ``output.LayerNorm``, OPT's ``final_layer_norm`` when
+        ``do_layer_norm_before`` is false). Zero-out uses it to update a layer's output for a zeroed
+        neuron without running the layer again."""
+        return [None] * len(self.layer_modules(model))
+
     def parameter_group(self, parameter_name: str) -> str | int:
         m = self._LAYER_RE.match(parameter_name)
         if m:

@@ -21,6 +21,12 @@ class OPTAdapter(DecoderAdapter):
     _layers_path = "model.decoder.layers"
     _ffn_out_path = "fc2"
 
+    def ffn_output_norms(self, model):
+        """OPT-125m normalises before each block (the output is linear in fc2's); OPT-350m after it
+        (``final_layer_norm`` of the residual sum)."""
+        layers = self.layer_modules(model)
+        return [None if layer.do_layer_norm_before else layer.final_layer_norm for layer in layers]
+
     def separator(self, tokenizer) -> str:
         # OPT's tokenizer has its own <pad>, so EOS in the text never looks like padding
         return tokenizer.eos_token
