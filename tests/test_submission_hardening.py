@@ -24,7 +24,7 @@ from memlocbench.results import read_result
 REPO = Path(__file__).resolve().parents[1]
 BASELINE = REPO / "leaderboard" / "submissions" / "memlocbench-cpu-baseline"
 PLAIN = "sst2__minilm-l6__layer-swapping__2f5dae697d19.json"
-CONTROL = "sst2__minilm-l6__layer-swapping__control-2-3__71a58c5db41f.json"
+CONTROL = "sst2__minilm-l6__layer-swapping__control-2-3__582ffc8deb01.json"
 
 
 @pytest.fixture

@@ -26,7 +26,8 @@ FILES = [BASELINE / n for n in (
     "sst2__minilm-l6__layer-swapping__2f5dae697d19.json",
     "cola__minilm-l6__probing__2f5dae697d19.json",
     "emotion__minilm-l6__gradient-attribution__2f5dae697d19.json",
-    "sst2__minilm-l6__layer-retraining__control-4-5__71a58c5db41f.json",
+    "sst2__minilm-l6__layer-retraining__control-4-5__582ffc8deb01.json",
+    "sst2__minilm-l6__integrated-gradients__planted-neurons__46279e1b77ef.json",
 )]
 ORIGINAL = {p: json.loads(p.read_text()) for p in FILES}
 #: top-level keys a result may lack: no control setup; a guard block (derived from the statistics when absent)
