@@ -71,7 +71,7 @@ def test_results_without_the_block_are_classified_on_reading():
     assert not_memorised == ["emotion", "implicithate", "reuters", "trec"]
     assert guards[("reuters", "layer-swapping", None)].reason == "noisy fit 0.15 < 0.90"
     assert guards[("sst2", "layer-swapping", None)].memorised
-    # the committed control results of the first baseline (still valid) carry no block either
+    # a control result of the first baseline (still valid) carries no block either
     assert guards[("sst2", "layer-swapping", (0, 1))].memorised
 
 
