@@ -35,7 +35,8 @@ class _Stop(Exception):
         self.value = value
 
 
-def _unwrap(output) -> torch.Tensor:
+def layer_output(output) -> torch.Tensor:
+    """The hidden states in what a layer module returns (a tensor, or a tuple whose first item they are)."""
     return output[0] if isinstance(output, (tuple, list)) else output
 
 
@@ -78,7 +79,7 @@ def run_layers(adapter: ModelAdapter, model: nn.Module, batch: dict[str, torch.T
         raise ValueError(f"need 0 <= start < stop <= {len(layers)}, got {start}, {stop}")
 
     def stop_hook(module, args, output):
-        raise _Stop(_unwrap(output))
+        raise _Stop(layer_output(output))
 
     handle = layers[stop - 1].register_forward_hook(stop_hook)
     try:

@@ -86,19 +86,25 @@ def target_log_probs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tenso
     return F.log_softmax(logits.double(), dim=-1).gather(1, targets[:, None]).squeeze(1)
 
 
+def log_probs_from_layer(adapter, model, batch: dict, start: int, hidden: torch.Tensor,
+                         targets: torch.Tensor) -> torch.Tensor:
+    """log p(target) [R*b] when layer ``start`` receives ``hidden`` ([R*b, T, d], R blocks of the batch's
+    b rows; ``start`` = L: only the head runs): the batch and its targets repeated R times."""
+    repeats = hidden.shape[0] // len(targets)
+    rep = {k: v.repeat(repeats, *([1] * (v.ndim - 1))) for k, v in batch.items()}
+    return target_log_probs(logits_from(adapter, model, rep, start, hidden), targets.repeat(repeats))
+
+
 def log_probs_with_scaled_layer(adapter, model, batch: dict, hidden: torch.Tensor, layer: int,
                                 scale: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """The batch repeated R = len(scale) / b times (b = its rows), run from ``layer`` on its cached input
     ``hidden`` ([b, T, d]) with layer ``layer``'s neurons multiplied by ``scale`` ([R*b, 1, d_ff]: row
     r*b + i is example i under the r-th scale); the other layers untouched. Returns log p(target) [R*b]."""
-    b = hidden.shape[0]
-    repeats = scale.shape[0] // b
+    repeats = scale.shape[0] // hidden.shape[0]
     scales = [None] * len(ffn_projections(adapter, model))
     scales[layer] = scale
-    rep = {k: v.repeat(repeats, *([1] * (v.ndim - 1))) for k, v in batch.items()}
     with scaled_neurons(adapter, model, scales):
-        logits = logits_from(adapter, model, rep, layer, hidden.repeat(repeats, 1, 1))
-    return target_log_probs(logits, targets.repeat(repeats))
+        return log_probs_from_layer(adapter, model, batch, layer, hidden.repeat(repeats, 1, 1), targets)
 
 
 def neuron_output(neurons: torch.Tensor, top_percent: float, groups: NeuronGroups, details: dict) -> LayerScores:

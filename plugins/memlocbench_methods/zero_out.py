@@ -34,10 +34,10 @@ from tqdm.auto import tqdm
 
 from memlocbench import hookimpl
 from memlocbench.neuron_masks import ffn_projections
-from memlocbench.partial_forward import logits_from
+from memlocbench.partial_forward import layer_output
 from memlocbench.protocols import LayerScores, MethodInfo
-from memlocbench_methods.neuron_scoring import (log_probs_with_scaled_layer, neuron_groups, neuron_output,
-                                                neuron_params, target_log_probs, weighted_batches)
+from memlocbench_methods.neuron_scoring import (log_probs_from_layer, log_probs_with_scaled_layer, neuron_groups,
+                                                neuron_output, neuron_params, target_log_probs, weighted_batches)
 
 DEFAULTS = {"n_noisy": 3, "neuron_chunk": 16}  # n_noisy: the budget (module docstring); 0 = all. neuron_chunk:
 # 16 was fastest on SST-2 (97 s; 8: 103 s, 32: 105 s, 128: 120 s on an idle 2-core machine), same scores
@@ -84,6 +84,7 @@ def _forward_capturing(adapter, model, batch, projections, norms):
     activations, [b, T, d_ff]) and either the input of its post-norm or the layer's output."""
     captured = [{} for _ in projections]
     handles = []
+    layers = adapter.layer_modules(model)
     for layer, proj in enumerate(projections):
         handles.append(proj.register_forward_pre_hook(
             lambda m, args, c=captured[layer]: c.__setitem__("activations", args[0])))
@@ -91,18 +92,14 @@ def _forward_capturing(adapter, model, batch, projections, norms):
             handles.append(norms[layer].register_forward_pre_hook(
                 lambda m, args, c=captured[layer]: c.__setitem__("sum", args[0])))
         else:
-            handles.append(adapter.layer_modules(model)[layer].register_forward_hook(
-                lambda m, args, output, c=captured[layer]: c.__setitem__("sum", _unwrap(output))))
+            handles.append(layers[layer].register_forward_hook(
+                lambda m, args, output, c=captured[layer]: c.__setitem__("sum", layer_output(output))))
     try:
         out = model(**batch)
     finally:
         for h in handles:
             h.remove()
     return out, captured
-
-
-def _unwrap(output) -> torch.Tensor:
-    return output[0] if isinstance(output, (tuple, list)) else output
 
 
 def _log_probs_from_updated_layer(adapter, model, batch, captured, norm, weight, layer, n0, n, targets):
@@ -117,9 +114,7 @@ def _log_probs_from_updated_layer(adapter, model, batch, captured, norm, weight,
     hidden = s.unsqueeze(0) - delta
     if norm is not None:
         hidden = norm(hidden)
-    rep = {k: v.repeat(n, *([1] * (v.ndim - 1))) for k, v in batch.items()}
-    logits = logits_from(adapter, model, rep, layer + 1, hidden.reshape(n * b, T, d))
-    return target_log_probs(logits, targets.repeat(n))
+    return log_probs_from_layer(adapter, model, batch, layer + 1, hidden.reshape(n * b, T, d), targets)
 
 
 class ZeroOut:
