@@ -305,6 +305,7 @@ class ControlRow:
     acc1_text: str = ""  # mean ± sd over seeds (each seed: the mean over tasks and placements)
     acc2_text: str = ""
     rank_text: str = ""  # rank of the true layer, mean ± sd over seeds
+    seeds_text: str = ""  # the seeds in the means, and any left out (complete_seeds)
 
 
 def _machine(r: Result) -> str:
@@ -322,19 +323,61 @@ def _track_groups(entries: list[Entry], tracks) -> dict[tuple[str, str, str, str
     return groups
 
 
-def _over_seeds(rs: list[Result], value, digits: int = 2) -> str:
-    """mean ± sd over model seeds of ``value``, each seed's value the mean over its results."""
-    by_seed: dict[int, list[Result]] = {}
+def _seed(r: Result) -> int:
+    return r.seeds.get("model_seed", 0)
+
+
+def _unit(r: Result) -> tuple[str, tuple[int, ...]]:
+    """What a seed must cover: the task and the control placement (the neuron track has none)."""
+    return r.task.name, tuple(getattr(r.control, "placement", None) or ())
+
+
+def complete_seeds(rs: list[Result]) -> tuple[list[int], list[int]]:
+    """The model seeds of ``rs`` that cover every (task, placement) of ``rs``, and the others.
+
+    Each seed's value is the mean over its results, so seeds are comparable only over the same tasks and
+    placements: a seed that lacks some (a grid still running) would mix task differences into the spread
+    over seeds and give its tasks more weight in the mean. Such a seed is left out of the means."""
+    units = {_unit(r) for r in rs}
+    covered: dict[int, set] = {}
     for r in rs:
-        by_seed.setdefault(r.seeds.get("model_seed", 0), []).append(r)
-    return mean_sd([statistics.fmean(value(r) for r in seed_rs) for seed_rs in by_seed.values()], digits)
+        covered.setdefault(_seed(r), set()).add(_unit(r))
+    complete = sorted(s for s, u in covered.items() if u == units)
+    return complete, sorted(set(covered) - set(complete))
+
+
+def over_seeds(rs: list[Result], value, digits: int = 2) -> str:
+    """mean ± sd of ``value`` over the complete model seeds (each seed's value: the mean over its
+    results). When no seed covers every task and placement: the mean over all results, with no ±."""
+    complete, _ = complete_seeds(rs)
+    if not complete:
+        return f"{statistics.fmean(value(r) for r in rs):.{digits}f}"
+    return mean_sd([statistics.fmean(value(r) for r in rs if _seed(r) == s) for s in complete], digits)
+
+
+def _in_means(rs: list[Result]) -> list[Result]:
+    """The results that the means use: those of the complete seeds (all of them when there is none)."""
+    complete, _ = complete_seeds(rs)
+    return [r for r in rs if _seed(r) in complete] if complete else rs
+
+
+def seeds_text(rs: list[Result]) -> str:
+    """The seeds column: the seeds in the means, and why any other is not."""
+    complete, left_out = complete_seeds(rs)
+    if not complete:
+        return ", ".join(map(str, left_out)) + (" (no seed covers every task and placement: pooled, no ±)"
+                                                 if len(left_out) > 1 else "")
+    return ", ".join(map(str, complete)) + (f" ({', '.join(map(str, left_out))}: incomplete, not in the means)"
+                                            if left_out else "")
 
 
 def control_rows(entries: list[Entry]) -> list[ControlRow]:
     rows = []
     for (sub, model, method, track), rs in _track_groups(entries, ("pair", "single")).items():
-        def over_seeds(value) -> str:
-            return _over_seeds(rs, value)
+        means = _in_means(rs)
+
+        def seeds_mean(value) -> str:
+            return over_seeds(rs, value)
         # Compute: every method run, plus each model's training once (later runs reuse it from the store).
         trained = {}
         for r in rs:
@@ -342,8 +385,8 @@ def control_rows(entries: list[Entry]) -> list[ControlRow]:
                 trained[(r.task.name, r.config_hash, tuple(r.control.placement), role)] = st.train_seconds
         rows.append(ControlRow(
             sub, model, method,
-            acc1=statistics.fmean(r.control.accuracy_at_1 for r in rs),
-            acc2=statistics.fmean(r.control.accuracy_at_2 for r in rs),
+            acc1=statistics.fmean(r.control.accuracy_at_1 for r in means),
+            acc2=statistics.fmean(r.control.accuracy_at_2 for r in means),
             chance=statistics.fmean(r.control.chance for r in rs),
             tasks=len({r.task.name for r in rs}),
             placements=len({tuple(r.control.placement) for r in rs}),
@@ -351,9 +394,10 @@ def control_rows(entries: list[Entry]) -> list[ControlRow]:
             compute_seconds=sum(r.timings.get("method", 0.0) for r in rs) + sum(trained.values()),
             machines=sorted({_machine(r) for r in rs}),
             track=track,
-            acc1_text=over_seeds(lambda r: r.control.accuracy_at_1),
-            acc2_text=over_seeds(lambda r: r.control.accuracy_at_2),
-            rank_text=over_seeds(lambda r: _true_rank(r)),
+            acc1_text=seeds_mean(lambda r: r.control.accuracy_at_1),
+            acc2_text=seeds_mean(lambda r: r.control.accuracy_at_2),
+            rank_text=seeds_mean(lambda r: _true_rank(r)),
+            seeds_text=seeds_text(rs),
         ))
     return sorted(rows, key=lambda c: (c.track != "pair", c.track, *_rank_key(c), c.method, c.submission, c.model))
 
@@ -373,6 +417,7 @@ class NeuronRow:
     chance: float
     tasks: int
     seeds: list[int]
+    seeds_text: str = ""
 
 
 def neuron_rows(entries: list[Entry]) -> list[NeuronRow]:
@@ -383,15 +428,16 @@ def neuron_rows(entries: list[Entry]) -> list[NeuronRow]:
         neuron = all(r.control.top is not None for r in rs)
         rows.append(NeuronRow(
             sub, model, method,
-            recall=statistics.fmean(r.control.recall_at_k for r in rs) if neuron else None,
-            recall_text=_over_seeds(rs, lambda r: r.control.recall_at_k, 3) if neuron else "n/a (layer method)",
-            recall2_text=_over_seeds(rs, lambda r: r.control.recall_at_2k, 3) if neuron else "n/a",
+            recall=statistics.fmean(r.control.recall_at_k for r in _in_means(rs)) if neuron else None,
+            recall_text=over_seeds(rs, lambda r: r.control.recall_at_k, 3) if neuron else "n/a (layer method)",
+            recall2_text=over_seeds(rs, lambda r: r.control.recall_at_2k, 3) if neuron else "n/a",
             random_text=f"{statistics.fmean(r.control.random_recall_at_k for r in rs):.3f} / "
                         f"{statistics.fmean(r.control.random_recall_at_2k for r in rs):.3f}",
-            acc1_text=_over_seeds(rs, lambda r: r.control.accuracy_at_1),
+            acc1_text=over_seeds(rs, lambda r: r.control.accuracy_at_1),
             chance=statistics.fmean(r.control.chance for r in rs),
             tasks=len({r.task.name for r in rs}),
             seeds=sorted({r.seeds.get("model_seed", 0) for r in rs}),
+            seeds_text=seeds_text(rs),
         ))
     return sorted(rows, key=lambda n: (n.model, n.recall is None, -(n.recall or 0.0), n.method, n.submission))
 
@@ -406,7 +452,7 @@ def neuron_section(entries: list[Entry]) -> list[str]:
         mine = [n for n in rows if n.model == model]
         md += [f"### {md_escape(model)}", "",
                tabulate([[md_escape(n.method), md_escape(n.submission), n.recall_text, n.recall2_text, n.random_text,
-                          n.acc1_text, f"{n.chance:.2f}", n.tasks, ", ".join(map(str, n.seeds))] for n in mine],
+                          n.acc1_text, f"{n.chance:.2f}", n.tasks, n.seeds_text] for n in mine],
                         headers=["method", "submission", "recall@k", "recall@2k", "random (@k / @2k)",
                                  "top layer holds most planted", "chance", "tasks", "seeds"],
                         tablefmt="github", disable_numparse=True), ""]
@@ -416,7 +462,7 @@ def neuron_section(entries: list[Entry]) -> list[str]:
            "of as many random neurons (k / all neurons). Layer methods have no neuron ranking: only whether their "
            "top layer is one holding the most planted neurons is scored (also shown for neuron methods, whose "
            "profile is the top-1% share). Mean ± standard deviation over model seeds (each seed: the mean over "
-           "tasks).", ""]
+           "tasks; a seed that lacks some of the row's tasks is left out of the means).", ""]
     return md
 
 
@@ -476,14 +522,14 @@ def render(collected: Collected, *, all_tasks: list[str] = (), figures_rel: str 
             mine = [c for c in crow if c.track == track]
             ranks = [1 + sum(_rank_key(o) < _rank_key(c) for o in mine) for c in mine]  # ties share a rank
             rows = [[ranks[i], md_escape(c.method), md_escape(c.model), md_escape(c.submission), c.acc2_text,
-                     c.acc1_text, c.rank_text, f"{c.chance:.2f}", c.tasks, c.placements, ", ".join(map(str, c.seeds)),
+                     c.acc1_text, c.rank_text, f"{c.chance:.2f}", c.tasks, c.placements, c.seeds_text,
                      f"{c.compute_seconds:.0f}", md_escape("; ".join(c.machines))] for i, c in enumerate(mine)]
             md += [f"### {titles.get(track, md_escape(track))}", "",
                    tabulate(rows, headers=["rank", "method", "model", "submission", "accuracy@2", "accuracy@1",
                                            "rank of true layer", "chance (acc@1)", "tasks", "placements", "seeds",
                                            "compute (s)", "machine"], tablefmt="github", disable_numparse=True), ""]
         md += ["Mean ± standard deviation over model seeds (each seed: the mean over tasks and placements; no "
-               "± with one seed). Ranked by accuracy@2, then accuracy@1 (two-layer track) or by accuracy@1, then "
+               "± with one seed; a seed that lacks some of the row's tasks or placements is left out of the means). Ranked by accuracy@2, then accuracy@1 (two-layer track) or by accuracy@1, then "
                "the rank of the true layer (single-layer track). Rank of true layer: the position of the "
                "best-ranked placement layer in the method's ranking (1 = top). Compute: wall seconds of the "
                "method runs plus the training of each control model once.", ""]

@@ -16,7 +16,8 @@ from click.testing import CliRunner
 from conftest import small_sst2_models
 from memlocbench.cli import main
 from memlocbench.layer_profile import mcog, normalise
-from memlocbench.leaderboard import Cell, ModelTable, collect, model_tables, pooled_agreement, render
+from memlocbench.leaderboard import (Cell, ModelTable, collect, complete_seeds, model_tables, over_seeds,
+                                     pooled_agreement, render, seeds_text)
 from memlocbench.pipeline import PAPER_CONTROL_TASKS, control_score
 from memlocbench.profiles import GuardConfig, TrainUntilFit, build_config
 from memlocbench.results import MemorisationStats, memorisation_guard, read_result
@@ -268,3 +269,28 @@ def test_run_warns_loudly_and_records_the_guard(mirror, tmp_path):
     assert not g.memorised and not g.derived and g.epochs_trained == 1 and g.min_noisy_fit == 0.9
     assert r.memorisation["memorising"].epochs_trained == 1
     assert json.loads(path.read_text())["memorisation_guard"]["memorised"] is False
+
+
+def _ctl(task: str, placement: tuple[int, int], seed: int, acc1: float):
+    return SimpleNamespace(task=SimpleNamespace(name=task), seeds={"model_seed": seed},
+                           control=SimpleNamespace(placement=list(placement), accuracy_at_1=acc1))
+
+
+def test_a_seed_missing_some_tasks_is_left_out_of_the_means():
+    # seeds 1 and 2 cover both tasks; seed 3 only task a (a grid still running)
+    rs = [_ctl("a", (0, 1), 1, 1.0), _ctl("b", (0, 1), 1, 0.0),
+          _ctl("a", (0, 1), 2, 1.0), _ctl("b", (0, 1), 2, 1.0),
+          _ctl("a", (0, 1), 3, 1.0)]
+    assert complete_seeds(rs) == ([1, 2], [3])
+    # per seed 0.5 and 1.0; with seed 3's 1.0 (task a only) the mean would be 0.83 and the sd smaller
+    assert over_seeds(rs, lambda r: r.control.accuracy_at_1) == "0.75 ± 0.35"
+    assert seeds_text(rs) == "1, 2 (3: incomplete, not in the means)"
+    # a placement counts as much as a task
+    rs.append(_ctl("a", (4, 5), 1, 0.0))
+    assert complete_seeds(rs) == ([1], [2, 3])
+    assert over_seeds(rs, lambda r: r.control.accuracy_at_1) == "0.33"
+    # no seed covers everything: the pooled mean, no ±
+    split = [_ctl("a", (0, 1), 1, 1.0), _ctl("b", (0, 1), 2, 0.0)]
+    assert complete_seeds(split) == ([], [1, 2])
+    assert over_seeds(split, lambda r: r.control.accuracy_at_1) == "0.50"
+    assert seeds_text(split) == "1, 2 (no seed covers every task and placement: pooled, no ±)"
