@@ -375,9 +375,6 @@ def control_rows(entries: list[Entry]) -> list[ControlRow]:
     rows = []
     for (sub, model, method, track), rs in _track_groups(entries, ("pair", "single")).items():
         means = _in_means(rs)
-
-        def seeds_mean(value) -> str:
-            return over_seeds(rs, value)
         # Compute: every method run, plus each model's training once (later runs reuse it from the store).
         trained = {}
         for r in rs:
@@ -394,9 +391,9 @@ def control_rows(entries: list[Entry]) -> list[ControlRow]:
             compute_seconds=sum(r.timings.get("method", 0.0) for r in rs) + sum(trained.values()),
             machines=sorted({_machine(r) for r in rs}),
             track=track,
-            acc1_text=seeds_mean(lambda r: r.control.accuracy_at_1),
-            acc2_text=seeds_mean(lambda r: r.control.accuracy_at_2),
-            rank_text=seeds_mean(lambda r: _true_rank(r)),
+            acc1_text=over_seeds(rs, lambda r: r.control.accuracy_at_1),
+            acc2_text=over_seeds(rs, lambda r: r.control.accuracy_at_2),
+            rank_text=over_seeds(rs, _true_rank),
             seeds_text=seeds_text(rs),
         ))
     return sorted(rows, key=lambda c: (c.track != "pair", c.track, *_rank_key(c), c.method, c.submission, c.model))
@@ -436,7 +433,7 @@ def neuron_rows(entries: list[Entry]) -> list[NeuronRow]:
             acc1_text=over_seeds(rs, lambda r: r.control.accuracy_at_1),
             chance=statistics.fmean(r.control.chance for r in rs),
             tasks=len({r.task.name for r in rs}),
-            seeds=sorted({r.seeds.get("model_seed", 0) for r in rs}),
+            seeds=sorted({_seed(r) for r in rs}),
             seeds_text=seeds_text(rs),
         ))
     return sorted(rows, key=lambda n: (n.model, n.recall is None, -(n.recall or 0.0), n.method, n.submission))
