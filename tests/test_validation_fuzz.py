@@ -14,10 +14,11 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from memlocbench.names import NAME_PATTERN
+from memlocbench.results import RECOMPUTE_TOLERANCE
 from memlocbench.submission import Checked, SubmissionError, submit, validate_file
 
 REPO = Path(__file__).resolve().parents[1]
@@ -65,6 +66,12 @@ def _created_at(v) -> bool:
     except ValueError:
         return False
     return when.tzinfo is not None and when <= dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)
+
+
+def _within_tolerance(orig, v) -> bool:
+    """A derived float moved by less than the validator's stated recompute tolerance (10x, for the
+    fields derived from it): accepted by design, so neither outcome is asserted."""
+    return isinstance(orig, float) and _is_number(v) and 0 < abs(v - orig) <= 10 * RECOMPUTE_TOLERANCE
 
 
 def _unchanged(orig):
@@ -140,6 +147,8 @@ FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCh
 
 @FUZZ
 @given(st.sampled_from(FILES), st.integers(0, len(SIMPLE) - 1), values)
+@example(FILES[1], SIMPLE.index((("profile", 0), None)), 1e-9)  # a CI failure: inside the tolerance
+@example(FILES[1], SIMPLE.index((("profile", 0), None)), 1e-3)  # outside it: must be rejected
 def test_a_field_set_to_any_json_value(file, which, value):
     field, valid_value = SIMPLE[which]
     d = copy.deepcopy(ORIGINAL[file])
@@ -148,6 +157,8 @@ def test_a_field_set_to_any_json_value(file, which, value):
     orig = _get(d, field)
     _set(d, field, value)
     valid = (valid_value or _unchanged(orig))(value)
+    if valid_value is None and _within_tolerance(orig, value):
+        return
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "r.json"
         checked = _check(path, json.dumps(d))
