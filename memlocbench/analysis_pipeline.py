@@ -4,6 +4,11 @@ The analysis' output is cached in the store (kind ``analysis-outputs``) under a 
 depends on: its name, version and parameters, the data fingerprint and model, and, when it uses the
 trained models, their store keys for every model seed. Analyses may cache their own intermediate
 artefacts (the memorisation map caches each training run's logits), so an interrupted run resumes.
+
+The memorisation guard (``config.guard``, as for method results): an analysis that reads the memorising
+models (``AnalysisInfo.reads_memorising``) analyses only the model seeds whose memorising model memorised;
+the result records every seed's guard. When no seed memorised it analyses them all, warns, and the result
+says so (``AnalysisResult.memorised`` is False): the leaderboard leaves it out.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from memlocbench.pipeline import RunRequest, _ref, layer_scores, prepare, provid
 from memlocbench.plugins import Plugins
 from memlocbench.profiles import RunConfig
 from memlocbench.protocols import AnalysisOutput
-from memlocbench.results import environment
+from memlocbench.results import MemorisationGuard, MemorisationStats, environment, memorisation_guard
 from memlocbench.store import ArtefactStore
 
 OUTPUT_KIND = "analysis-outputs"
@@ -57,7 +62,21 @@ def analysis_spec(analysis, task_meta, model: str, model_version: int, cfg: RunC
     if info.uses_models:
         spec["models"] = {str(s): {role: m.key(role) for role in ("memorising", "clean")}
                           for s, m in models_for_seed.items()}
+        if info.reads_memorising:  # which seeds are analysed follows from the models and these thresholds
+            spec["guard"] = cfg.guard.model_dump(mode="json")
     return spec
+
+
+def seed_guard(models, cfg: RunConfig) -> MemorisationGuard:
+    """The memorisation guard of one model seed's memorising model and clean twin (trained if missing)."""
+    stats = {role: MemorisationStats(**models.memorisation_stats(role)) for role in ("memorising", "clean")}
+    return memorisation_guard(stats, cfg.guard)
+
+
+def guarded_seeds(guards: dict[int, MemorisationGuard]) -> tuple[list[int], bool]:
+    """(the seeds to analyse, whether they memorised): the seeds that memorised, or all when none did."""
+    kept = [s for s, g in guards.items() if g.memorised]
+    return (kept, True) if kept else (list(guards), False)
 
 
 def analyse(plugins: Plugins, req: AnalysisRequest, log=print) -> tuple[AnalysisResult, Path]:
@@ -85,12 +104,25 @@ def _analyse(plugins: Plugins, req: AnalysisRequest, log, write: bool):
     prep = prepared(cfg)
     log(f"{prep.task.metadata.name}: {prep.dataset.train_size} training examples "
         f"({len(prep.dataset.noisy_idx)} with perturbed labels), {len(prep.dataset.validation)} validation")
-    models_for_seed = {seeds[0]: prep.models}
-    models_for_seed.update({s: prepared(cfg.with_seed(s)).models for s in seeds[1:]})
+    preps = {seeds[0]: prep}
+    preps.update({s: prepared(cfg.with_seed(s)) for s in seeds[1:]})
+    models_for_seed = {s: p.models for s, p in preps.items()}
+    name, info = analysis.info.name, analysis.info
+    guards, analysed, memorised = {}, seeds, True
+    if info.uses_models and info.reads_memorising:
+        guards = {s: seed_guard(models_for_seed[s], cfg) for s in seeds}
+        analysed, memorised = guarded_seeds(guards)
+        for s, g in guards.items():
+            if not g.memorised:
+                log(f"WARNING: model seed {s}: the memorising model did not memorise ({g.reason}); "
+                    + (f"analysis {name!r} leaves it out" if memorised else
+                       f"no seed memorised, so analysis {name!r} measures no memorisation and the leaderboard "
+                       f"leaves it out"))
+    prep, spec_cfg = preps[analysed[0]], cfg
+    cfg = cfg.with_seed(analysed[0]).model_copy(update={"seeds": seeds})  # the first analysed seed's run
     ctx = AnalysisContext(prep.task.metadata.name, prep.adapter, prep.tokenizer, prep.dataset, prep.train_enc,
                           prep.models, cfg, prep.num_layers, req.progress, val_enc=prep.models.val_enc,
-                          store=req.store, seeds=seeds, models_for_seed=models_for_seed.__getitem__, log=log)
-    name, info = analysis.info.name, analysis.info
+                          store=req.store, seeds=analysed, models_for_seed=models_for_seed.__getitem__, log=log)
     params = cfg.analyses.get(name, {})
     if info.uses_methods:
         methods = {m: plugins.methods.get(m) for m in plugins.methods.names()}
@@ -99,7 +131,7 @@ def _analyse(plugins: Plugins, req: AnalysisRequest, log, write: bool):
                              device=req.device)
         ctx.method_scores = lambda m: layer_scores(run_req, prep, prep.models, methods[m])[0]
         ctx.method_granularity = {m: method.info.granularity for m, method in methods.items()}
-    spec = analysis_spec(analysis, prep.task.metadata, req.model, prep.adapter.info.version, cfg, prep.dataset,
+    spec = analysis_spec(analysis, prep.task.metadata, req.model, prep.adapter.info.version, spec_cfg, prep.dataset,
                          models_for_seed, plugins)
     key = req.store.key(spec)
     t0 = time.perf_counter()
@@ -120,7 +152,8 @@ def _analyse(plugins: Plugins, req: AnalysisRequest, log, write: bool):
         model=_ref(plugins, "model", req.model, prep.adapter.info.version),
         analysis=_ref(plugins, "analysis", name, info.version),
         profile_name=cfg.profile, config=cfg.model_dump(mode="json"), config_hash=cfg.hash(),
-        params=output.details.get("params", params), seeds=seeds, data_seed=cfg.data.seed,
+        params=output.details.get("params", params), seeds=analysed, data_seed=cfg.data.seed,
+        memorisation_guard={str(s): g for s, g in guards.items()},
         sizes=prep.dataset.sizes(), num_layers=prep.num_layers, summary=output.summary,
         details=output.details, timings={"data": prep.data_seconds, "analysis": seconds}, cached=cached,
         environment=environment(),

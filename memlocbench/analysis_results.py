@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from memlocbench.profiles import config_hash
-from memlocbench.results import PluginRef
+from memlocbench.results import MemorisationGuard, PluginRef
 from memlocbench.store import atomic_write_text
 
 ANALYSIS_SCHEMA_VERSION = 1
@@ -55,6 +55,11 @@ class AnalysisResult(BaseModel):
     config_hash: str
     params: dict[str, Any]
     seeds: list[int] = Field(min_length=1, description="model seeds whose trained models were analysed")
+    memorisation_guard: dict[str, MemorisationGuard] = Field(
+        default_factory=dict, description="per requested model seed, whether its memorising model memorised; "
+                                          "empty for analyses that do not read the memorising models (and results "
+                                          "written before the guard). Seeds that failed are not in ``seeds`` "
+                                          "unless every seed failed")
     data_seed: int
     sizes: dict[str, int]
     num_layers: int = Field(ge=1)
@@ -74,7 +79,21 @@ class AnalysisResult(BaseModel):
         bad = _finite_tree(self.summary, "summary") or _finite_tree(self.details, "details")
         if bad:
             raise ValueError(f"{bad} is not a finite number (NaN and infinity are not allowed; use null)")
+        if self.memorisation_guard:
+            odd = [s for s in self.memorisation_guard if not s.lstrip("-").isdigit()]
+            if odd:
+                raise ValueError(f"memorisation_guard keys must be model seeds (integers), got {odd}")
+            passed = sorted(int(s) for s, g in self.memorisation_guard.items() if g.memorised)
+            want = passed or sorted(int(s) for s in self.memorisation_guard)
+            if sorted(self.seeds) != want:
+                raise ValueError(f"seeds {self.seeds} must be the seeds whose memorising model memorised, {want} "
+                                 f"(all requested seeds when none did)")
         return self
+
+    @property
+    def memorised(self) -> bool:
+        """False when no analysed seed's memorising model memorised (the leaderboard leaves it out)."""
+        return not self.memorisation_guard or any(g.memorised for g in self.memorisation_guard.values())
 
     def output_hash(self) -> str:
         return config_hash({"config": self.config_hash, "analysis": self.analysis.name,

@@ -3,7 +3,11 @@ model and task the generalisation scores (memorisation map), the centroid and pr
 mean M-CoG of the paper's four methods; the Spearman correlation (scipy, with p) of each location
 measure with each generalisation score over tasks; and a scatter figure of M-CoG against the
 generalisation score, one point per task. Analysis result files are read here, beside the method
-results, and chosen per (model, task, analysis): the most recent (ties: the file name). "Causal ablation
+results, and chosen per (model, task, analysis): the most recent (ties: the file name). The memorisation
+guard: an analysis over several model seeds has left out the seeds whose memorising model did not memorise
+(``AnalysisResult.memorisation_guard``; listed under the table), and a result none of whose seeds memorised
+enters no cell or correlation. Cells are the mean over the analysed model seeds ± their standard deviation
+(the analysis' ``<key>_sd``) where it has one. "Causal ablation
 track" (issue #15, analysis ``neuron-ablation``): per model, task and method the ablation curves and the
 selectivity against random, with one figure of the curves per model.
 """
@@ -61,12 +65,17 @@ def _latest(entries: list[AnalysisEntry]) -> dict[tuple[str, str, str], Analysis
     return {k: e.result for k, e in chosen.items()}
 
 
+def _own_latest(analyses: list[AnalysisEntry]) -> dict[tuple[str, str, str], AnalysisResult]:
+    """The latest result of this section's analyses (not the ablation track) per (model, task, analysis)."""
+    own = {a for _, a, _ in SCORES + LOCATIONS if a}
+    return {k: r for k, r in _latest(analyses).items() if k[2] in own}
+
+
 def task_measures(analyses: list[AnalysisEntry], tables) -> dict[str, dict[str, dict[str, float | None]]]:
-    """model -> task -> measure label -> value (None where missing or undefined)."""
-    latest = _latest(analyses)
+    """model -> task -> measure label -> value (None where missing, undefined, or from a result none of
+    whose model seeds memorised); ``<label> sd`` beside each, the standard deviation over model seeds."""
+    latest = _own_latest(analyses)
     out: dict[str, dict[str, dict[str, float | None]]] = {}
-    own = {a for _, a, _ in SCORES + LOCATIONS if a}  # this section's analyses (not the ablation track)
-    latest = {k: r for k, r in latest.items() if k[2] in own}
     models = {m for m, _, _ in latest}
     for (model, task, _), _r in latest.items():
         out.setdefault(model, {}).setdefault(task, {})
@@ -75,7 +84,9 @@ def task_measures(analyses: list[AnalysisEntry], tables) -> dict[str, dict[str, 
             row = out[model][task]
             for label, analysis, key in SCORES + LOCATIONS:
                 r = latest.get((model, task, analysis)) if analysis else None
-                row[label] = r.summary.get(key) if r is not None else None
+                counted = r is not None and r.memorised
+                row[label] = r.summary.get(key) if counted else None
+                row[f"{label} sd"] = r.summary.get(f"{key}_sd") if counted else None
     for t in tables:
         if t.model not in out:
             continue
@@ -107,6 +118,39 @@ def _f(x: float | None, digits: int = 2) -> str:
     return "" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
 
 
+def _f_sd(row: dict, label: str) -> str:
+    """A cell: the mean, and ± the sd over model seeds where there is one."""
+    mean, sd = _f(row.get(label)), _f(row.get(f"{label} sd"))
+    return f"{mean} ± {sd}" if mean and sd else mean
+
+
+def _seeds_cell(results: list[AnalysisResult]) -> str:
+    """The model seeds the task's location analyses analysed (e.g. 1,3; without them, the map's)."""
+    located = {a for _, a, _ in LOCATIONS if a}
+    chosen = [r for r in results if r.analysis.name in located] or results
+    return ",".join(map(str, sorted({s for r in chosen for s in r.seeds})))
+
+
+def guard_notes(latest: dict[tuple[str, str, str], AnalysisResult], model: str) -> list[str]:
+    """One line per task whose analyses left model seeds out (the memorisation guard), or count for nothing."""
+    left: dict[tuple[str, str, str], list[str]] = {}
+    notes = []
+    for (m, task, analysis), r in sorted(latest.items()):
+        if m != model or not r.memorisation_guard:
+            continue
+        if not r.memorised:
+            notes.append(f"- {task}, {analysis}: no model seed memorised "
+                         f"({'; '.join(f'seed {s}: {g.reason}' for s, g in sorted(r.memorisation_guard.items()))}); "
+                         f"left out of every cell and correlation")
+            continue
+        for s, g in sorted(r.memorisation_guard.items()):
+            if not g.memorised:
+                left.setdefault((task, s, g.reason or ""), []).append(analysis)
+    for (task, s, reason), names in sorted(left.items()):
+        notes.append(f"- {task}: model seed {s} left out of {' and '.join(names)} ({reason})")
+    return notes
+
+
 def section(collected, tables, figures_rel: str | None) -> list[str]:
     """Markdown lines of the section (a note when there are no analysis results)."""
     from memlocbench.leaderboard import md_escape
@@ -122,7 +166,7 @@ def section(collected, tables, figures_rel: str | None) -> list[str]:
     if not measures:
         return md + ["_No analysis results yet: run `memlocbench analyse memorisation-map|centroids|probing-events "
                      "--task T` and submit the files._", ""] + ablation_section(collected, figures_rel)
-    latest = _latest(collected.analyses)
+    latest = _own_latest(collected.analyses)
     for model in sorted(measures):
         tasks = sorted(measures[model])
         md += [f"### {md_escape(model)}", ""]
@@ -133,14 +177,21 @@ def section(collected, tables, figures_rel: str | None) -> list[str]:
             rows.append([md_escape(task), _f(m["generalisation score"]),
                          _f(mmap.summary.get("generalisation_score_noisy")) if mmap else "",
                          _f(mmap.summary.get("generalisation_score_clean")) if mmap else "",
-                         _f(m["normalised validation accuracy"]), _f(m["centroid crossing"]),
-                         _f(m["centroid initiation"]), _f(m["probing memorisation layer"]),
-                         _f(m["probing initiation"]), _f(m["mean M-CoG"]),
+                         _f_sd(m, "normalised validation accuracy"), _f_sd(m, "centroid crossing"),
+                         _f_sd(m, "centroid initiation"), _f_sd(m, "probing memorisation layer"),
+                         _f_sd(m, "probing initiation"), _f(m["mean M-CoG"]),
+                         _seeds_cell([r for (mo, t, _), r in latest.items() if (mo, t) == (model, task)]),
                          str(mmap.params.get("runs", "")) if mmap else ""])
         md.append(tabulate(rows, headers=["task", "gen. score", "gen. (noisy)", "gen. (clean)", "norm. val. acc.",
                                           "centroid crossing", "centroid initiation", "probing memorisation",
-                                          "probing initiation", "mean M-CoG", "map runs"],
+                                          "probing initiation", "mean M-CoG", "model seeds", "map runs"],
                            tablefmt="github", disable_numparse=True))
+        md += ["", "Mean ± standard deviation over the model seeds analysed (the generalisation score has no "
+               "model-seed spread: it comes from the map's own runs; the mean M-CoG is the mean of the four "
+               "methods' cells above, each a mean over their seeds)."]
+        notes = guard_notes(latest, model)
+        if notes:
+            md += ["", "Memorisation guard (the run config's thresholds), model seeds left out:", ""] + notes
         md += ["", "Spearman ρ (p) over tasks, of each location measure against each generalisation score "
                "(paper, pooled over 4 models × 12 tasks, against the generalisation score: centroid crossing 0.75, "
                "probing memorisation layer 0.63, M-CoG 0.56):", ""]

@@ -152,6 +152,9 @@ class AnalysisInfo(_Strict):
     version: int = Field(ge=1, default=1)
     uses_models: bool = Field(True, description="whether the output depends on the trained models of the run "
                                                 "(then their store keys are part of its cache key)")
+    reads_memorising: bool = Field(True, description="whether it reads the memorising models (with uses_models): "
+                                                     "then model seeds whose memorising model did not memorise "
+                                                     "(the run config's guard) are left out of it")
     uses_methods: bool = Field(False, description="whether it reads localisation methods' scores "
                                                   "(AnalysisContext.method_scores; then the registered methods' "
                                                   "names, versions and providers are part of its cache key)")

@@ -123,11 +123,15 @@ def test_centroid_events_known_answer():
     assert by_pair[(0, 1)]["mean_t_clean_b"] == pytest.approx([1.0] * 6, abs=1e-9)
     summary = cen.summarise({1: out})
     assert summary == {"crossing_layer": 4.0, "initiation_layer": 3.0, "crossing_layer_pooled": 4.0,
-                       "initiation_layer_pooled": 3.0}
+                       "initiation_layer_pooled": 3.0, "crossing_layer_sd": None, "initiation_layer_sd": None}
     # moved: the events follow the construction
-    out = cen.centroid_events(*synthetic_clusters(cross_at=2, separate_from=5)[:3],
-                              synthetic_clusters()[3], 2)
-    assert cen.summarise({1: out})["crossing_layer"] == 2 and cen.summarise({1: out})["initiation_layer"] == 5
+    moved = cen.centroid_events(*synthetic_clusters(cross_at=2, separate_from=5)[:3],
+                                synthetic_clusters()[3], 2)
+    assert cen.summarise({1: moved})["crossing_layer"] == 2 and cen.summarise({1: moved})["initiation_layer"] == 5
+    # two model seeds: the mean over (seed, pair) events, the sd over the seeds' own means
+    both = cen.summarise({1: out, 2: moved})
+    assert both["crossing_layer"] == 3.0 and both["crossing_layer_sd"] == pytest.approx(2 ** 0.5)
+    assert both["initiation_layer"] == 4.0 and both["initiation_layer_sd"] == pytest.approx(2 ** 0.5)
 
 
 def test_event_rules_on_curves():
@@ -178,7 +182,8 @@ def test_probing_events_known_answer_from_an_f1_table():
     assert pe.initiation_layer([0.4, 0.4], 0.5) is None  # never above chance
     summary = pe.summarise({"1": {"events": {"memorisation": 2, "initiation": 3}},
                             "2": {"events": {"memorisation": 4, "initiation": None}}})
-    assert summary == {"memorisation_layer": 3.0, "initiation_layer": 3.0}
+    assert summary == {"memorisation_layer": 3.0, "initiation_layer": 3.0,
+                       "memorisation_layer_sd": pytest.approx(2 ** 0.5), "initiation_layer_sd": None}
     details = {"rand": 0.5, "params": {}, "per_seed": {"1": {"f1": f1, "events": {"memorisation": 2, "initiation": 3}}}}
     assert pe.ProbingEvents().recheck({"memorisation_layer": 2.0, "initiation_layer": 3.0}, details) == []
     bad = pe.ProbingEvents().recheck({"memorisation_layer": 1.0, "initiation_layer": 3.0}, details)
@@ -251,6 +256,59 @@ def test_map_resumes_and_its_scores_equal_the_paper_style_reference(plugins, mir
     assert json.loads(path.read_text())["kind"] == "analysis"
 
 
+def test_analyses_leave_out_model_seeds_whose_memorising_model_did_not_memorise(plugins, mirror, session_store,
+                                                                                 tmp_path, monkeypatch):
+    """The memorisation guard over model seeds: centroids (reads the memorising models) analyses only the
+    seeds that memorised and records every seed's guard; when none did it analyses all and says so; the
+    map (reads only the clean twins) keeps every seed and averages their validation accuracy."""
+    from memlocbench import analysis_pipeline as ap
+    from memlocbench.analysis_pipeline import AnalysisRequest, analyse
+    from memlocbench.profiles import build_config
+
+    real = ap.seed_guard
+    failing: set[int] = set()
+
+    def forced(models, cfg):  # the real guard of the trained models, its verdict set per seed
+        g = real(models, cfg)
+        bad = models.config.train.seed in failing
+        return g.model_copy(update={"memorised": not bad, "reason": "noisy fit forced low" if bad else None})
+
+    monkeypatch.setattr(ap, "seed_guard", forced)
+
+    def run(name, log):
+        # the output is keyed by the models and the guard's thresholds (which fix the verdicts of real
+        # models); the forced verdicts here get thresholds of their own, so each scenario its own key
+        guard = {"max_clean_twin_fit": 0.5 + 0.1 * len(failing) + 0.01 * sum(failing)}
+        cfg = build_config("cpu", data=TINY["data"], train=TINY["train"], guard=guard,
+                           analyses={"memorisation-map": {"runs": 1, "epochs": 1, "batch_size": 16}})
+        return analyse(plugins, AnalysisRequest(name, "sst2", "minilm-l6", cfg, seeds=[1, 2], data_dir=mirror,
+                                                out_dir=tmp_path, store=session_store, progress=False), log=log)[0]
+
+    failing.add(2)
+    logs = []
+    one = run("centroids", logs.append)
+    assert one.seeds == [1] and list(one.details["per_seed"]) == ["1"] and one.memorised
+    assert {s: g.memorised for s, g in one.memorisation_guard.items()} == {"1": True, "2": False}
+    assert one.summary["crossing_layer_sd"] is None  # one seed analysed: no spread
+    assert any("model seed 2" in m and "leaves it out" in m for m in logs)
+    failing.add(1)
+    none = run("centroids", lambda m: None)
+    assert none.seeds == [1, 2] and not none.memorised and list(none.details["per_seed"]) == ["1", "2"]
+    failing.clear()
+    both = run("centroids", lambda m: None)
+    assert both.seeds == [1, 2] and both.memorised and both.details["per_seed"] == none.details["per_seed"]
+    failing.add(2)
+    mmap = run("memorisation-map", lambda m: None)
+    assert mmap.seeds == [1, 2] and mmap.memorisation_guard == {}  # no memorising model read: no guard
+    accs = mmap.details["clean_validation_accuracy"]
+    assert list(accs) == ["1", "2"]
+    assert mmap.summary["clean_validation_accuracy"] == pytest.approx(sum(accs.values()) / 2)
+    assert mm.MemorisationMap().recheck(mmap.summary, mmap.details) == []
+    wrong = {**mmap.summary, "normalised_validation_accuracy_sd": (mmap.summary["normalised_validation_accuracy_sd"]
+                                                                   or 0.0) + 0.1}
+    assert any("normalised_validation_accuracy_sd" in m for m in mm.MemorisationMap().recheck(wrong, mmap.details))
+
+
 class _Ctx:
     """The few context fields ``run_spec`` reads, rebuilt from a result (to find the stored runs)."""
 
@@ -319,36 +377,54 @@ def test_leaderboard_section_with_analysis_results(tmp_path):
     from memlocbench.leaderboard import collect, render
     from memlocbench.leaderboard_analyses import correlation, write_figures
     from memlocbench.profiles import PROFILES
-    from memlocbench.results import PluginRef
+    from memlocbench.results import MemorisationGuard, PluginRef
 
     def ref(name):
         return PluginRef(name=name, version=1, package="memlocbench", package_version="0.1.0")
 
+    def guard(memorised, fit):
+        return MemorisationGuard(memorised=memorised, noisy_fit=fit, clean_twin_fit=0.0, min_noisy_fit=0.9,
+                                 max_clean_twin_fit=0.25, reason=None if memorised else f"noisy fit {fit:.2f} < 0.90")
+
     cfg = PROFILES["cpu"]
     sub = tmp_path / "subs" / "x"
     sub.mkdir(parents=True)
-    gens = {"t1": 0.2, "t2": 0.5, "t3": 0.8, "t4": 0.6}
-    crossings = {"t1": 2.0, "t2": 3.0, "t3": 5.0, "t4": 4.0}
+    gens = {"t1": 0.2, "t2": 0.5, "t3": 0.8, "t4": 0.6, "t5": 0.1}
+    crossings = {"t1": 2.0, "t2": 3.0, "t3": 5.0, "t4": 4.0, "t5": 6.0}
+    # t4: seed 2 failed the guard, seeds 1 and 3 analysed; t5: no seed memorised, so it counts for nothing
+    guards = {"t4": {"1": guard(True, 1.0), "2": guard(False, 0.88), "3": guard(True, 0.98)},
+              "t5": {"1": guard(False, 0.5)}}
     for task in gens:
         for name, summary in (("memorisation-map", {"generalisation_score": gens[task],
-                                                    "normalised_validation_accuracy": 1 - gens[task]}),
-                              ("centroids", {"crossing_layer": crossings[task], "initiation_layer": None})):
+                                                    "normalised_validation_accuracy": 1 - gens[task],
+                                                    "normalised_validation_accuracy_sd": 0.05}),
+                              ("centroids", {"crossing_layer": crossings[task], "initiation_layer": None,
+                                             "crossing_layer_sd": 0.5 if task == "t4" else None})):
+            g = guards.get(task, {}) if name == "centroids" else {}
+            seeds = sorted(int(k) for k, v in g.items() if v.memorised) or sorted(int(k) for k in g) or [1]
             r = AnalysisResult(memlocbench_version="0.1.0", created_at="2026-01-01T00:00:00+00:00", task=ref(task),
                                model=ref("m"), analysis=ref(name), profile_name="cpu",
                                config=cfg.model_dump(mode="json"), config_hash=cfg.hash(), params={"runs": 3},
-                               seeds=[1], data_seed=1, sizes={}, num_layers=6, summary=summary, details={},
-                               timings={}, cached=False, environment={})
+                               seeds=seeds, data_seed=1, sizes={}, num_layers=6, summary=summary, details={},
+                               timings={}, cached=False, environment={}, memorisation_guard=g)
             r.write(sub)
     from memlocbench.submission import submit
 
     dest, checked = submit(sorted(sub.glob("*.json")), "Analyses", tmp_path / "subs")  # filed like method results
-    assert len(checked) == 8 and not any(c.problems for c in checked) and (dest / "submission.json").is_file()
+    assert len(checked) == 10 and not any(c.problems for c in checked) and (dest / "submission.json").is_file()
     collected = collect(tmp_path / "subs")
-    assert len(collected.analyses) == 16 and not collected.problems and not collected.entries  # x and its copy
+    assert len(collected.analyses) == 20 and not collected.problems and not collected.entries  # x and its copy
     page = render(collected, figures_rel="figures")
     part = page.split("## Memorisation vs generalisation")[1].split("## Submissions")[0]
     assert "| t3     | 0.80" in part
+    # t5's crossing (6.0 at the lowest generalisation) would break the perfect order: it is left out
     assert "1.00 (0.00), n=4" in part and "-1.00 (0.00), n=4" in part  # crossing vs the two scores
+    t4 = next(line for line in part.splitlines() if line.startswith("| t4"))
+    assert "4.00 ± 0.50" in t4 and "0.40 ± 0.05" in t4 and "| 1,3 " in t4
+    t5 = next(line for line in part.splitlines() if line.startswith("| t5"))
+    assert "6.00" not in t5
+    assert "- t4: model seed 2 left out of centroids (noisy fit 0.88 < 0.90)" in part
+    assert "- t5, centroids: no model seed memorised (seed 1: noisy fit 0.50 < 0.90)" in part
     assert correlation([1, 2, None, 4], [2, 4, 5, None]) [2] == 2
     assert write_figures(collected, [], tmp_path / "fig") == []  # no M-CoG without method results
     empty = render(collect(tmp_path / "nothing"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from typing import Iterable
 
 
@@ -10,6 +11,13 @@ def mean_defined(values: Iterable[float | None]) -> float | None:
     are left out of averages."""
     values = [v for v in values if v is not None]
     return sum(values) / len(values) if values else None
+
+
+def sd_defined(values: Iterable[float | None]) -> float | None:
+    """The sample standard deviation of the values that are not None (None with fewer than two): the
+    spread over model seeds beside a mean."""
+    values = [v for v in values if v is not None]
+    return statistics.stdev(values) if len(values) > 1 else None
 
 
 def summary_mismatches(summary: dict, recomputed: dict, source: str) -> list[str]:

@@ -13,7 +13,8 @@ and B; every point gets t = (x - mu1) . (mu2 - mu1) / |mu2 - mu1|^2 (0 at mu1, 1
 
 Layers are 1-based. Events are computed per (model seed, class pair) and averaged over those where
 they exist; the paper's notebook instead pools the t values of all pairs before finding the events,
-which we report too (``*_pooled``). Fast path: all layers, all examples and the projections of a
+which we report too (``*_pooled``). ``*_sd``: the standard deviation over model seeds of each seed's
+mean event (None with fewer than two seeds where it exists). Fast path: all layers, all examples and the projections of a
 pair in one tensor expression; ``reference_centroids`` is the paper-style loop.
 """
 
@@ -26,7 +27,7 @@ import torch
 
 from memlocbench import hookimpl
 from memlocbench.protocols import AnalysisInfo, AnalysisOutput
-from memlocbench_analyses import mean_defined, summary_mismatches
+from memlocbench_analyses import mean_defined, sd_defined, summary_mismatches
 from memlocbench_methods.probing import sentence_features
 
 DEFAULTS = {"feature_batch_size": 64, "threshold": 0.5, "percentiles": [87.5, 12.5]}
@@ -110,7 +111,10 @@ def summarise(per_seed: dict[int, dict]) -> dict[str, float | None]:
     return {"crossing_layer": mean_defined(pr["crossing"] for pr in pairs),
             "initiation_layer": mean_defined(pr["initiation"] for pr in pairs),
             "crossing_layer_pooled": mean_defined(out["crossing_pooled"] for out in per_seed.values()),
-            "initiation_layer_pooled": mean_defined(out["initiation_pooled"] for out in per_seed.values())}
+            "initiation_layer_pooled": mean_defined(out["initiation_pooled"] for out in per_seed.values()),
+            **{f"{event}_layer_sd": sd_defined(mean_defined(pr[event] for pr in out["pairs"])
+                                               for out in per_seed.values())
+               for event in ("crossing", "initiation")}}
 
 
 def reference_centroids(reps: list[list[list[float]]], noisy_labels, original_labels, noisy: set[int],
@@ -165,7 +169,7 @@ class Centroids:
         name="centroids",
         description="per layer, where noisy examples sit between their original and perturbed class centroids: "
                     "crossing and initiation layers",
-        version=1,
+        version=2,  # 2: the sd over model seeds
     )
 
     def analyse(self, ctx) -> AnalysisOutput:

@@ -14,7 +14,10 @@ trained on (the perturbed label for noisy examples) are scored on both halves. F
 Task-level generalisation score: mean GS over the training examples held out at least once, overall
 and split into noisy and clean ones. A second score: (validation accuracy of the clean twin -
 chance) / (1 - chance), chance being the accuracy of guessing labels with the training-label
-frequencies (sum over classes of train share x validation share).
+frequencies (sum over classes of train share x validation share); with several model seeds, the mean
+over their clean twins, and ``*_sd`` the standard deviation. The generalisation score has no model-seed
+spread: its R runs are its own seeds. The map reads no memorising model, so the memorisation guard does
+not leave seeds out of it.
 
 Each run's logits are stored (store kind ``memorisation-map-runs``, one entry per run), never the
 model: an interrupted map resumes at the first missing run.
@@ -34,7 +37,7 @@ from memlocbench.compute import autocast
 from memlocbench.data.encoding import Encoded
 from memlocbench.errors import InvalidInputError
 from memlocbench.protocols import AnalysisInfo, AnalysisOutput
-from memlocbench_analyses import mean_defined, summary_mismatches
+from memlocbench_analyses import mean_defined, sd_defined, summary_mismatches
 from memlocbench.training.trained_models import TRAINING_CODE_VERSION
 from memlocbench.training.trainer import train_classifier
 
@@ -95,7 +98,8 @@ class MemorisationMap:
         name="memorisation-map",
         description="R runs on random halves: training memorisation, generalisation score and counterfactual "
                     "memorisation per example; the task's generalisation score",
-        version=2,  # 2: map runs train fixed epochs (no train_until_fit)
+        version=3,  # 2: map runs train fixed epochs (no train_until_fit); 3: validation accuracy over model seeds
+        reads_memorising=False,
     )
 
     def run_spec(self, ctx, seed: int, p: dict) -> dict:
@@ -171,16 +175,20 @@ class MemorisationMap:
         tm, gs, cm = map_scores(prob, torch.stack(masks))
         noisy_set = set(d.noisy_idx)
         noisy = [i in noisy_set for i in range(d.train_size)]
-        clean = ctx.models.memorisation_stats("clean")
+        seeds = list(ctx.seeds) or [ctx.config.train.seed]
+        models = ctx.models_for_seed or (lambda s: ctx.models)
+        val_acc = {s: models(s).memorisation_stats("clean")["validation_acc"] for s in seeds}
         chance = chance_accuracy(d.original_labels, d.validation.labels)
         summary = {**task_scores(gs, noisy),
-                   "clean_validation_accuracy": clean["validation_acc"], "chance_accuracy": chance,
-                   "normalised_validation_accuracy": normalised_accuracy(clean["validation_acc"], chance),
+                   "clean_validation_accuracy": mean_defined(val_acc.values()), "chance_accuracy": chance,
+                   "normalised_validation_accuracy": normalised_accuracy(mean_defined(val_acc.values()), chance),
+                   "normalised_validation_accuracy_sd": sd_defined(normalised_accuracy(a, chance)
+                                                                   for a in val_acc.values()),
                    "mean_counterfactual_memorisation_noisy": mean_defined(c for c, n in zip(cm, noisy) if n),
                    "mean_counterfactual_memorisation_clean": mean_defined(c for c, n in zip(cm, noisy) if not n)}
         details = {"params": p, "runs": runs, "tm": tm, "gs": gs, "cm": cm, "noisy": noisy,
                    "times_trained": torch.stack(masks).sum(0).tolist(),
-                   "clean_model_seed": ctx.config.train.seed}
+                   "clean_validation_accuracy": {str(k): v for k, v in val_acc.items()}}
         return AnalysisOutput(summary=summary, details=details)
 
     def recheck(self, summary: dict, details: dict) -> list[str]:
@@ -195,6 +203,14 @@ class MemorisationMap:
             if want != c:
                 problems.append(f"details.cm[{i}] is {c}, but max(0, round(TM - GS, 1)) = {want}")
                 break
+        per_seed = details.get("clean_validation_accuracy")
+        if isinstance(per_seed, dict) and per_seed and summary.get("chance_accuracy") is not None \
+                and summary["chance_accuracy"] < 1:
+            chance = summary["chance_accuracy"]
+            problems += summary_mismatches(summary, {
+                "clean_validation_accuracy": mean_defined(per_seed.values()),
+                "normalised_validation_accuracy_sd": sd_defined(normalised_accuracy(a, chance) for a in per_seed.values())},
+                "per-seed clean validation accuracies")
         acc, chance = summary.get("clean_validation_accuracy"), summary.get("chance_accuracy")
         if acc is not None and chance is not None and chance < 1:
             want = normalised_accuracy(acc, chance)

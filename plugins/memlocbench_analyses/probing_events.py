@@ -11,7 +11,8 @@ the test split's noisy and clean examples:
 - initiation: the first l where (F1(original-label probe, clean) - rand) / (max over l - rand) > 0.9,
   rand being the macro-F1 of the original training labels against a seeded shuffle of themselves.
 
-Events per model seed, averaged over the model seeds where they exist.
+Events per model seed, averaged over the model seeds where they exist; ``*_sd``: their standard deviation
+(None with fewer than two).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import torch
 from memlocbench import hookimpl
 from memlocbench.metrics import macro_f1
 from memlocbench.protocols import AnalysisInfo, AnalysisOutput
-from memlocbench_analyses import mean_defined, summary_mismatches
+from memlocbench_analyses import mean_defined, sd_defined, summary_mismatches
 from memlocbench_methods.probing import DEFAULTS as PROBE_DEFAULTS
 from memlocbench_methods.probing import fit_probes, sentence_features
 
@@ -76,8 +77,12 @@ def events(f1: dict[str, list[float]], rand: float, p: dict) -> dict[str, int | 
 
 
 def summarise(per_seed: dict) -> dict[str, float | None]:
-    return {"memorisation_layer": mean_defined(v["events"]["memorisation"] for v in per_seed.values()),
-            "initiation_layer": mean_defined(v["events"]["initiation"] for v in per_seed.values())}
+    out = {}
+    for event in ("memorisation", "initiation"):
+        values = [v["events"][event] for v in per_seed.values()]
+        out[f"{event}_layer"] = mean_defined(values)
+        out[f"{event}_layer_sd"] = sd_defined(values)
+    return out
 
 
 class ProbingEvents:
@@ -85,7 +90,7 @@ class ProbingEvents:
         name="probing-events",
         description="label probes per hidden state on perturbed vs original labels: memorisation layer and "
                     "initiation of classification",
-        version=1,
+        version=2,  # 2: the sd over model seeds
     )
 
     def analyse(self, ctx) -> AnalysisOutput:
