@@ -20,12 +20,12 @@ from pathlib import Path
 
 from memlocbench import __version__
 from memlocbench.analysis_context import AnalysisContext
-from memlocbench.analysis_results import AnalysisResult
-from memlocbench.pipeline import RunRequest, _ref, layer_scores, prepare, provider_of
+from memlocbench.analysis_results import AnalysisResult, guarded_seeds
+from memlocbench.pipeline import RunRequest, _ref, layer_scores, memorisation_stats, prepare, provider_of
 from memlocbench.plugins import Plugins
 from memlocbench.profiles import RunConfig
 from memlocbench.protocols import AnalysisOutput
-from memlocbench.results import MemorisationGuard, MemorisationStats, environment, memorisation_guard
+from memlocbench.results import MemorisationGuard, environment, memorisation_guard
 from memlocbench.store import ArtefactStore
 
 OUTPUT_KIND = "analysis-outputs"
@@ -69,14 +69,7 @@ def analysis_spec(analysis, task_meta, model: str, model_version: int, cfg: RunC
 
 def seed_guard(models, cfg: RunConfig) -> MemorisationGuard:
     """The memorisation guard of one model seed's memorising model and clean twin (trained if missing)."""
-    stats = {role: MemorisationStats(**models.memorisation_stats(role)) for role in ("memorising", "clean")}
-    return memorisation_guard(stats, cfg.guard)
-
-
-def guarded_seeds(guards: dict[int, MemorisationGuard]) -> tuple[list[int], bool]:
-    """(the seeds to analyse, whether they memorised): the seeds that memorised, or all when none did."""
-    kept = [s for s, g in guards.items() if g.memorised]
-    return (kept, True) if kept else (list(guards), False)
+    return memorisation_guard(memorisation_stats(models), cfg.guard)
 
 
 def analyse(plugins: Plugins, req: AnalysisRequest, log=print) -> tuple[AnalysisResult, Path]:

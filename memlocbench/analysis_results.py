@@ -40,6 +40,12 @@ def _finite_tree(value: Any, where: str) -> str | None:
     return None
 
 
+def guarded_seeds(guards: dict[int, MemorisationGuard]) -> tuple[list[int], bool]:
+    """(the model seeds to analyse, whether they memorised): those that memorised, or all when none did."""
+    kept = [s for s, g in guards.items() if g.memorised]
+    return (kept, True) if kept else (list(guards), False)
+
+
 class AnalysisResult(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -83,8 +89,7 @@ class AnalysisResult(BaseModel):
             odd = [s for s in self.memorisation_guard if not s.lstrip("-").isdigit()]
             if odd:
                 raise ValueError(f"memorisation_guard keys must be model seeds (integers), got {odd}")
-            passed = sorted(int(s) for s, g in self.memorisation_guard.items() if g.memorised)
-            want = passed or sorted(int(s) for s in self.memorisation_guard)
+            want = sorted(guarded_seeds({int(s): g for s, g in self.memorisation_guard.items()})[0])
             if sorted(self.seeds) != want:
                 raise ValueError(f"seeds {self.seeds} must be the seeds whose memorising model memorised, {want} "
                                  f"(all requested seeds when none did)")

@@ -73,6 +73,11 @@ class RunOutput:
     summary_path: Path | None = None
 
 
+def memorisation_stats(models) -> dict[str, MemorisationStats]:
+    """How far the memorising model and its clean twin fit the perturbed labels (each trained if missing)."""
+    return {role: MemorisationStats(**models.memorisation_stats(role)) for role in ("memorising", "clean")}
+
+
 def _ref(plugins: Plugins, kind: str, name: str, version: int) -> PluginRef:
     prov = plugins.registry(kind).provider(name)
     return PluginRef(name=name, version=version, package=prov.package, package_version=prov.version)
@@ -327,7 +332,7 @@ def run(plugins: Plugins, req: RunRequest, log=print) -> RunOutput:
         for role in ("memorising", "clean"):
             view.ensure(role)
         timings["training"] = time.perf_counter() - t0
-        stats = {role: MemorisationStats(**view.memorisation_stats(role)) for role in ("memorising", "clean")}
+        stats = memorisation_stats(view)
         m, c = stats["memorising"], stats["clean"]
         log(f"{m.role}: fits {m.noisy_fit_perturbed:.1%} of noisy examples to their perturbed labels "
             f"(first fitted at epoch {m.first_fit_epoch}); {c.role} predicts the perturbed label for "

@@ -179,9 +179,10 @@ class MemorisationMap:
         models = ctx.models_for_seed or (lambda s: ctx.models)
         val_acc = {s: models(s).memorisation_stats("clean")["validation_acc"] for s in seeds}
         chance = chance_accuracy(d.original_labels, d.validation.labels)
+        clean_acc = mean_defined(val_acc.values())
         summary = {**task_scores(gs, noisy),
-                   "clean_validation_accuracy": mean_defined(val_acc.values()), "chance_accuracy": chance,
-                   "normalised_validation_accuracy": normalised_accuracy(mean_defined(val_acc.values()), chance),
+                   "clean_validation_accuracy": clean_acc, "chance_accuracy": chance,
+                   "normalised_validation_accuracy": normalised_accuracy(clean_acc, chance),
                    "normalised_validation_accuracy_sd": sd_defined(normalised_accuracy(a, chance)
                                                                    for a in val_acc.values()),
                    "mean_counterfactual_memorisation_noisy": mean_defined(c for c, n in zip(cm, noisy) if n),
