@@ -20,7 +20,7 @@ import pytest
 
 from memlocbench.grid.config import load_grid_config
 from memlocbench.grid.driver import run_grid
-from memlocbench.plugins import load_plugins
+from memlocbench.registry import load_plugins
 
 GRID = {"tasks": ["sst2", "mrpc"], "methods": ["layer-swapping", "gradient-attribution"], "seeds": [1],
         "train_size": 32, "max_length": 16, "epochs": 1}

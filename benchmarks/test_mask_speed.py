@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from memlocbench.data.encoding import encode
-from memlocbench.plugins import load_plugins
+from memlocbench.registry import load_plugins
 from memlocbench_methods.mask_learning import COMMON_DEFAULTS, learn_mask
 from memlocbench_methods.slimming import SlimMask
 

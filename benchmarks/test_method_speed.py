@@ -24,9 +24,9 @@ import pytest
 import torch
 
 from memlocbench.data.encoding import encode
-from memlocbench.layer_profile import layer_weights_from_windows, mcog, normalise
-from memlocbench.plugins import load_plugins
-from memlocbench.profiles import build_config
+from memlocbench.scoring.layer_weights import layer_weights_from_windows, mcog, normalise
+from memlocbench.registry import load_plugins
+from memlocbench.config.profiles import build_config
 from memlocbench.training.trainer import train_classifier
 from memlocbench_methods import gradient_attribution as ga
 from memlocbench_methods import layer_retraining as lr

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from memlocbench.pipeline import RunRequest, prepare, run
-from memlocbench.plugins import load_plugins
-from memlocbench.profiles import build_config
+from memlocbench.run.method_run import RunRequest, prepare, run
+from memlocbench.registry import load_plugins
+from memlocbench.config.profiles import build_config
 from memlocbench.store import ArtefactStore
 
 NEURON_METHODS = ["zero-out", "activations", "integrated-gradients", "slimming", "hard-concrete"]

@@ -21,8 +21,8 @@ import pytest
 import torch
 
 from memlocbench.data.encoding import encode
-from memlocbench.method_context import MethodContext
-from memlocbench.profiles import build_config
+from memlocbench.run.method_context import MethodContext
+from memlocbench.config.profiles import build_config
 from memlocbench_methods.activations import Activations
 from memlocbench_methods.integrated_gradients import IntegratedGradients
 from memlocbench_methods.zero_out import ZeroOut

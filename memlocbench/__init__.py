@@ -10,6 +10,6 @@ The data path, module by module::
 
 __version__ = "0.1.0"
 
-from memlocbench.hookspecs import hookimpl  # noqa: E402  (re-exported for plugin authors)
+from memlocbench.contracts.hookspecs import hookimpl  # noqa: E402  (re-exported for plugin authors)
 
 __all__ = ["__version__", "hookimpl"]

@@ -40,7 +40,7 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save_file
 
 from memlocbench.errors import CorruptEntryError, StoreWarning
-from memlocbench.profiles import config_hash
+from memlocbench.config.profiles import config_hash
 
 CACHE_ENV = "MEMLOCBENCH_CACHE_DIR"
 MANIFEST = "manifest.json"

@@ -26,7 +26,7 @@ def mirror() -> Path:
 
 @pytest.fixture(scope="session")
 def plugins():
-    from memlocbench.plugins import load_plugins
+    from memlocbench.registry import load_plugins
 
     return load_plugins()
 
@@ -77,7 +77,7 @@ def small_sst2_models(plugins, mirror: Path, store_dir: Path, batch_size: int, n
     training-loop tests. Returns (adapter, dataset, train encoding, validation encoding, config, models)."""
     from memlocbench.data.encoding import encode
     from memlocbench.data.noisy_dataset import build_noisy_dataset
-    from memlocbench.profiles import build_config
+    from memlocbench.config.profiles import build_config
     from memlocbench.store import ArtefactStore
     from memlocbench.training.trained_models import TrainedModels
 

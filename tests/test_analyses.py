@@ -100,7 +100,7 @@ def test_map_runs_train_fixed_epochs_even_when_the_profile_trains_until_fit():
     the learning-rate schedule over its maximum and trains on until the noisy examples fit) must not leak in."""
     from types import SimpleNamespace
 
-    from memlocbench.profiles import build_config
+    from memlocbench.config.profiles import build_config
 
     cfg = build_config("cpu")
     assert cfg.train.until_fit is not None  # the memorising models do train until they fit
@@ -207,7 +207,7 @@ def test_label_probes_use_the_stacked_engine_and_find_a_planted_layer():
 def test_analyses_registered_with_their_package(plugins):
     assert {"memorisation-map", "centroids", "probing-events"} <= set(plugins.analyses.names())
     assert plugins.analyses.provider("centroids").package == "memlocbench"
-    out = subprocess.run([sys.executable, "-m", "memlocbench.cli", "list", "analyses"], capture_output=True,
+    out = subprocess.run([sys.executable, "-m", "memlocbench.cli.commands", "list", "analyses"], capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     for name in ("memorisation-map", "centroids", "probing-events"):
@@ -216,7 +216,7 @@ def test_analyses_registered_with_their_package(plugins):
 
 
 def test_analysis_settings_leave_method_config_hashes_alone():
-    from memlocbench.profiles import PROFILES, build_config
+    from memlocbench.config.profiles import PROFILES, build_config
 
     cfg = build_config("cpu", analyses={"memorisation-map": {"runs": 3}})
     assert cfg.analyses["memorisation-map"]["runs"] == 3 and "analyses" not in cfg.model_dump()
@@ -225,8 +225,8 @@ def test_analysis_settings_leave_method_config_hashes_alone():
 
 
 def test_map_resumes_and_its_scores_equal_the_paper_style_reference(plugins, mirror, session_store, tmp_path):
-    from memlocbench.analysis_pipeline import AnalysisRequest, analyse
-    from memlocbench.profiles import build_config
+    from memlocbench.run.analysis_run import AnalysisRequest, analyse
+    from memlocbench.config.profiles import build_config
 
     def request(runs):
         cfg = build_config("cpu", data=TINY["data"], train=TINY["train"],
@@ -261,9 +261,9 @@ def test_analyses_leave_out_model_seeds_whose_memorising_model_did_not_memorise(
     """The memorisation guard over model seeds: centroids (reads the memorising models) analyses only the
     seeds that memorised and records every seed's guard; when none did it analyses all and says so; the
     map (reads only the clean twins) keeps every seed and averages their validation accuracy."""
-    from memlocbench import analysis_pipeline as ap
-    from memlocbench.analysis_pipeline import AnalysisRequest, analyse
-    from memlocbench.profiles import build_config
+    from memlocbench.run import analysis_run as ap
+    from memlocbench.run.analysis_run import AnalysisRequest, analyse
+    from memlocbench.config.profiles import build_config
 
     real = ap.seed_guard
     failing: set[int] = set()
@@ -314,7 +314,7 @@ class _Ctx:
 
     def __init__(self, req):
         from memlocbench.data.noisy_dataset import build_noisy_dataset
-        from memlocbench.plugins import load_plugins
+        from memlocbench.registry import load_plugins
 
         plugins = load_plugins()
         adapter = plugins.models.get("minilm-l6")
@@ -327,7 +327,7 @@ def _cli(*args):
     """The memlocbench command in this process (click's runner): stdout and stderr apart."""
     from click.testing import CliRunner
 
-    from memlocbench.cli import main
+    from memlocbench.cli.commands import main
 
     return CliRunner().invoke(main, list(args))
 
@@ -373,11 +373,11 @@ def test_cli_analyse_end_to_end_then_from_the_store_then_validate(mirror, tmp_pa
 
 
 def test_leaderboard_section_with_analysis_results(tmp_path):
-    from memlocbench.analysis_results import AnalysisResult
-    from memlocbench.leaderboard import collect, render
-    from memlocbench.leaderboard_analyses import correlation, write_figures
-    from memlocbench.profiles import PROFILES
-    from memlocbench.results import MemorisationGuard, PluginRef
+    from memlocbench.results.analysis_result import AnalysisResult
+    from memlocbench.leaderboard.page import collect, render
+    from memlocbench.leaderboard.analyses_section import correlation, write_figures
+    from memlocbench.config.profiles import PROFILES
+    from memlocbench.results.run_result import MemorisationGuard, PluginRef
 
     def ref(name):
         return PluginRef(name=name, version=1, package="memlocbench", package_version="0.1.0")
@@ -408,7 +408,7 @@ def test_leaderboard_section_with_analysis_results(tmp_path):
                                seeds=seeds, data_seed=1, sizes={}, num_layers=6, summary=summary, details={},
                                timings={}, cached=False, environment={}, memorisation_guard=g)
             r.write(sub)
-    from memlocbench.submission import submit
+    from memlocbench.leaderboard.submission import submit
 
     dest, checked = submit(sorted(sub.glob("*.json")), "Analyses", tmp_path / "subs")  # filed like method results
     assert len(checked) == 10 and not any(c.problems for c in checked) and (dest / "submission.json").is_file()
@@ -439,7 +439,7 @@ def test_leaderboard_section_with_analysis_results(tmp_path):
 def test_bad_analysis_parameters_are_clean_errors_before_any_training(mirror, tmp_path, param, problem):
     from click.testing import CliRunner
 
-    from memlocbench.cli import main
+    from memlocbench.cli.commands import main
 
     res = CliRunner().invoke(main, ["analyse", "memorisation-map", "--task", "sst2", "--data-dir", str(mirror),
                                     "--train-size", "40", "--cache-dir", str(tmp_path), "--out", str(tmp_path / "r"),

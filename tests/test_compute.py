@@ -1,4 +1,4 @@
-"""Batch plans and precision (memlocbench.compute): the default is the paper's sampler exactly;
+"""Batch plans and precision (memlocbench.config.compute): the default is the paper's sampler exactly;
 length grouping keeps every example once per epoch and cuts padding on real SST-2 lengths."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from memlocbench.compute import autocast, training_batches
+from memlocbench.config.compute import autocast, training_batches
 
 
 def test_random_batches_are_the_paper_sampler():
@@ -57,7 +57,7 @@ def test_bf16_autocast_changes_matmul_precision_only_when_asked():
 
 def test_compute_settings_validated_by_profile():
     from memlocbench.errors import InvalidInputError
-    from memlocbench.profiles import build_config
+    from memlocbench.config.profiles import build_config
 
     assert build_config("cpu").compute.is_default()
     fast = build_config("cpu-fast")

@@ -7,8 +7,8 @@ import torch
 
 from conftest import small_sst2_models
 from memlocbench.errors import InvalidInputError
-from memlocbench.pipeline import RunRequest, control_score, run
-from memlocbench.profiles import build_config
+from memlocbench.run.method_run import RunRequest, control_score, run
+from memlocbench.config.profiles import build_config
 from memlocbench.store import ArtefactStore
 from memlocbench.training.trained_models import KIND, control_placements, recipe_for
 from memlocbench.training.trainer import train_classifier
@@ -107,7 +107,7 @@ def test_with_auxiliary_every_layer_trains_and_noisy_examples_are_fitted(plugins
 def test_until_fit_scoring_keeps_the_weights_and_shortens_the_history(small):
     """train_eval="until-fit" skips training-set scoring between the first fit and the last epoch;
     the trained weights, the first-fit checkpoint and the final predictions are bit-identical."""
-    from memlocbench.profiles import ComputeConfig
+    from memlocbench.config.profiles import ComputeConfig
 
     adapter, data, enc, val, cfg, models = small
     train = cfg.train.model_copy(update={"epochs": 3, "fit_threshold": 0.05})  # "fitted" after epoch 1

@@ -32,7 +32,7 @@ def installed(tmp_path_factory):
 
 
 def _cli(env, *args):
-    return subprocess.run([sys.executable, "-m", "memlocbench.cli", *args],
+    return subprocess.run([sys.executable, "-m", "memlocbench.cli.commands", *args],
                           capture_output=True, text=True, env=env, timeout=600)
 
 

@@ -33,7 +33,7 @@ def _mini_mirror(mirror, root):
 
 
 def _cmd(data, store, out):
-    return [sys.executable, "-m", "memlocbench.cli", "run", "--method", "layer-swapping", "--task", "sst2",
+    return [sys.executable, "-m", "memlocbench.cli.commands", "run", "--method", "layer-swapping", "--task", "sst2",
             "--train-size", "32", "--epochs", "1", "--max-length", "16", "--data-dir", str(data),
             "--cache-dir", str(store), "--out", str(out), "--quiet"]
 

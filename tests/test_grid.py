@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 from safetensors.torch import load_file
 
-from memlocbench.cli import main
+from memlocbench.cli.commands import main
 from memlocbench.grid.config import load_grid_config
 from memlocbench.grid.driver import dry_run, run_grid
 from memlocbench.grid.plan import build_plan
@@ -149,7 +149,7 @@ def test_two_grids_on_one_store_at_once(mirror, tmp_path):
     store = tmp_path / "store"
     args = ["--tasks", "sst2", "--methods", "layer-swapping", "--seeds", "1", "--train-size", "32",
             "--max-length", "16", "--epochs", "1", "--data-dir", str(mirror), "--cache-dir", str(store), "--quiet"]
-    procs = [subprocess.Popen([sys.executable, "-m", "memlocbench.cli", "grid", *args, "--out", str(tmp_path / f"out{i}")],
+    procs = [subprocess.Popen([sys.executable, "-m", "memlocbench.cli.commands", "grid", *args, "--out", str(tmp_path / f"out{i}")],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for i in (0, 1)]
     outputs = [p.communicate(timeout=600)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
@@ -202,7 +202,7 @@ def test_a_plugin_executor_gets_json_units_in_dependency_order(mirror, tmp_path)
     """Executors are plugins (register_executors): the driver hands one JSON-able units in dependency
     order and reports what it says; runs with failed units write no result file."""
     from memlocbench import hookimpl
-    from memlocbench.plugins import Provider, load_plugins
+    from memlocbench.registry import Provider, load_plugins
 
     seen: list[str] = []
 

@@ -14,13 +14,13 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import small_sst2_models
-from memlocbench.cli import main
-from memlocbench.layer_profile import mcog, normalise
-from memlocbench.leaderboard import (Cell, ModelTable, collect, complete_seeds, model_tables, over_seeds,
+from memlocbench.cli.commands import main
+from memlocbench.scoring.layer_weights import mcog, normalise
+from memlocbench.leaderboard.page import (Cell, ModelTable, collect, complete_seeds, model_tables, over_seeds,
                                      pooled_agreement, render, seeds_text)
-from memlocbench.pipeline import PAPER_CONTROL_TASKS, control_score
-from memlocbench.profiles import GuardConfig, TrainUntilFit, build_config
-from memlocbench.results import MemorisationStats, memorisation_guard, read_result
+from memlocbench.run.method_run import PAPER_CONTROL_TASKS, control_score
+from memlocbench.config.profiles import GuardConfig, TrainUntilFit, build_config
+from memlocbench.results.run_result import MemorisationStats, memorisation_guard, read_result
 from memlocbench.training.trained_models import (CONTROL_NORMALISER, recipe_for,
                                                  single_layer_placements)
 from memlocbench.training.trainer import train_classifier

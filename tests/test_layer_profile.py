@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from memlocbench.errors import InvalidInputError
-from memlocbench.layer_profile import control_placements, layer_weights_from_windows, mcog, normalise, windows
+from memlocbench.scoring.layer_weights import control_placements, layer_weights_from_windows, mcog, normalise, windows
 
 
 @pytest.mark.parametrize("L", [1, 6, 12, 24])
@@ -39,7 +39,7 @@ def test_normalise_and_mcog_numbering_from_one():
 def test_neuron_layer_shares_count_the_top_neurons_per_layer():
     import torch
 
-    from memlocbench.layer_profile import neuron_layer_shares, top_neuron_count
+    from memlocbench.scoring.layer_weights import neuron_layer_shares, top_neuron_count
 
     scores = torch.zeros(3, 100)
     scores[2, :3] = 5.0  # the top 3 of 300 neurons (1%) are all in layer 3

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from conftest import minilm_pair
-from memlocbench.partial_forward import all_layer_inputs, logits_from, run_layers
+from memlocbench.models.partial_forward import all_layer_inputs, logits_from, run_layers
 from memlocbench_methods.layer_swapping import swap_by_copy, swap_cached
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from memlocbench.cli import main
-from memlocbench.results import read_result
+from memlocbench.cli.commands import main
+from memlocbench.results.run_result import read_result
 
 REPO = Path(__file__).resolve().parents[1]
 COMMITTED = REPO / "leaderboard" / "submissions"

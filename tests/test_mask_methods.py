@@ -20,8 +20,8 @@ from conftest import single_thread
 from neuron_references import GivenModel, MethodData, tiny_bert_adapter
 
 from memlocbench.data.encoding import encode
-from memlocbench.method_context import MethodContext
-from memlocbench.profiles import build_config
+from memlocbench.run.method_context import MethodContext
+from memlocbench.config.profiles import build_config
 from memlocbench_methods.hard_concrete import HardConcrete
 from memlocbench_methods.slimming import Slimming
 
@@ -188,7 +188,7 @@ HC_MISSES = pytest.mark.xfail(strict=True, reason="known gap (issue #15 report):
 @pytest.mark.parametrize("method", [Slimming(), pytest.param(HardConcrete(), marks=HC_MISSES)],
                          ids=lambda m: m.info.name)
 def test_mask_finds_the_planted_neuron(tiny, method):
-    from memlocbench.layer_profile import top_neuron_indices
+    from memlocbench.scoring.layer_weights import top_neuron_indices
 
     model, data = planted(tiny)
     assert 3 <= len(data.noisy_idx) <= N_ROWS - 10, "the planted neuron must flip some, not all, predictions"

@@ -24,9 +24,9 @@ from transformers import BertConfig, GPTNeoConfig, GPTNeoXConfig, OPTConfig
 from memlocbench import hookimpl
 from memlocbench.data.encoding import encode
 from memlocbench.errors import ModelUnavailableError
-from memlocbench.layer_profile import windows
-from memlocbench.partial_forward import all_layer_inputs, logits_from, run_layers
-from memlocbench.plugins import Provider, load_plugins
+from memlocbench.scoring.layer_weights import windows
+from memlocbench.models.partial_forward import all_layer_inputs, logits_from, run_layers
+from memlocbench.registry import Provider, load_plugins
 from memlocbench_methods.layer_swapping import swap_by_copy, swap_cached
 from memlocbench_models.bert import BertAdapter, minilm_source
 from memlocbench_models.gpt_neo import GPTNeoAdapter
@@ -334,8 +334,8 @@ class _TinyModels:
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_pipeline_end_to_end(adapters, arch, mirror, tmp_path):
-    from memlocbench.pipeline import RunRequest, run
-    from memlocbench.profiles import build_config
+    from memlocbench.run.method_run import RunRequest, run
+    from memlocbench.config.profiles import build_config
     from memlocbench.store import ArtefactStore
 
     plugins = load_plugins(extra=[(_TinyModels(list(adapters.values())), Provider("tests", "0"))])
@@ -358,8 +358,8 @@ def test_pipeline_end_to_end(adapters, arch, mirror, tmp_path):
 def test_pipeline_cpu_fast_profile(adapters, mirror, tmp_path):
     """The cpu-fast profile (bf16, length-grouped batches, cached classifier-only features) runs the
     methods that train, on a decoder; its models are stored apart from the exact ones."""
-    from memlocbench.pipeline import RunRequest, run
-    from memlocbench.profiles import build_config
+    from memlocbench.run.method_run import RunRequest, run
+    from memlocbench.config.profiles import build_config
     from memlocbench.store import ArtefactStore
 
     plugins = load_plugins(extra=[(_TinyModels(list(adapters.values())), Provider("tests", "0"))])
@@ -436,8 +436,8 @@ def test_unreachable_hub_fails_fast(plugins, monkeypatch):
 def test_pipeline_control_tracks_and_normaliser(adapters, mirror, tmp_path, track):
     """Both control tracks end to end on a tiny BERT: placements, scores with their track, and gradient
     attribution normalised by the control recipe with no main layers (role control-none)."""
-    from memlocbench.pipeline import RunRequest, run
-    from memlocbench.profiles import build_config
+    from memlocbench.run.method_run import RunRequest, run
+    from memlocbench.config.profiles import build_config
     from memlocbench.store import ArtefactStore
 
     plugins = load_plugins(extra=[(_TinyModels(list(adapters.values())), Provider("tests", "0"))])
@@ -470,7 +470,7 @@ def test_pipeline_control_tracks_and_normaliser(adapters, mirror, tmp_path, trac
 
 @pytest.mark.parametrize("arch", ["bert", "gpt-neo"])
 def test_scaled_neurons_zero_one_layer_equals_dropping_its_ffn_input(adapters, arch):
-    from memlocbench.neuron_masks import recorded_neurons, scaled_neurons
+    from memlocbench.models.neuron_masks import recorded_neurons, scaled_neurons
 
     adapter = adapters[arch]
     model = _model(adapter, 1)

@@ -32,8 +32,8 @@ def test_selectivity_is_the_noisy_drop_at_the_largest_budget_within_the_validati
 
 
 def _request(tmp_path, store, mirror, extra=None):
-    from memlocbench.analysis_pipeline import AnalysisRequest
-    from memlocbench.profiles import build_config
+    from memlocbench.run.analysis_run import AnalysisRequest
+    from memlocbench.config.profiles import build_config
 
     params = {"methods": ["slimming", "hard-concrete", "probing", "no-such-method"], "budgets": [0.5, 2.0],
               "random_repeats": 2, **(extra or {})}
@@ -47,8 +47,8 @@ def _request(tmp_path, store, mirror, extra=None):
 @pytest.mark.slow
 def _submitted_section(path, tmp_path):
     """Submit one ablation result to a temporary leaderboard: the collection, the page and its ablation section."""
-    from memlocbench.leaderboard import collect, render
-    from memlocbench.submission import submit
+    from memlocbench.leaderboard.page import collect, render
+    from memlocbench.leaderboard.submission import submit
 
     _, checked = submit([path], "Ablation", tmp_path / "subs")
     assert not any(c.problems for c in checked)
@@ -58,10 +58,10 @@ def _submitted_section(path, tmp_path):
 
 
 def test_ablation_end_to_end_skips_missing_methods_then_from_the_store(mirror, session_store, tmp_path):
-    from memlocbench.analysis_pipeline import analyse
-    from memlocbench.analysis_results import read_analysis_result
-    from memlocbench.layer_profile import layer_ranking, normalise, top_neuron_count
-    from memlocbench.plugins import load_plugins
+    from memlocbench.run.analysis_run import analyse
+    from memlocbench.results.analysis_result import read_analysis_result
+    from memlocbench.scoring.layer_weights import layer_ranking, normalise, top_neuron_count
+    from memlocbench.registry import load_plugins
     from memlocbench.training.trainer import predict
 
     plugins = load_plugins()
@@ -80,7 +80,7 @@ def test_ablation_end_to_end_skips_missing_methods_then_from_the_store(mirror, s
 
     # one point re-measured here: slimming's top 2 % zeroed by a hook of our own on BERT's intermediate module
     run_req = _request(tmp_path, session_store, mirror)
-    from memlocbench.pipeline import RunRequest, layer_scores, prepare
+    from memlocbench.run.method_run import RunRequest, layer_scores, prepare
 
     prep = prepare(plugins, RunRequest(task="sst2", model="minilm-l6", methods=[], config=run_req.config.with_seed(1),
                                        data_dir=mirror, out_dir=tmp_path, store=session_store, progress=False))
@@ -119,7 +119,7 @@ def test_ablation_end_to_end_skips_missing_methods_then_from_the_store(mirror, s
     assert read_analysis_result(path).summary == s
 
     # leaderboard: submitted like any analysis result, a section and a figure
-    from memlocbench.leaderboard_analyses import write_figures
+    from memlocbench.leaderboard.analyses_section import write_figures
 
     collected, page, part = _submitted_section(path, tmp_path)
     assert "| sst2   | slimming" in part and "| sst2   | random " in part and "probing" in part
@@ -130,9 +130,9 @@ def test_ablation_end_to_end_skips_missing_methods_then_from_the_store(mirror, s
 
 
 def test_ablation_parameter_errors(mirror, session_store, tmp_path):
-    from memlocbench.analysis_pipeline import analyse
+    from memlocbench.run.analysis_run import analyse
     from memlocbench.errors import InvalidInputError
-    from memlocbench.plugins import load_plugins
+    from memlocbench.registry import load_plugins
 
     plugins = load_plugins()
     with pytest.raises(InvalidInputError, match="budgets"):
@@ -144,10 +144,10 @@ def test_ablation_parameter_errors(mirror, session_store, tmp_path):
 
 
 def test_ablation_leaderboard_section_figure_and_recheck_on_a_synthetic_result(tmp_path):
-    from memlocbench.analysis_results import AnalysisResult
-    from memlocbench.leaderboard_analyses import write_figures
-    from memlocbench.profiles import PROFILES
-    from memlocbench.results import PluginRef
+    from memlocbench.results.analysis_result import AnalysisResult
+    from memlocbench.leaderboard.analyses_section import write_figures
+    from memlocbench.config.profiles import PROFILES
+    from memlocbench.results.run_result import PluginRef
 
     curve = [_pt(0.1, 10.0, 0.0), _pt(2.0, 50.0, 0.5)]
     layer = {**_pt(100 / 6, 80.0, 4.0), "top_layer": 6}

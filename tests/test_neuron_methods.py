@@ -25,11 +25,11 @@ from conftest import TINY, single_thread
 from memlocbench import hookimpl
 from memlocbench.data.encoding import encode
 from memlocbench.errors import InvalidInputError
-from memlocbench.layer_profile import mcog, neuron_layer_shares, normalise
-from memlocbench.method_context import MethodContext
-from memlocbench.plugins import Provider, load_plugins
-from memlocbench.profiles import build_config
-from memlocbench.results import Result
+from memlocbench.scoring.layer_weights import mcog, neuron_layer_shares, normalise
+from memlocbench.run.method_context import MethodContext
+from memlocbench.registry import Provider, load_plugins
+from memlocbench.config.profiles import build_config
+from memlocbench.results.run_result import Result
 from memlocbench_methods.activations import Activations
 from memlocbench_methods.integrated_gradients import IntegratedGradients
 from memlocbench_methods.zero_out import ZeroOut
@@ -191,7 +191,8 @@ def _tiny_plugins():
 
 
 def test_cli_method_neurons_runs_and_the_second_run_comes_from_the_store(mirror, tmp_path, monkeypatch):
-    from memlocbench import cli, pipeline
+    from memlocbench.cli.commands import commands as cli
+    from memlocbench.run import method_run as pipeline
     from memlocbench.store import ArtefactStore
 
     plugins = _tiny_plugins()
@@ -242,7 +243,7 @@ def _result(path):
 
 
 def test_cli_rejects_an_unknown_method_before_any_work(tmp_path):
-    from memlocbench import cli
+    from memlocbench.cli.commands import commands as cli
 
     res = CliRunner().invoke(cli.main, ["run", "--method", "zero-outt", "--task", "sst2", "--out", str(tmp_path / "o"),
                                         "--cache-dir", str(tmp_path / "c")])
@@ -252,7 +253,7 @@ def test_cli_rejects_an_unknown_method_before_any_work(tmp_path):
 @pytest.mark.slow
 def test_cli_activations_on_minilm(mirror, tmp_path, session_store):
     """The embedded default MiniLM-L6 end to end through the CLI (TINY settings)."""
-    from memlocbench import cli
+    from memlocbench.cli.commands import commands as cli
 
     args = ["run", "--method", "activations", "--task", "sst2", "--train-size", str(TINY["data"]["train_size"]),
             "--epochs", str(TINY["train"]["epochs"]), "--batch-size", str(TINY["train"]["batch_size"]),

@@ -11,10 +11,10 @@ import torch
 from conftest import small_sst2_models
 from memlocbench import hookimpl
 from memlocbench.errors import InvalidInputError
-from memlocbench.planted_neurons import (PLANTED_PERCENT, planted_count, planted_per_layer, random_recall,
+from memlocbench.scoring.planted_neurons import (PLANTED_PERCENT, planted_count, planted_per_layer, random_recall,
                                          ranked_neurons, recall, sample_planted)
-from memlocbench.protocols import LayerScores, MethodInfo
-from memlocbench.results import neuron_control_score
+from memlocbench.contracts.protocols import LayerScores, MethodInfo
+from memlocbench.results.run_result import neuron_control_score
 from memlocbench.training.trained_models import PLANTED, recipe_for
 from memlocbench.training.trainer import train_classifier
 
@@ -76,7 +76,7 @@ def test_layer_method_scored_by_its_top_layer():
 def test_roles_and_keys(plugins):
     from types import SimpleNamespace
 
-    from memlocbench.profiles import build_config
+    from memlocbench.config.profiles import build_config
     from memlocbench.store import ArtefactStore
     from memlocbench.training.trained_models import TrainedModels
 
@@ -116,7 +116,7 @@ def small(plugins, mirror, tmp_path_factory):
 def test_main_task_changes_only_the_planted_columns_and_the_head(small):
     """Main-task-only training (no auxiliary task) of the planted role: every parameter outside the
     head and the planted output-weight columns stays bit-identical, weight decay included."""
-    from memlocbench.neuron_masks import ffn_projections
+    from memlocbench.models.neuron_masks import ffn_projections
 
     adapter, data, enc, val, cfg, models = small
     assert cfg.train.weight_decay > 0  # the decay must be masked too
@@ -151,7 +151,7 @@ def test_main_task_changes_only_the_planted_columns_and_the_head(small):
 def test_the_planted_columns_train_at_their_own_learning_rate(small, scale):
     """One AdamW step (no warmup) moves an entry by about its learning rate (bias-corrected first step:
     lr * g / (|g| + eps)), so the planted columns' largest move is ``scale`` times the head's."""
-    from memlocbench.neuron_masks import ffn_projections
+    from memlocbench.models.neuron_masks import ffn_projections
 
     adapter, data, enc, val, cfg, models = small
     train = cfg.train.model_copy(update={"warmup_fraction": 0.0, "batch_size": len(data.noisy_labels)})
@@ -198,8 +198,8 @@ class _WeightDiff:
     info = MethodInfo(name="weight-diff", description="test: |output-weight change|", granularity="neuron")
 
     def localise(self, ctx):
-        from memlocbench.layer_profile import neuron_layer_shares
-        from memlocbench.neuron_masks import ffn_projections
+        from memlocbench.scoring.layer_weights import neuron_layer_shares
+        from memlocbench.models.neuron_masks import ffn_projections
 
         mem, clean = ctx.models.load("memorising"), ctx.models.load("clean")
         diff = torch.stack([(a.weight - b.weight).norm(dim=0) for a, b in
@@ -246,9 +246,9 @@ def cli(plugins, monkeypatch):
     """The CLI with the test plugin loaded and the cpu profile's control section made tiny."""
     from click.testing import CliRunner
 
-    import memlocbench.cli as cli_module
-    from memlocbench import profiles
-    from memlocbench.plugins import Provider, load_plugins
+    import memlocbench.cli.commands as cli_module
+    from memlocbench.config import profiles
+    from memlocbench.registry import Provider, load_plugins
 
     extra = load_plugins(extra=[(_TestPlugin(plugins.models.get("minilm-l6")), Provider("neuron-test-pkg", "1"))])
     monkeypatch.setattr(cli_module, "_plugins", lambda: extra)
@@ -268,8 +268,8 @@ def _args(mirror, tmp_path, *more, task="sst2"):
 
 @pytest.mark.slow
 def test_cli_neuron_track_end_to_end_and_from_the_store(cli, mirror, tmp_path):
-    from memlocbench.leaderboard import Collected, Entry, render
-    from memlocbench.results import read_result
+    from memlocbench.leaderboard.page import Collected, Entry, render
+    from memlocbench.results.run_result import read_result
 
     args = _args(mirror, tmp_path, "--method", "weight-diff", "--method", "last-layer", "--control-track", "neurons")
     first = cli(*args)
@@ -330,8 +330,8 @@ def test_cli_bad_input(cli, mirror, tmp_path):
 
 
 def test_neuron_track_has_no_placements():
-    from memlocbench.pipeline import setups
-    from memlocbench.profiles import build_config
+    from memlocbench.run.method_run import setups
+    from memlocbench.config.profiles import build_config
 
     cfg = build_config("cpu")
     assert setups("sst2", cfg, 6, True, track="neurons") == [

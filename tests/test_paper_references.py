@@ -30,8 +30,8 @@ import torch.nn.functional as F
 from transformers import BertConfig, get_linear_schedule_with_warmup
 
 from memlocbench.data.encoding import encode
-from memlocbench.method_context import MethodContext
-from memlocbench.profiles import build_config
+from memlocbench.run.method_context import MethodContext
+from memlocbench.config.profiles import build_config
 from memlocbench_methods.gradient_attribution import GradientAttribution
 from memlocbench_methods.layer_retraining import LayerRetraining
 from memlocbench_methods.probing import DEFAULTS as PROBE_DEFAULTS

@@ -15,8 +15,8 @@ import pytest
 
 from memlocbench import hookimpl
 from memlocbench.errors import MethodOutputError
-from memlocbench.plugins import LOAD_ENV, PluginWarning, Provider, load_plugins
-from memlocbench.protocols import LayerScores, MethodInfo, TaskMetadata
+from memlocbench.registry import LOAD_ENV, PluginWarning, Provider, load_plugins
+from memlocbench.contracts.protocols import LayerScores, MethodInfo, TaskMetadata
 
 
 class _Method:
@@ -133,7 +133,7 @@ def _fake_distribution(root, dist: str, module: str, body: str) -> None:
 
 _GOOD = """
 from memlocbench import hookimpl
-from memlocbench.protocols import LayerScores, MethodInfo
+from memlocbench.contracts.protocols import LayerScores, MethodInfo
 
 class M:
     info = MethodInfo(name="{name}", description="from a fake package")
@@ -151,7 +151,7 @@ def _cli_list(tmp_path, env_value):
     env.pop(LOAD_ENV, None)
     if env_value is not None:
         env[LOAD_ENV] = env_value
-    return subprocess.run([sys.executable, "-m", "memlocbench.cli", "list", "methods"],
+    return subprocess.run([sys.executable, "-m", "memlocbench.cli.commands", "list", "methods"],
                           capture_output=True, text=True, env=env, timeout=120)
 
 
@@ -181,8 +181,8 @@ def test_load_plugins_allowlist_as_in_llm(tmp_path, value, loaded, warned):
 
 
 def test_provider_is_part_of_every_cache_key(plugins):
-    from memlocbench.pipeline import layer_scores_spec, provider_of
-    from memlocbench.profiles import build_config
+    from memlocbench.run.method_run import layer_scores_spec, provider_of
+    from memlocbench.config.profiles import build_config
     from memlocbench.store import ArtefactStore
     from memlocbench.training.trained_models import TrainedModels, recipe_for
 
@@ -211,7 +211,7 @@ def test_provider_is_part_of_every_cache_key(plugins):
     (["1", 1, 1], "'1'"), ([None, 1, 1], "None"), ([True, 1, 1], "True"), ([1.0, 1.0], "2 layer weights"),
 ])
 def test_method_output_is_checked(raw, problem):
-    from memlocbench.pipeline import check_method_output
+    from memlocbench.run.method_run import check_method_output
 
     with pytest.raises(MethodOutputError) as exc:
         check_method_output(LayerScores(raw=raw), 3, "bad-method", "bad-pkg")
@@ -220,8 +220,8 @@ def test_method_output_is_checked(raw, problem):
 
 def test_bad_method_output_is_not_cached(plugins, tmp_path):
     """layer_scores raises before the store is written (stub models: no training needed)."""
-    from memlocbench.pipeline import Prepared, RunRequest, layer_scores
-    from memlocbench.profiles import build_config
+    from memlocbench.run.method_run import Prepared, RunRequest, layer_scores
+    from memlocbench.config.profiles import build_config
     from memlocbench.store import ArtefactStore
 
     class NaNMethod(_Method):

@@ -14,12 +14,12 @@ import pytest
 from click.testing import CliRunner
 from pydantic import TypeAdapter, ValidationError
 
-from memlocbench.cli import main
+from memlocbench.cli.commands import main
 from memlocbench.errors import InvalidInputError
-from memlocbench.layer_profile import mcog, normalise
+from memlocbench.scoring.layer_weights import mcog, normalise
 from memlocbench.names import Name, path_inside
-from memlocbench.profiles import config_hash
-from memlocbench.results import read_result
+from memlocbench.config.profiles import config_hash
+from memlocbench.results.run_result import read_result
 
 REPO = Path(__file__).resolve().parents[1]
 BASELINE = REPO / "leaderboard" / "submissions" / "memlocbench-cpu-baseline"
@@ -245,7 +245,7 @@ def test_not_run_accepts_registered_tasks_only(board):
 
 def test_validate_and_submit_understand_run_summaries(tmp_path, board):
     results = [BASELINE / f"sst2__minilm-l6__{m}__2f5dae697d19.json" for m in ("layer-swapping", "layer-retraining")]
-    from memlocbench.results import summarise
+    from memlocbench.results.run_result import summarise
 
     summary = summarise([read_result(p) for p in results], control=False)
     out = tmp_path / "results"
@@ -318,8 +318,8 @@ def test_unwritable_figures_folder_is_found_before_filing(tmp_path, board):
 def test_verify_reruns_only_the_recorded_control_placement(plugins, mirror, tmp_path):
     """verify asks the pipeline for one control placement; one that the model does not have is refused
     before any training."""
-    from memlocbench.pipeline import RunRequest, run
-    from memlocbench.profiles import build_config
+    from memlocbench.run.method_run import RunRequest, run
+    from memlocbench.config.profiles import build_config
     from memlocbench.store import ArtefactStore
 
     cfg = build_config("cpu", data={"train_size": 64, "max_length": 32}, train={"epochs": 1})

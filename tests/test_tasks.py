@@ -28,7 +28,7 @@ import pytest
 
 from memlocbench.data.noisy_dataset import build_noisy_dataset
 from memlocbench.errors import DataUnavailableError
-from memlocbench.profiles import DataConfig
+from memlocbench.config.profiles import DataConfig
 from memlocbench_tasks.catalogue import ALL_TASKS
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

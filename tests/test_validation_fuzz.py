@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from memlocbench.names import NAME_PATTERN
-from memlocbench.results import RECOMPUTE_TOLERANCE
-from memlocbench.submission import Checked, SubmissionError, submit, validate_file
+from memlocbench.results.run_result import RECOMPUTE_TOLERANCE
+from memlocbench.leaderboard.submission import Checked, SubmissionError, submit, validate_file
 
 REPO = Path(__file__).resolve().parents[1]
 BASELINE = REPO / "leaderboard" / "submissions" / "memlocbench-cpu-baseline"
@@ -229,7 +229,7 @@ def test_structural_damage_anywhere(file, data, how):
         parent = data.draw(st.sampled_from([(), ("task",), ("memorisation", "clean"), ("config", "train")]))
         _get(d, parent)[data.draw(st.text(min_size=1, max_size=8).filter(lambda k: k not in _get(d, parent)))] = 1
         if parent == ("config", "train"):  # keep the hash valid: the config schema itself must object
-            from memlocbench.profiles import config_hash
+            from memlocbench.config.profiles import config_hash
 
             d["config_hash"] = config_hash(d["config"])
     elif how == "deep":

@@ -13,7 +13,7 @@ class Encoded:
 
     ids: list[list[int]]
     pad_id: int
-    device: str = "cpu"  # where ``batch`` puts its tensors (``memlocbench.device``)
+    device: str = "cpu"  # where ``batch`` puts its tensors (``memlocbench.run.device``)
 
     def batch(self, indices: list[int]) -> dict[str, torch.Tensor]:
         seqs = [self.ids[i] for i in indices]

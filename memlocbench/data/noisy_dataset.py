@@ -9,9 +9,9 @@ from pathlib import Path
 
 from memlocbench.data.noise import perturb_labels, stratified_subsample
 from memlocbench.errors import InvalidInputError
-from memlocbench.data.task_data import Examples
-from memlocbench.profiles import DataConfig
-from memlocbench.protocols import Task
+from memlocbench.contracts.task_data import Examples
+from memlocbench.config.profiles import DataConfig
+from memlocbench.contracts.protocols import Task
 
 
 @dataclass

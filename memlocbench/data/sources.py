@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from memlocbench.errors import DataUnavailableError, InvalidDataError
-from memlocbench.protocols import TaskMetadata
+from memlocbench.contracts.protocols import TaskMetadata
 
 DATA_DIR_ENV = "MEMLOCBENCH_DATA_DIR"
 #: columns added to rows read from a local mirror, so later checks can name the file and line

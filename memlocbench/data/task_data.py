@@ -1,30 +1,7 @@
-"""Examples as the model sees them: input strings with integer labels, per split."""
+"""Deprecated import path (memlocbench 0.1): use ``from memlocbench.api import ...``.
 
-from __future__ import annotations
+Kept for one release so that plugins written against it still load; every name read from here warns."""
 
-from dataclasses import dataclass
+from memlocbench._deprecated import forwarder
 
-
-@dataclass
-class Examples:
-    texts: list[str]
-    labels: list[int]
-
-    def __post_init__(self) -> None:
-        if len(self.texts) != len(self.labels):
-            raise ValueError(f"{len(self.texts)} texts but {len(self.labels)} labels")
-
-    def __len__(self) -> int:
-        return len(self.texts)
-
-    def select(self, indices: list[int]) -> "Examples":
-        return Examples([self.texts[i] for i in indices], [self.labels[i] for i in indices])
-
-
-@dataclass
-class TaskData:
-    """A task after its own preprocessing, before any label noise."""
-
-    train: Examples
-    validation: Examples
-    test: Examples
+__getattr__ = forwarder('memlocbench.data.task_data', {name: 'memlocbench.contracts.task_data' for name in ['Examples', 'TaskData']})

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from memlocbench.errors import InvalidInputError
-from memlocbench.profiles import RunConfig, build_config
+from memlocbench.config.profiles import RunConfig, build_config
 
 #: flat keys (as the flags of ``memlocbench run``) -> (section of RunConfig, field)
 RUN_KEYS = {

@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from memlocbench.device import resolve_device
+from memlocbench.run.device import resolve_device
 from memlocbench.grid.config import GridConfig
 from memlocbench.grid.estimate import Estimate, estimate
 from memlocbench.grid.plan import Plan, build_plan, done_units
-from memlocbench.analysis_pipeline import analyse
+from memlocbench.run.analysis_run import analyse
 from memlocbench.grid.units import analysis_request, request_for
-from memlocbench.pipeline import run as run_pipeline
-from memlocbench.plugins import Plugins
+from memlocbench.run.method_run import run as run_pipeline
+from memlocbench.registry import Plugins
 from memlocbench.store import ArtefactStore
 
 

@@ -13,14 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from memlocbench.analysis_pipeline import OUTPUT_KIND as ANALYSIS_KIND
-from memlocbench.analysis_pipeline import analysis_spec
+from memlocbench.run.analysis_run import OUTPUT_KIND as ANALYSIS_KIND
+from memlocbench.run.analysis_run import analysis_spec
 from memlocbench.data.noisy_dataset import build_noisy_dataset
 from memlocbench.errors import MemlocbenchError
 from memlocbench.grid.config import GridConfig, SubGrid
-from memlocbench.pipeline import METHOD_KIND, layer_scores_spec, model_providers, provider_of, resolve_methods, setups
-from memlocbench.plugins import Plugins
-from memlocbench.profiles import RunConfig
+from memlocbench.run.method_run import METHOD_KIND, layer_scores_spec, model_providers, provider_of, resolve_methods, setups
+from memlocbench.registry import Plugins
+from memlocbench.config.profiles import RunConfig
 from memlocbench.store import ArtefactStore
 from memlocbench.training.trained_models import KIND as MODEL_KIND
 from memlocbench.training.trained_models import TrainedModels, recipe_for

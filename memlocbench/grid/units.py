@@ -19,10 +19,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
-from memlocbench.analysis_pipeline import OUTPUT_KIND as ANALYSIS_KIND
-from memlocbench.pipeline import (METHOD_KIND, Prepared, RunRequest, layer_scores, layer_scores_spec, prepare,
+from memlocbench.run.analysis_run import OUTPUT_KIND as ANALYSIS_KIND
+from memlocbench.run.method_run import (METHOD_KIND, Prepared, RunRequest, layer_scores, layer_scores_spec, prepare,
                                   provider_of)
-from memlocbench.profiles import RunConfig
+from memlocbench.config.profiles import RunConfig
 from memlocbench.store import ArtefactStore
 from memlocbench.training.trained_models import KIND as MODEL_KIND
 
@@ -44,7 +44,7 @@ def _method(prep: Prepared, req: RunRequest, payload: dict) -> str:
 
 
 def _analysis(prep: Prepared | None, req: RunRequest, payload: dict) -> str:
-    from memlocbench.analysis_pipeline import compute_analysis
+    from memlocbench.run.analysis_run import compute_analysis
 
     _, key = compute_analysis(_plugins(), analysis_request(payload, req.store), log=lambda msg: None)
     return key
@@ -62,7 +62,7 @@ _SELF_PREPARED = {"analysis"}
 
 @lru_cache(maxsize=1)
 def _plugins():
-    from memlocbench.plugins import load_plugins
+    from memlocbench.registry import load_plugins
 
     return load_plugins()
 
@@ -105,7 +105,7 @@ def request_for(payload: dict, store: ArtefactStore | None = None) -> RunRequest
 def analysis_request(payload: dict, store: ArtefactStore | None = None):
     """The ``AnalysisRequest`` a payload describes (the one ``memlocbench analyse`` would build); the
     analysis parameters travel beside the config, whose dump leaves them out."""
-    from memlocbench.analysis_pipeline import AnalysisRequest
+    from memlocbench.run.analysis_run import AnalysisRequest
 
     req = request_for(payload, store)
     config = req.config.model_copy(update={"analyses": payload.get("analysis_params", {})})

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import torch
 
-from memlocbench.compute import autocast
+from memlocbench.config.compute import autocast
 from memlocbench.data.encoding import Encoded
-from memlocbench.partial_forward import cache_per_example, logits_from, pad_hidden, run_layers
-from memlocbench.protocols import ModelAdapter
+from memlocbench.models.partial_forward import cache_per_example, logits_from, pad_hidden, run_layers
+from memlocbench.contracts.protocols import ModelAdapter
 
 
 class CachedHeadInput:

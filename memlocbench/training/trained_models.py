@@ -20,13 +20,13 @@ from memlocbench import __version__
 from memlocbench.data.encoding import Encoded
 from memlocbench.data.noisy_dataset import NoisyDataset
 from memlocbench.errors import InvalidInputError, TrainingDivergedError
-from memlocbench.layer_profile import control_placements, single_layer_placements  # noqa: F401 (re-exported)
-from memlocbench.metrics import accuracy
-from memlocbench.neuron_masks import ffn_projections, ffn_shape
-from memlocbench.planted_neurons import (PLANTED_LR_SCALE, PLANTED_PERCENT, PLANTING_VERSION, planted_columns,
+from memlocbench.scoring.layer_weights import control_placements, single_layer_placements  # noqa: F401 (re-exported)
+from memlocbench.scoring.metrics import accuracy
+from memlocbench.models.neuron_masks import ffn_projections, ffn_shape
+from memlocbench.scoring.planted_neurons import (PLANTED_LR_SCALE, PLANTED_PERCENT, PLANTING_VERSION, planted_columns,
                                          sample_planted)
-from memlocbench.profiles import RunConfig
-from memlocbench.protocols import ModelAdapter
+from memlocbench.config.profiles import RunConfig
+from memlocbench.contracts.protocols import ModelAdapter
 from memlocbench.store import ArtefactStore
 from memlocbench.training.head_only import CachedHeadInput
 from memlocbench.training.trainer import AuxiliaryTask, train_classifier
@@ -43,7 +43,7 @@ class Recipe:
     ``main_layers``: the layers the main task may update (None: all); the embeddings are always
     frozen and the head always trains. ``aux``: train the auxiliary task alongside (control setup).
     ``planted``: the main task may update only the output weights of the planted neurons
-    (``memlocbench.planted_neurons``), through a gradient mask (the neuron ground-truth track).
+    (``memlocbench.scoring.planted_neurons``), through a gradient mask (the neuron ground-truth track).
     """
 
     role: str

@@ -7,7 +7,7 @@ snapshots the first epoch at which the training set is fitted (macro-F1 against 
 past ``epochs`` until the noisy examples are fitted, then a stated number of epochs more, up to a
 maximum, and records how many epochs it trained. With the default ``ComputeConfig`` this is the
 paper's loop in fp32 with random batches; ``cpu-fast`` switches on bf16 autocast, length-grouped
-batches and training-set scoring only until the first fit (``memlocbench.compute``).
+batches and training-set scoring only until the first fit (``memlocbench.config.compute``).
 """
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ import torch
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
-from memlocbench.compute import autocast, training_batches
+from memlocbench.config.compute import autocast, training_batches
 from memlocbench.data.encoding import Encoded
 from memlocbench.errors import TrainingDivergedError
-from memlocbench.metrics import accuracy, macro_f1
-from memlocbench.profiles import ComputeConfig, TrainConfig
-from memlocbench.protocols import ModelAdapter
+from memlocbench.scoring.metrics import accuracy, macro_f1
+from memlocbench.config.profiles import ComputeConfig, TrainConfig
+from memlocbench.contracts.protocols import ModelAdapter
 
 State = dict[str, torch.Tensor]
 #: logits for some examples of the training set: ``forward(model, indices)``

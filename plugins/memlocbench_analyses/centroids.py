@@ -25,8 +25,8 @@ import math
 import numpy as np
 import torch
 
-from memlocbench import hookimpl
-from memlocbench.protocols import AnalysisInfo, AnalysisOutput
+from memlocbench.api import hookimpl
+from memlocbench.api import AnalysisInfo, AnalysisOutput
 from memlocbench_analyses import mean_defined, sd_defined, summary_mismatches
 from memlocbench_methods.probing import sentence_features
 

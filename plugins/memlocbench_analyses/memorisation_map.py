@@ -32,14 +32,14 @@ from collections import Counter
 
 import torch
 
-from memlocbench import hookimpl
-from memlocbench.compute import autocast
-from memlocbench.data.encoding import Encoded
-from memlocbench.errors import InvalidInputError
-from memlocbench.protocols import AnalysisInfo, AnalysisOutput
+from memlocbench.api import hookimpl
+from memlocbench.api import autocast
+from memlocbench.api import Encoded
+from memlocbench.api import InvalidInputError
+from memlocbench.api import AnalysisInfo, AnalysisOutput
 from memlocbench_analyses import mean_defined, sd_defined, summary_mismatches
-from memlocbench.training.trained_models import TRAINING_CODE_VERSION
-from memlocbench.training.trainer import train_classifier
+from memlocbench.api import TRAINING_CODE_VERSION
+from memlocbench.api import train_classifier
 
 #: the paper's settings; the cpu profile overrides them (memlocbench/profiles.py)
 DEFAULTS = {"runs": 30, "epochs": 10, "learning_rate": 3e-5, "batch_size": 8, "fraction": 0.5}

@@ -27,14 +27,14 @@ from __future__ import annotations
 
 import torch
 
-from memlocbench import hookimpl
-from memlocbench.errors import InvalidInputError
-from memlocbench.layer_profile import layer_ranking, normalise, top_neuron_indices
-from memlocbench.neuron_masks import ffn_projections, scaled_neurons
-from memlocbench.metrics import accuracy
-from memlocbench.pipeline import NEURON_METHODS, PAPER_METHODS
-from memlocbench.protocols import AnalysisInfo, AnalysisOutput
-from memlocbench.training.trainer import predict
+from memlocbench.api import hookimpl
+from memlocbench.api import InvalidInputError
+from memlocbench.api import layer_ranking, normalise, top_neuron_indices
+from memlocbench.api import ffn_projections, scaled_neurons
+from memlocbench.api import accuracy
+from memlocbench.run.method_run import NEURON_METHODS, PAPER_METHODS
+from memlocbench.api import AnalysisInfo, AnalysisOutput
+from memlocbench.api import predict
 from memlocbench_analyses import summary_mismatches
 
 DEFAULTS = {"methods": [*NEURON_METHODS, *PAPER_METHODS], "budgets": [0.1, 0.5, 1.0, 2.0], "random_repeats": 3,

@@ -21,9 +21,9 @@ import random
 
 import torch
 
-from memlocbench import hookimpl
-from memlocbench.metrics import macro_f1
-from memlocbench.protocols import AnalysisInfo, AnalysisOutput
+from memlocbench.api import hookimpl
+from memlocbench.api import macro_f1
+from memlocbench.api import AnalysisInfo, AnalysisOutput
 from memlocbench_analyses import mean_defined, sd_defined, summary_mismatches
 from memlocbench_methods.probing import DEFAULTS as PROBE_DEFAULTS
 from memlocbench_methods.probing import fit_probes, sentence_features

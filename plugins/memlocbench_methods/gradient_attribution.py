@@ -24,9 +24,9 @@ import random
 
 import torch
 
-from memlocbench import hookimpl
-from memlocbench.protocols import LayerScores, MethodInfo
-from memlocbench.training.trainer import set_trainable
+from memlocbench.api import hookimpl
+from memlocbench.api import LayerScores, MethodInfo
+from memlocbench.api import set_trainable
 
 DEFAULTS = {"batch_size": 32, "seed": None}
 

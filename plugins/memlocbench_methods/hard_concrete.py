@@ -20,8 +20,8 @@ import math
 
 import torch
 
-from memlocbench import hookimpl
-from memlocbench.protocols import LayerScores, MethodInfo
+from memlocbench.api import hookimpl
+from memlocbench.api import LayerScores, MethodInfo
 from memlocbench_methods.mask_learning import COMMON_DEFAULTS, localise_with_mask
 
 DEFAULTS = {**COMMON_DEFAULTS, "beta": 0.33, "mask_p": 0.9}

@@ -23,9 +23,9 @@ from __future__ import annotations
 import torch
 from tqdm.auto import tqdm
 
-from memlocbench import hookimpl
-from memlocbench.neuron_masks import ffn_projections
-from memlocbench.protocols import LayerScores, MethodInfo
+from memlocbench.api import hookimpl
+from memlocbench.api import ffn_projections
+from memlocbench.api import LayerScores, MethodInfo
 from memlocbench_methods.neuron_scoring import (log_probs_with_scaled_layer, neuron_groups, neuron_output,
                                                 neuron_params, weighted_batches)
 

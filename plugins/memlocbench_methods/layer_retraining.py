@@ -26,12 +26,12 @@ import torch
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
-from memlocbench import hookimpl
-from memlocbench.layer_profile import layer_weights_from_windows, window_key, windows
-from memlocbench.compute import autocast, training_batches
-from memlocbench.partial_forward import all_layer_inputs, cache_per_example, logits_from, pad_hidden
-from memlocbench.profiles import ComputeConfig
-from memlocbench.protocols import LayerScores, MethodInfo
+from memlocbench.api import hookimpl
+from memlocbench.api import layer_weights_from_windows, window_key, windows
+from memlocbench.api import autocast, training_batches
+from memlocbench.api import all_layer_inputs, cache_per_example, logits_from, pad_hidden
+from memlocbench.api import ComputeConfig
+from memlocbench.api import LayerScores, MethodInfo
 
 DEFAULTS = {"epochs": 5, "learning_rate": 3e-5, "batch_size": 8, "heldout_seed": 42, "warmup_fraction": 0.1,
             "max_grad_norm": 1.0, "weight_decay": 0.01, "eval_batch_size": 64}

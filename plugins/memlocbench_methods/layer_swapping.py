@@ -19,11 +19,11 @@ import copy
 import torch
 from tqdm.auto import tqdm
 
-from memlocbench import hookimpl
-from memlocbench.layer_profile import layer_weights_from_windows, window_key, windows
-from memlocbench.compute import autocast
-from memlocbench.partial_forward import all_layer_inputs, logits_from, run_layers
-from memlocbench.protocols import LayerScores, MethodInfo
+from memlocbench.api import hookimpl
+from memlocbench.api import layer_weights_from_windows, window_key, windows
+from memlocbench.api import autocast
+from memlocbench.api import all_layer_inputs, logits_from, run_layers
+from memlocbench.api import LayerScores, MethodInfo
 
 DEFAULTS = {"eval_batch_size": 64}
 

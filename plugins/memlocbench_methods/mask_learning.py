@@ -33,9 +33,9 @@ from typing import Protocol
 import torch
 import torch.nn.functional as F
 
-from memlocbench.layer_profile import neuron_layer_shares
-from memlocbench.neuron_masks import ffn_shape, scaled_neurons
-from memlocbench.protocols import LayerScores
+from memlocbench.api import neuron_layer_shares
+from memlocbench.api import ffn_shape, scaled_neurons
+from memlocbench.api import LayerScores
 from memlocbench_methods.gradient_attribution import clean_sample
 from memlocbench_methods.neuron_scoring import neuron_params
 

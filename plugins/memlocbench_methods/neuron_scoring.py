@@ -20,11 +20,11 @@ from typing import Iterator
 import torch
 import torch.nn.functional as F
 
-from memlocbench.errors import InvalidInputError
-from memlocbench.layer_profile import neuron_layer_shares, top_neuron_count
-from memlocbench.neuron_masks import ffn_projections, scaled_neurons
-from memlocbench.partial_forward import logits_from
-from memlocbench.protocols import LayerScores
+from memlocbench.api import InvalidInputError
+from memlocbench.api import neuron_layer_shares, top_neuron_count
+from memlocbench.api import ffn_projections, scaled_neurons
+from memlocbench.api import logits_from
+from memlocbench.api import LayerScores
 from memlocbench_methods.gradient_attribution import clean_sample
 
 #: the parameters every neuron method has (besides its own)

@@ -25,9 +25,9 @@ import math
 import torch
 import torch.nn.functional as F
 
-from memlocbench import hookimpl
-from memlocbench.metrics import f1_per_class
-from memlocbench.protocols import LayerScores, MethodInfo
+from memlocbench.api import hookimpl
+from memlocbench.api import f1_per_class
+from memlocbench.api import LayerScores, MethodInfo
 
 DEFAULTS = {"hidden": 128, "dropout": 0.1, "epochs": 100, "select_after_epoch": 25, "batch_size": 32,
             "learning_rate": 2e-4, "weight_decay": 1e-5, "seeds": [0, 1, 2, 3, 4], "class_weights": [0.33, 0.67],

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import torch
 
-from memlocbench import hookimpl
-from memlocbench.protocols import LayerScores, MethodInfo
+from memlocbench.api import hookimpl
+from memlocbench.api import LayerScores, MethodInfo
 from memlocbench_methods.mask_learning import COMMON_DEFAULTS, localise_with_mask
 
 DEFAULTS = dict(COMMON_DEFAULTS)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from memlocbench import hookimpl
+from memlocbench.api import hookimpl
 from memlocbench_models.bert import BertAdapter, minilm_source
 from memlocbench_models.gpt_neo import GPTNeoAdapter
 from memlocbench_models.gpt_neox import GPTNeoXAdapter

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from memlocbench_models.hf_adapter import HFAdapter
+from memlocbench.api import HFAdapter
 
 
 def minilm_source() -> str:

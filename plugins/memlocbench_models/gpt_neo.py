@@ -15,7 +15,7 @@ import re
 
 import torch
 
-from memlocbench_models.hf_adapter import DecoderAdapter
+from memlocbench.api import DecoderAdapter
 
 
 class GPTNeoAdapter(DecoderAdapter):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from memlocbench_models.hf_adapter import DecoderAdapter
+from memlocbench.api import DecoderAdapter
 
 
 class GPTNeoXAdapter(DecoderAdapter):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from memlocbench_models.hf_adapter import DecoderAdapter
+from memlocbench.api import DecoderAdapter
 
 
 class OPTAdapter(DecoderAdapter):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from memlocbench import hookimpl
+from memlocbench.api import hookimpl
 from memlocbench_tasks.catalogue import ALL_TASKS
 
 

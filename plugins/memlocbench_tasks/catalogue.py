@@ -1,6 +1,6 @@
 """The 12 tasks of Dankers & Titov (2024), with their hub sources and preprocessing.
 
-Every task is a :class:`~memlocbench.data.hub_task.HubTask`; the shared procedure (evaluation split
+Every task is a :class:`~memlocbench.data.hub.HubTask`; the shared procedure (evaluation split
 halved into validation and test with the data seed, or 20% of train held out where the hub has only
 train; multi-field inputs joined as ``a SEP b``) lives there. Only three tasks need their own
 preprocessing: ``reuters`` (single-topic documents of the 8 most frequent single-topic classes,
@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from memlocbench.data.hub_task import HubTask
-from memlocbench.errors import DataUnavailableError
-from memlocbench.protocols import TaskMetadata
+from memlocbench.api import HubTask
+from memlocbench.api import DataUnavailableError
+from memlocbench.api import TaskMetadata
 
 _GLUE = "Wang et al. (2019), GLUE: A Multi-Task Benchmark and Analysis Platform for Natural Language Understanding, ICLR"
 _SUPERGLUE = ("Wang et al. (2019), SuperGLUE: A Stickier Benchmark for General-Purpose Language Understanding "

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from memlocbench import hookimpl
-from memlocbench.data.hub_task import HubTask
-from memlocbench.protocols import AnalysisInfo, AnalysisOutput, LayerScores, MethodInfo, TaskMetadata
+from memlocbench.api import hookimpl
+from memlocbench.api import HubTask
+from memlocbench.api import AnalysisInfo, AnalysisOutput, LayerScores, MethodInfo, TaskMetadata
 
 # dair-ai/emotion ClassLabel order: sadness, joy, love, anger, fear, surprise
 _POSITIVE = {1, 2, 5}

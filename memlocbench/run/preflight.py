@@ -1,10 +1,10 @@
 """Checks before any training: what would otherwise fail, or produce nothing, after the work.
 
-Called by :func:`memlocbench.pipeline.run` once names are resolved: the store and the output folder
+Called by :func:`memlocbench.run.method_run.run` once names are resolved: the store and the output folder
 are writable, the maximum length fits the model, and the noisy dataset has at least one example
 with a perturbed label (with none there is nothing to memorise and every profile is empty). Range
 checks on single settings (seeds, epochs, learning rate, noise fraction) live in
-:mod:`memlocbench.profiles`; bad data rows are reported by :mod:`memlocbench.data.sources`.
+:mod:`memlocbench.config.profiles`; bad data rows are reported by :mod:`memlocbench.data.sources`.
 """
 
 from __future__ import annotations

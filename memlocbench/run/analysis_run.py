@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from memlocbench import __version__
-from memlocbench.analysis_context import AnalysisContext
-from memlocbench.analysis_results import AnalysisResult, guarded_seeds
-from memlocbench.pipeline import RunRequest, _ref, layer_scores, memorisation_stats, prepare, provider_of
-from memlocbench.plugins import Plugins
-from memlocbench.profiles import RunConfig
-from memlocbench.protocols import AnalysisOutput
-from memlocbench.results import MemorisationGuard, environment, memorisation_guard
+from memlocbench.run.analysis_context import AnalysisContext
+from memlocbench.results.analysis_result import AnalysisResult, guarded_seeds
+from memlocbench.run.method_run import RunRequest, _ref, layer_scores, memorisation_stats, prepare, provider_of
+from memlocbench.registry import Plugins
+from memlocbench.config.profiles import RunConfig
+from memlocbench.contracts.protocols import AnalysisOutput
+from memlocbench.results.run_result import MemorisationGuard, environment, memorisation_guard
 from memlocbench.store import ArtefactStore
 
 OUTPUT_KIND = "analysis-outputs"
@@ -42,7 +42,7 @@ class AnalysisRequest:
     out_dir: Path = Path("results")
     store: ArtefactStore = field(default_factory=ArtefactStore)
     progress: bool = True
-    device: str = "cpu"  # cpu | cuda | auto (memlocbench.device); not part of any key
+    device: str = "cpu"  # cpu | cuda | auto (memlocbench.run.device); not part of any key
 
 
 def analysis_spec(analysis, task_meta, model: str, model_version: int, cfg: RunConfig, dataset,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from memlocbench.layer_profile import top_neuron_count, top_neurons
+from memlocbench.scoring.layer_weights import top_neuron_count, top_neurons
 
 #: the share of all feed-forward neurons (in %) whose output weights the main task may update
 PLANTED_PERCENT = 1.0

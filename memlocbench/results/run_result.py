@@ -18,9 +18,9 @@ from typing import Annotated, Any, Literal
 from pydantic import (BaseModel, ConfigDict, Discriminator, Field, StringConstraints, Tag, ValidationError,
                       field_validator, model_validator)
 
-from memlocbench.layer_profile import control_accuracy, control_placements, layer_ranking, single_layer_placements, mcog, normalise
+from memlocbench.scoring.layer_weights import control_accuracy, control_placements, layer_ranking, single_layer_placements, mcog, normalise
 from memlocbench.names import Name, path_inside
-from memlocbench.profiles import GuardConfig, RunConfig, config_hash
+from memlocbench.config.profiles import GuardConfig, RunConfig, config_hash
 from memlocbench.store import atomic_write_text
 
 SCHEMA_VERSION = 1
@@ -169,7 +169,7 @@ def neuron_control_score(profile: list[float], planted: list[int], width: int, m
     """The neuron track's scores: accuracy@1 of the profile against the layers holding the most
     planted neurons (ties as the paper's code per method), and, with ``neurons`` ([L, d_ff] scores of
     a neuron method), recall@k and recall@2k (k = |planted|, top neurons ties to the lower index)."""
-    from memlocbench.planted_neurons import planted_per_layer, random_recall, ranked_neurons, recall
+    from memlocbench.scoring.planted_neurons import planted_per_layer, random_recall, ranked_neurons, recall
 
     L, k = len(profile), len(planted)
     per_layer = planted_per_layer(planted, L, width)
@@ -356,7 +356,7 @@ class Result(_Strict):
     def _check_neurons(self, c: NeuronControlScore) -> None:
         """The planted set must be the model seed's draw, and every score must follow from it, the
         profile and the recorded top neurons."""
-        from memlocbench.planted_neurons import planted_count, sample_planted
+        from memlocbench.scoring.planted_neurons import planted_count, sample_planted
 
         L, total = self.num_layers, self.num_layers * c.width
         if len(c.planted) != planted_count(L, c.width):
@@ -376,7 +376,7 @@ class Result(_Strict):
                   ("chance", expected.chance), ("random_recall_at_k", expected.random_recall_at_k),
                   ("random_recall_at_2k", expected.random_recall_at_2k)]
         if c.top is not None:
-            from memlocbench.planted_neurons import recall
+            from memlocbench.scoring.planted_neurons import recall
 
             checks += [("recall_at_k", recall(c.top, c.planted, len(c.planted))),
                        ("recall_at_2k", recall(c.top, c.planted, 2 * len(c.planted)))]

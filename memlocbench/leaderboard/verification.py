@@ -111,11 +111,11 @@ def verify_submission(folder: Path, plugins, *, sample: int, seed: int = 0, data
     the comparison in ``folder/verification.json``."""
     from memlocbench import __version__
     from memlocbench.errors import InvalidInputError
-    from memlocbench.leaderboard import result_files
-    from memlocbench.pipeline import RunRequest, run
-    from memlocbench.profiles import RunConfig
+    from memlocbench.leaderboard.page import result_files
+    from memlocbench.run.method_run import RunRequest, run
+    from memlocbench.config.profiles import RunConfig
     from memlocbench.store import ArtefactStore
-    from memlocbench.submission import validate_file
+    from memlocbench.leaderboard.submission import validate_file
 
     folder = Path(folder)
     files = result_files(folder)

@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 import torch
 from torch import nn
 
-from memlocbench.protocols import ModelAdapter
+from memlocbench.contracts.protocols import ModelAdapter
 
 
 class _PassThrough(nn.Module):

@@ -12,8 +12,8 @@ from tabulate import tabulate
 
 from memlocbench import __version__
 from memlocbench.errors import InvalidInputError, MemlocbenchError, MemlocbenchWarning
-from memlocbench.plugins import Plugins, PluginWarning, load_plugins
-from memlocbench.profiles import MAX_EPOCHS, MAX_SEED
+from memlocbench.registry import Plugins, PluginWarning, load_plugins
+from memlocbench.config.profiles import MAX_EPOCHS, MAX_SEED
 
 
 def _plugins() -> Plugins:
@@ -65,7 +65,7 @@ def list_cmd(kind: str, data_dir: Path | None) -> None:
             meta = obj.metadata
             row = [name, meta.description, meta.num_labels]
             if data_dir is not None:
-                from memlocbench.task_summary import task_sizes
+                from memlocbench.run.task_summary import task_sizes
 
                 sizes = task_sizes(obj, data_dir)
                 if isinstance(sizes, str):
@@ -118,7 +118,7 @@ def _run_options(f):
 
 
 def _config(profile, train_size, epochs, learning_rate, batch_size, max_length, data_seed, noise_fraction):
-    from memlocbench.profiles import build_config
+    from memlocbench.config.profiles import build_config
 
     return build_config(
         profile,
@@ -143,11 +143,11 @@ def _config(profile, train_size, epochs, learning_rate, batch_size, max_length, 
 def run(methods, task, model, profile, train_size, epochs, learning_rate, batch_size, max_length, data_seed,
         seed, noise_fraction, data_dir, out, cache_dir, control, control_track, device, quiet) -> None:
     """Train (or reuse) the memorising model and its clean twin, then localise memorisation."""
-    from memlocbench.pipeline import RunRequest
-    from memlocbench.pipeline import run as run_pipeline
+    from memlocbench.run.method_run import RunRequest
+    from memlocbench.run.method_run import run as run_pipeline
     from memlocbench.store import ArtefactStore
 
-    from memlocbench.pipeline import resolve_methods
+    from memlocbench.run.method_run import resolve_methods
 
     plugins = _plugins()
     for kind, name in (("task", task), ("model", model)):
@@ -172,8 +172,8 @@ def run(methods, task, model, profile, train_size, epochs, learning_rate, batch_
 def analyse(name, task, model, profile, train_size, epochs, learning_rate, batch_size, max_length, data_seed,
             seed, noise_fraction, data_dir, out, cache_dir, quiet, params, device) -> None:
     """Run the analysis NAME (see `memlocbench list analyses`) on a task's noisy dataset and trained models."""
-    from memlocbench.analysis_pipeline import AnalysisRequest
-    from memlocbench.analysis_pipeline import analyse as run_analysis
+    from memlocbench.run.analysis_run import AnalysisRequest
+    from memlocbench.run.analysis_run import analyse as run_analysis
     from memlocbench.store import ArtefactStore
 
     plugins = _plugins()
@@ -204,7 +204,7 @@ def analyse(name, task, model, profile, train_size, epochs, learning_rate, batch
 
 
 def _report(output) -> None:
-    from memlocbench.results import setup_label
+    from memlocbench.results.run_result import setup_label
 
     for result, path in zip(output.results, output.paths):
         rows = [[i + 1, f"{raw:.4f}", f"{w:.3f}", "#" * round(40 * w)]
@@ -356,7 +356,7 @@ _PATHS = click.Path(file_okay=False, path_type=Path)
 
 
 def _rebuild(submissions: Path, extra: list[Path], out: Path, figures: Path | None, plugins: Plugins | None) -> None:
-    from memlocbench.leaderboard import collect, model_tables, relpath, render
+    from memlocbench.leaderboard.page import collect, model_tables, relpath, render
     from memlocbench.store import atomic_write_text
 
     collected = collect(submissions, [d for d in extra if d.is_dir()])
@@ -368,9 +368,9 @@ def _rebuild(submissions: Path, extra: list[Path], out: Path, figures: Path | No
     atomic_write_text(out, render(collected, all_tasks=all_tasks, figures_rel=rel))
     n_fig = 0
     if figures is not None:
-        from memlocbench.leaderboard_figures import write_figures
+        from memlocbench.leaderboard.figures import write_figures
 
-        from memlocbench.leaderboard_analyses import write_figures as write_analysis_figures
+        from memlocbench.leaderboard.analyses_section import write_figures as write_analysis_figures
 
         tables = model_tables(collected.entries)
         n_fig = len(write_figures(tables, figures)) + len(write_analysis_figures(collected, tables, figures))
@@ -399,7 +399,7 @@ def leaderboard(submissions, out, figures, result_dirs) -> None:
 
 
 def _print_checked(checked) -> int:
-    from memlocbench.results import setup_label
+    from memlocbench.results.run_result import setup_label
 
     bad = 0
     for c in checked:
@@ -430,7 +430,7 @@ def _print_checked(checked) -> int:
 def validate(files) -> None:
     """Check result files as `submit` would, without writing anything (exit status 2 if any fails).
     Run summaries (*.summary.json) are checked as summaries."""
-    from memlocbench.submission import validate_files
+    from memlocbench.leaderboard.submission import validate_files
 
     bad = _print_checked(validate_files(list(files), _plugins()))
     if bad:
@@ -449,7 +449,7 @@ def validate(files) -> None:
 @_leaderboard_options
 def submit(files, name, description, not_run, force, submissions, out, figures) -> None:
     """Validate result files and, only if all pass, add them to the leaderboard and rebuild it."""
-    from memlocbench.submission import SubmissionError, check_writable, submit as file_submission
+    from memlocbench.leaderboard.submission import SubmissionError, check_writable, submit as file_submission
 
     reasons = {}
     for item in not_run:
@@ -481,7 +481,7 @@ def verify(submission, sample, seed, data_dir, cache_dir, submissions, out, figu
     submitted numbers, record the outcome in SUBMISSION/verification.json and rebuild the page
     (exit status 1 if any result is outside the tolerance)."""
     from memlocbench.store import ArtefactStore
-    from memlocbench.verification import verify_submission
+    from memlocbench.leaderboard.verification import verify_submission
 
     plugins = _plugins()
     record = verify_submission(submission, plugins, sample=sample, seed=seed, data_dir=data_dir,

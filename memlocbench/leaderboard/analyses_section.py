@@ -21,7 +21,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from memlocbench.analysis_results import AnalysisResult, is_analysis_record
+from memlocbench.results.analysis_result import AnalysisResult, is_analysis_record
 
 #: (label, analysis, summary key) of the generalisation scores and of the location measures
 SCORES = [("generalisation score", "memorisation-map", "generalisation_score"),
@@ -109,7 +109,7 @@ def correlation(xs: list[float | None], ys: list[float | None]) -> tuple[float, 
 
 
 def figure_name(model: str) -> str:
-    from memlocbench.leaderboard import file_slug
+    from memlocbench.leaderboard.page import file_slug
 
     return f"{file_slug(model)}__mcog_vs_generalisation.png"
 
@@ -153,7 +153,7 @@ def guard_notes(latest: dict[tuple[str, str, str], AnalysisResult], model: str) 
 
 def section(collected, tables, figures_rel: str | None) -> list[str]:
     """Markdown lines of the section (a note when there are no analysis results)."""
-    from memlocbench.leaderboard import md_escape
+    from memlocbench.leaderboard.page import md_escape
 
     md = ["## Memorisation vs generalisation", "",
           "Does memorisation sit later in tasks that generalise better (the paper's second question)? Per task: "
@@ -219,7 +219,7 @@ def _points(per_task: dict) -> list[tuple[str, float, float]]:
 
 def write_figures(collected, tables, out_dir: Path) -> list[Path]:
     """One scatter per model: mean M-CoG (y) against the generalisation score (x), one point per task."""
-    from memlocbench.leaderboard_figures import _pyplot, _save
+    from memlocbench.leaderboard.figures import _pyplot, _save
 
     measures = task_measures(getattr(collected, "analyses", []), tables)
     out_dir = Path(out_dir)
@@ -250,7 +250,7 @@ ABLATION = "neuron-ablation"
 
 
 def ablation_figure_name(model: str) -> str:
-    from memlocbench.leaderboard import file_slug
+    from memlocbench.leaderboard.page import file_slug
 
     return f"{file_slug(model)}__neuron_ablation.png"
 
@@ -270,7 +270,7 @@ def _curve_cells(points: list[dict], key: str) -> str:
 
 def ablation_section(collected, figures_rel: str | None) -> list[str]:
     """Markdown lines of the "Causal ablation track" section."""
-    from memlocbench.leaderboard import md_escape
+    from memlocbench.leaderboard.page import md_escape
 
     md = ["## Causal ablation track", "",
           "Zeroing what each method points at on the memorising model (issue #15): the top 0.1 / 0.5 / 1 / 2 % of "
@@ -316,7 +316,7 @@ def ablation_section(collected, figures_rel: str | None) -> list[str]:
 def write_ablation_figures(collected, out_dir: Path) -> list[Path]:
     """One figure per model: per task, noisy-fit drop (top) and validation drop (bottom) against the
     ablated share of neurons (log scale); neuron methods as curves, random dashed, layer methods as points."""
-    from memlocbench.leaderboard_figures import _pyplot, _save
+    from memlocbench.leaderboard.figures import _pyplot, _save
 
     out_dir = Path(out_dir)
     written = []

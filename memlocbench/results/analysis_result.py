@@ -15,8 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from memlocbench.profiles import config_hash
-from memlocbench.results import MemorisationGuard, PluginRef
+from memlocbench.config.profiles import config_hash
+from memlocbench.results.run_result import MemorisationGuard, PluginRef
 from memlocbench.store import atomic_write_text
 
 ANALYSIS_SCHEMA_VERSION = 1

@@ -25,9 +25,9 @@ from typing import Any, Callable, Generic, Iterable, TypeVar
 
 import pluggy
 
-from memlocbench import hookspecs
+from memlocbench.contracts import hookspecs
 from memlocbench.errors import MemlocbenchWarning, UnknownNameError
-from memlocbench.protocols import (Analysis, AnalysisInfo, Executor, LocalisationMethod, MethodInfo, ModelAdapter,
+from memlocbench.contracts.protocols import (Analysis, AnalysisInfo, Executor, LocalisationMethod, MethodInfo, ModelAdapter,
                                    ModelInfo, Task, TaskMetadata)
 
 ENTRY_POINT_GROUP = "memlocbench"

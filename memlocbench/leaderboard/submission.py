@@ -24,13 +24,13 @@ from typing import Any, Callable
 
 from pydantic import ValidationError
 
-from memlocbench.analysis_results import check_analysis_record, is_analysis_record, recheck_problems
+from memlocbench.results.analysis_result import check_analysis_record, is_analysis_record, recheck_problems
 from memlocbench.errors import InvalidInputError, UnknownNameError
-from memlocbench.leaderboard import SUBMISSION_META, SubmissionMeta, file_slug, read_meta
+from memlocbench.leaderboard.page import SUBMISSION_META, SubmissionMeta, file_slug, read_meta
 from memlocbench.names import path_inside
-from memlocbench.results import SCHEMA_VERSION, Result, RunSummary, field_path
+from memlocbench.results.run_result import SCHEMA_VERSION, Result, RunSummary, field_path
 from memlocbench.store import atomic_write_text
-from memlocbench.verification import VERIFICATION
+from memlocbench.leaderboard.verification import VERIFICATION
 
 MAX_RESULT_BYTES = 20_000_000
 MAX_JSON_DEPTH = 32

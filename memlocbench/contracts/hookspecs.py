@@ -8,9 +8,9 @@ Each hook receives a ``register`` callable. A plugin calls it once per object it
     def register_tasks(register):
         register(MyTask())
 
-Tasks must satisfy :class:`memlocbench.protocols.Task`, models
-:class:`memlocbench.protocols.ModelAdapter`, methods
-:class:`memlocbench.protocols.LocalisationMethod`, analyses :class:`memlocbench.protocols.Analysis`. Built-in plugins use exactly these hooks and are
+Tasks must satisfy :class:`memlocbench.contracts.protocols.Task`, models
+:class:`memlocbench.contracts.protocols.ModelAdapter`, methods
+:class:`memlocbench.contracts.protocols.LocalisationMethod`, analyses :class:`memlocbench.contracts.protocols.Analysis`. Built-in plugins use exactly these hooks and are
 found through the ``memlocbench`` entry-point group, like any third-party package.
 """
 

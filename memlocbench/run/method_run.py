@@ -16,18 +16,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from memlocbench import __version__, preflight
+from memlocbench import __version__
+from memlocbench.run import preflight
 from memlocbench.data.encoding import encode
 from memlocbench.data.noise import stratified_subsample
 from memlocbench.data.noisy_dataset import build_noisy_dataset
-from memlocbench.device import resolve_device
+from memlocbench.run.device import resolve_device
 from memlocbench.errors import InvalidInputError, MethodOutputError
-from memlocbench.layer_profile import layer_ranking, mcog, normalise
-from memlocbench.method_context import MethodContext
-from memlocbench.plugins import Plugins
-from memlocbench.profiles import RunConfig
-from memlocbench.protocols import LayerScores
-from memlocbench.results import (CONTROL_TRACKS, MemorisationStats, PluginRef, Result, RunSummary, control_score,
+from memlocbench.scoring.layer_weights import layer_ranking, mcog, normalise
+from memlocbench.run.method_context import MethodContext
+from memlocbench.registry import Plugins
+from memlocbench.config.profiles import RunConfig
+from memlocbench.contracts.protocols import LayerScores
+from memlocbench.results.run_result import (CONTROL_TRACKS, MemorisationStats, PluginRef, Result, RunSummary, control_score,
                                  environment, memorisation_guard, neuron_control_score, summarise)
 from memlocbench.store import ArtefactStore
 from memlocbench.training.trained_models import (CONTROL_NORMALISER, PLANTED, TrainedModels, control_placements,
@@ -51,7 +52,7 @@ class RunRequest:
     store: ArtefactStore = field(default_factory=ArtefactStore)
     progress: bool = True
     control: bool = False  # run on the control models (known memorisation layers) instead
-    device: str = "cpu"  # cpu | cuda | auto (memlocbench.device); not part of any key
+    device: str = "cpu"  # cpu | cuda | auto (memlocbench.run.device); not part of any key
     placements: list[tuple[int, int]] | None = None  # with control: only these placements (default: all three)
     control_track: str = "pair"  # "pair": the paper's two-layer placements; "single": one layer each;
     # "neurons": the main task may update only the planted neurons (the neuron ground-truth track)
@@ -253,7 +254,7 @@ def layer_scores(req: RunRequest, prep: Prepared, view: TrainedModels, method) -
 
 def ffn_width(adapter, view: TrainedModels) -> int:
     """d_ff of the memorising model: the input width of its layers' feed-forward down-projections."""
-    from memlocbench.neuron_masks import ffn_shape
+    from memlocbench.models.neuron_masks import ffn_shape
 
     return ffn_shape(adapter, view.load("memorising"))[1]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from memlocbench.leaderboard import ModelTable, figure_paths
+from memlocbench.leaderboard.page import ModelTable, figure_paths
 from memlocbench.names import path_inside
 
 _PNG_META = {"Software": None}  # no version stamp: the same inputs give the same files

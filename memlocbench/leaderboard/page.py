@@ -25,12 +25,12 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, ValidationError
 from tabulate import tabulate
 
-from memlocbench.layer_profile import layer_ranking, mcog, normalise
-from memlocbench.leaderboard_analyses import read_analysis_into
-from memlocbench.leaderboard_analyses import section as analyses_section
-from memlocbench.profiles import config_hash
-from memlocbench.results import Result, read_result, setup_label, setup_order
-from memlocbench.verification import VERIFICATION, VerificationRecord, read_record, verified_files
+from memlocbench.scoring.layer_weights import layer_ranking, mcog, normalise
+from memlocbench.leaderboard.analyses_section import read_analysis_into
+from memlocbench.leaderboard.analyses_section import section as analyses_section
+from memlocbench.config.profiles import config_hash
+from memlocbench.results.run_result import Result, read_result, setup_label, setup_order
+from memlocbench.leaderboard.verification import VERIFICATION, VerificationRecord, read_record, verified_files
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~])")
 SUBMISSION_META = "submission.json"
@@ -192,7 +192,7 @@ class ModelTable:
 
     def paper_mcogs(self, task: str) -> list[float]:
         """The row's M-CoGs of the paper's four layer methods (columns may carry a submission suffix)."""
-        from memlocbench.pipeline import PAPER_METHODS  # (lazy: the pipeline imports torch)
+        from memlocbench.run.method_run import PAPER_METHODS  # (lazy: the pipeline imports torch)
 
         return [self.cells[(task, c)].mcog for c in self.columns
                 if c.split(" (")[0] in PAPER_METHODS and (task, c) in self.cells]

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from memlocbench.errors import ModelUnavailableError
-from memlocbench.protocols import ModelInfo
+from memlocbench.contracts.protocols import ModelInfo
 
 
 _PROXY_VARS = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from memlocbench.data.noisy_dataset import build_noisy_dataset
 from memlocbench.errors import MemlocbenchError
-from memlocbench.profiles import DataConfig
-from memlocbench.protocols import Task
+from memlocbench.config.profiles import DataConfig
+from memlocbench.contracts.protocols import Task
 
 
 def task_sizes(task: Task, data_dir: Path | None, seed: int = 1) -> dict[str, int] | str:

@@ -1,0 +1,64 @@
+"""The public plugin API: everything a task, model, method, analysis or executor plugin may import.
+
+Names exported here are stable within a minor release; anything else in ``memlocbench`` is internal
+and may move. The built-in plugins import only this module (import-linter holds them to it), so a
+third-party package can do everything they do.
+
+Contracts (what a plugin provides)
+    ``hookimpl`` and the five protocols ``Task``, ``ModelAdapter``, ``LocalisationMethod``, ``Analysis``,
+    ``Executor``; their metadata ``TaskMetadata``, ``ModelInfo``, ``MethodInfo``, ``AnalysisInfo``; what
+    they return: ``TaskData``/``Examples``, ``LayerScores``, ``AnalysisOutput``.
+What a plugin is handed
+    ``MethodContext``, ``AnalysisContext`` (and ``Encoded``, ``NoisyDataset``, ``TrainedModels`` inside them).
+Building blocks
+    ``HubTask`` (a task from a hub dataset or its local mirror), ``HFAdapter`` / ``DecoderAdapter`` (a model
+    adapter over a stock Hugging Face classifier); model mechanics (``run_layers``, ``logits_from``,
+    ``ffn_projections``, ``scaled_neurons`` ...); scoring helpers (``windows``, ``normalise``,
+    ``neuron_layer_shares`` ...); training helpers (``train_classifier``, ``predict``, ``autocast`` ...).
+Errors
+    ``MemlocbenchError`` and its subclasses: raise ``InvalidInputError`` for a bad parameter or input.
+"""
+
+from memlocbench.config.compute import autocast, training_batches
+from memlocbench.config.profiles import ComputeConfig, RunConfig
+from memlocbench.contracts.hookspecs import hookimpl
+from memlocbench.contracts.protocols import (Analysis, AnalysisInfo, AnalysisOutput, Executor, LayerScores,
+                                             LocalisationMethod, MethodInfo, ModelAdapter, ModelInfo, Task,
+                                             TaskMetadata)
+from memlocbench.contracts.task_data import Examples, TaskData
+from memlocbench.data.encoding import Encoded, encode
+from memlocbench.data.hub import HubTask
+from memlocbench.data.noisy_dataset import NoisyDataset
+from memlocbench.errors import (DataUnavailableError, InvalidDataError, InvalidInputError, MemlocbenchError,
+                                ModelUnavailableError)
+from memlocbench.models.hf_adapter import DecoderAdapter, HFAdapter, hub_unreachable
+from memlocbench.models.neuron_masks import ffn_projections, ffn_shape, recorded_neurons, scaled_neurons
+from memlocbench.models.partial_forward import (all_layer_inputs, cache_per_example, layer_output, logits_from,
+                                                pad_hidden, run_layers)
+from memlocbench.run.analysis_context import AnalysisContext
+from memlocbench.run.method_context import MethodContext
+from memlocbench.scoring.layer_weights import (layer_ranking, layer_weights_from_windows, mcog,
+                                               neuron_layer_shares, normalise, top_neuron_count,
+                                               top_neuron_indices, window_key, windows)
+from memlocbench.scoring.metrics import accuracy, f1_per_class, macro_f1
+from memlocbench.training.trained_models import TRAINING_CODE_VERSION, TrainedModels
+from memlocbench.training.trainer import predict, set_trainable, train_classifier
+
+__all__ = [
+    # contracts
+    "hookimpl", "Task", "ModelAdapter", "LocalisationMethod", "Analysis", "Executor",
+    "TaskMetadata", "ModelInfo", "MethodInfo", "AnalysisInfo", "TaskData", "Examples", "LayerScores",
+    "AnalysisOutput",
+    # what a plugin is handed
+    "MethodContext", "AnalysisContext", "Encoded", "NoisyDataset", "TrainedModels", "RunConfig", "ComputeConfig",
+    # building blocks
+    "HubTask", "HFAdapter", "DecoderAdapter", "hub_unreachable", "encode",
+    "run_layers", "logits_from", "all_layer_inputs", "layer_output", "pad_hidden", "cache_per_example",
+    "ffn_projections", "ffn_shape", "scaled_neurons", "recorded_neurons",
+    "windows", "window_key", "layer_weights_from_windows", "normalise", "mcog", "layer_ranking",
+    "neuron_layer_shares", "top_neuron_count", "top_neuron_indices",
+    "accuracy", "f1_per_class", "macro_f1",
+    "train_classifier", "predict", "set_trainable", "autocast", "training_batches", "TRAINING_CODE_VERSION",
+    # errors
+    "MemlocbenchError", "InvalidInputError", "InvalidDataError", "DataUnavailableError", "ModelUnavailableError",
+]

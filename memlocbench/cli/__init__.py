@@ -1,0 +1,5 @@
+"""The ``memlocbench`` command."""
+
+from memlocbench.cli.commands import main
+
+__all__ = ["main"]

@@ -1,0 +1,185 @@
+"""Typed contracts for the four kinds of plugin, and the metadata records they carry.
+
+A plugin object only has to *look like* one of these protocols (duck typing); the registry checks
+it with ``isinstance`` on these ``runtime_checkable`` protocols and rejects it with a warning if not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from memlocbench.names import Name
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+    from torch import nn
+
+    from memlocbench.contracts.task_data import TaskData
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TaskMetadata(_Strict):
+    """What a task is, where its data comes from, and how it is read."""
+
+    name: Name
+    description: str
+    hub_id: str
+    hub_config: str | None = None
+    hub_revision: str | None = Field(None, description="hub revision, e.g. 'refs/convert/parquet' for script datasets")
+    mirror_folder: str | None = Field(None, description="folder in a local mirror; default: the task name")
+    splits: dict[str, str] = Field(
+        description="role -> hub split used for it, e.g. {'train': 'train', 'evaluation': 'validation'}"
+    )
+    text_fields: tuple[str, ...]
+    label_field: str
+    label_names: tuple[str, ...]
+    license: str
+    citation: str
+    version: int = Field(ge=1, description="bumped whenever preprocessing changes")
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.label_names)
+
+
+class ModelInfo(_Strict):
+    name: Name
+    description: str
+    hub_id: str
+    family: str
+    sentence_representation: Literal["first-token", "last-token"]
+    version: int = Field(ge=1, default=1)
+    num_layers: int | None = Field(None, ge=1, description="layer count, declared so that result files can be "
+                                   "checked without loading weights; None = not declared")
+
+
+class MethodInfo(_Strict):
+    name: Name
+    description: str
+    version: int = Field(ge=1, default=1)
+    granularity: Literal["layer", "neuron"] = Field(
+        "layer", description="'neuron': the method scores each feed-forward neuron (LayerScores.neurons) and its "
+                             "layer weights are the layers' shares of the top-scoring neurons")
+    extra_models: tuple[str, ...] = Field(
+        (), description="trained-model roles that localise() loads besides the memorising model and its clean "
+                        "twin (e.g. 'classifier-only'); `memlocbench grid` trains them as units of their own")
+
+
+@runtime_checkable
+class Task(Protocol):
+    metadata: TaskMetadata
+
+    def load(self, data_dir: Path | None, seed: int, separator: str) -> "TaskData":
+        """Return train / validation / test examples as input strings and integer labels.
+
+        ``separator`` is the model's separator token, used to join multi-field inputs.
+        ``seed`` is the data seed (used for the evaluation split, as in the paper).
+        """
+        ...
+
+
+@runtime_checkable
+class ModelAdapter(Protocol):
+    """Optional, for neuron methods: ``ffn_projections(model) -> list[nn.Linear]``, each layer's
+    feed-forward down-projection (d_ff -> d_model); its input is the layer's intermediate activation,
+    so neuron j of layer l is its input feature j (the built-in adapters have it)."""
+
+    info: ModelInfo
+
+    def load_tokenizer(self) -> Any: ...
+
+    def load_model(self, num_labels: int) -> "nn.Module":
+        """A stock ``AutoModelForSequenceClassification`` with pretrained weights and a fresh head."""
+        ...
+
+    def layer_modules(self, model: "nn.Module") -> "nn.ModuleList": ...
+
+
+    def parameter_group(self, parameter_name: str) -> str | int:
+        """'embeddings', the 0-based layer index, or 'head'."""
+        ...
+
+    def separator(self, tokenizer: Any) -> str: ...
+
+    def sentence_representation(
+        self, hidden: "torch.Tensor", attention_mask: "torch.Tensor"
+    ) -> "torch.Tensor": ...
+
+
+@dataclass
+class LayerScores:
+    """What a method returns: one non-negative raw weight per layer, plus its raw measurements.
+
+    A neuron method (``MethodInfo.granularity == "neuron"``) also returns ``neurons``: a finite float
+    tensor [L, d_ff], one attribution per feed-forward neuron (``ModelAdapter.ffn_projections``),
+    higher = more involved in memorising the noisy labels. It is stored as an artefact beside the
+    result, not in the JSON; ``raw`` must then be ``layer_profile.neuron_layer_shares(neurons, k)``."""
+
+    raw: list[float]
+    details: dict[str, Any] = field(default_factory=dict)
+    neurons: "torch.Tensor | None" = None
+
+
+@runtime_checkable
+class LocalisationMethod(Protocol):
+    info: MethodInfo
+
+    def localise(self, ctx: Any) -> LayerScores:
+        """Score the layers (or neurons) of ``ctx.models``' memorising model; ``ctx`` is a
+        :class:`memlocbench.api.MethodContext` (typed ``Any`` here so that the contracts import no stage
+        above them)."""
+        ...
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """Runs the units of ``memlocbench grid`` (see ``memlocbench.grid.executors`` for the contract)."""
+
+    name: str
+    description: str
+
+    def execute(self, units: list[dict], options: dict, report: Any) -> None: ...
+
+
+class AnalysisInfo(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    description: str
+    version: int = Field(ge=1, default=1)
+    uses_models: bool = Field(True, description="whether the output depends on the trained models of the run "
+                                                "(then their store keys are part of its cache key)")
+    reads_memorising: bool = Field(True, description="whether it reads the memorising models (with uses_models): "
+                                                     "then model seeds whose memorising model did not memorise "
+                                                     "(the run config's guard) are left out of it")
+    uses_methods: bool = Field(False, description="whether it reads localisation methods' scores "
+                                                  "(AnalysisContext.method_scores; then the registered methods' "
+                                                  "names, versions and providers are part of its cache key)")
+
+
+@dataclass
+class AnalysisOutput:
+    """What an analysis returns: task-level numbers (finite floats, or None where undefined) and
+    everything else it measured (per example, per layer, ...)."""
+
+    summary: dict[str, float | None]
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Analysis(Protocol):
+    """A task-level measurement on a run's noisy dataset and trained models. An analysis may also
+    define ``recheck(summary, details) -> list[str]``: the problems found when its summary is
+    recomputed from its details (``memlocbench validate`` calls it)."""
+
+    info: AnalysisInfo
+
+    def analyse(self, ctx: Any) -> AnalysisOutput:
+        """Measure; ``ctx`` is a :class:`memlocbench.api.AnalysisContext` (typed ``Any`` here so that the
+        contracts import no stage above them)."""
+        ...
