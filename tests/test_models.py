@@ -413,7 +413,7 @@ def test_unreachable_hub_fails_fast(plugins, monkeypatch):
     """Without HF_HUB_OFFLINE, the connection probe stops the hub client's minute of retries."""
     import huggingface_hub.constants as hf_constants
 
-    from memlocbench_models import hf_adapter
+    from memlocbench.models import hf_adapter
 
     adapter = plugins.models.get("pythia-160m")
     _skip_if_cached(adapter.info.hub_id)

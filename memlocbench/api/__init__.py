@@ -23,7 +23,7 @@ from memlocbench.config.compute import autocast, training_batches
 from memlocbench.config.profiles import ComputeConfig, RunConfig
 from memlocbench.contracts.hookspecs import hookimpl
 from memlocbench.contracts.protocols import (Analysis, AnalysisInfo, AnalysisOutput, Executor, LayerScores,
-                                             LocalisationMethod, MethodInfo, ModelAdapter, ModelInfo, Task,
+                                             LocalisationMethod, Measure, MethodInfo, ModelAdapter, ModelInfo, Task,
                                              TaskMetadata)
 from memlocbench.contracts.task_data import Examples, TaskData
 from memlocbench.data.encoding import Encoded, encode
@@ -47,7 +47,7 @@ from memlocbench.training.trainer import predict, set_trainable, train_classifie
 __all__ = [
     # contracts
     "hookimpl", "Task", "ModelAdapter", "LocalisationMethod", "Analysis", "Executor",
-    "TaskMetadata", "ModelInfo", "MethodInfo", "AnalysisInfo", "TaskData", "Examples", "LayerScores",
+    "TaskMetadata", "ModelInfo", "MethodInfo", "AnalysisInfo", "Measure", "TaskData", "Examples", "LayerScores",
     "AnalysisOutput",
     # what a plugin is handed
     "MethodContext", "AnalysisContext", "Encoded", "NoisyDataset", "TrainedModels", "RunConfig", "ComputeConfig",

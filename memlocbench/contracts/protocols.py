@@ -70,6 +70,14 @@ class MethodInfo(_Strict):
     extra_models: tuple[str, ...] = Field(
         (), description="trained-model roles that localise() loads besides the memorising model and its clean "
                         "twin (e.g. 'classifier-only'); `memlocbench grid` trains them as units of their own")
+    suites: tuple[Name, ...] = Field(
+        (), description="named suites the method belongs to: `--method SUITE` runs every method of the suite; "
+                        "'paper' is the paper's layer techniques, which `--method all` runs; 'neurons' the "
+                        "neuron-level methods. A third-party method joins a suite by naming it here")
+    tie_rule: Literal["lower-layer-first", "higher-layer-first"] = Field(
+        "lower-layer-first", description="which of two layers with equal weight ranks first when the control "
+                                         "benchmark ranks layers (the paper's code: the higher layer for layer "
+                                         "swapping, whose window errors tie often)")
 
 
 @runtime_checkable
@@ -148,6 +156,17 @@ class Executor(Protocol):
     def execute(self, units: list[dict], options: dict, report: Any) -> None: ...
 
 
+class Measure(_Strict):
+    """A task-level number an analysis contributes to the leaderboard's "Memorisation vs generalisation"
+    section: a *location* (where memorisation lives, e.g. a layer) or a *generalisation* score."""
+
+    key: str = Field(description="the key of the number in the analysis' summary")
+    label: str = Field(min_length=1, max_length=60, description="its name on the leaderboard")
+    kind: Literal["location", "generalisation"]
+    paper_rho: float | None = Field(None, ge=-1, le=1, description="for a location: the paper's Spearman rho "
+                                                                    "against its generalisation score, shown beside ours")
+
+
 class AnalysisInfo(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
     description: str
@@ -160,6 +179,8 @@ class AnalysisInfo(_Strict):
     uses_methods: bool = Field(False, description="whether it reads localisation methods' scores "
                                                   "(AnalysisContext.method_scores; then the registered methods' "
                                                   "names, versions and providers are part of its cache key)")
+    measures: tuple[Measure, ...] = Field((), description="the summary numbers the leaderboard sets against each "
+                                                           "other (locations against generalisation scores)")
 
 
 @dataclass
