@@ -1,5 +1,5 @@
 """The neuron-level methods' fast paths against their plain MemPi-style references
-(``tests/neuron_references.py``: one example, one neuron, one integration step at a time), on the same
+(``tests/references/neurons.py``: one example, one neuron, one integration step at a time), on the same
 workload in the same run; the speed-up is printed and kept in the benchmark's ``extra_info``. Run with
 ``.venv/bin/pytest benchmarks/test_neuron_method_speed.py -s``.
 
@@ -30,8 +30,8 @@ from test_method_speed import _compare, _rows
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from conftest import single_thread  # noqa: E402
-from neuron_references import (GivenModel, MethodData, activations_reference, clean_sample,  # noqa: E402
-                               integrated_gradients_reference, tiny_bert_adapter, zero_out_reference)
+from references.neurons import (GivenModel, MethodData, activations_reference, clean_sample,  # noqa: E402
+                                integrated_gradients_reference, tiny_bert_adapter, zero_out_reference)
 
 N = int(os.environ.get("MLB_BENCH_NEURON_N", "48"))
 L, STEPS = 3, 20

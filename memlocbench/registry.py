@@ -12,6 +12,11 @@ package ``memlocbench`` provides is rejected as a whole, with a warning naming b
 ``MEMLOCBENCH_LOAD_PLUGINS`` works as ``LLM_LOAD_PLUGINS`` in Simon Willison's ``llm``: unset, every
 installed plugin loads; set, only the comma-separated packages (or entry-point names) listed load
 besides the built-ins, so an empty value loads the built-ins only.
+
+Task files: the ``*.toml`` files in the folders of ``$MEMLOCBENCH_TASK_PATH`` declare tasks without
+Python (``memlocbench.data.task_file``); each is registered as a plugin of its own, provided by a
+package named after the file, and a broken one is a warning naming the file and the problem.
+``$MEMLOCBENCH_LOAD_PLUGINS`` does not filter them: listing a folder is the opt-in.
 """
 
 from __future__ import annotations
@@ -21,12 +26,13 @@ import os
 import re
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generic, Iterable, TypeVar
+from typing import Any, Callable, Generic, Iterable, NamedTuple, TypeVar
 
 import pluggy
 
 from memlocbench.contracts import hookspecs
-from memlocbench.errors import MemlocbenchWarning, UnknownNameError
+from memlocbench.contracts.hookspecs import hookimpl
+from memlocbench.errors import MemlocbenchError, MemlocbenchWarning, UnknownNameError
 from memlocbench.contracts.protocols import (Analysis, AnalysisInfo, Executor, LocalisationMethod, MethodInfo, ModelAdapter,
                                    ModelInfo, Task, TaskMetadata)
 
@@ -188,58 +194,108 @@ def _entry_points(allow: set[str] | None, failures: list[str]) -> list[tuple[md.
             or normalise_package(ep.name) in allow]
 
 
-def load_plugins(extra: Iterable[tuple[object, Provider]] = (), entry_points: bool = True) -> Plugins:
-    """Build the registries from installed entry points (filtered by ``$MEMLOCBENCH_LOAD_PLUGINS``)
-    plus ``extra`` (object, provider) pairs."""
-    pm = pluggy.PluginManager(hookspecs.PROJECT)
-    pm.add_hookspecs(hookspecs)
-    providers: dict[str, Provider] = {}
-    failures: list[str] = []
+@dataclass
+class _Loading:
+    """One ``load_plugins`` call in progress: the plugin manager, who provided each registered plugin,
+    and the warnings so far."""
 
-    def register(plugin: object, name: str, prov: Provider, where: str) -> None:
-        for fn in _unmarked_hooks(pm, plugin):
+    pm: pluggy.PluginManager
+    providers: dict[str, Provider] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+
+    def register(self, plugin: object, name: str, prov: Provider, where: str) -> None:
+        """Register one plugin (module or object) with pluggy; a warning, not an error, if it cannot be."""
+        for fn in _unmarked_hooks(self.pm, plugin):
             _warn(f"memlocbench plugin {where} from package {prov} defines {fn}() without @memlocbench.hookimpl, "
-                  f"so it is never called; mark it with the decorator", failures)
-        _, exc = _guarded(lambda: pm.register(plugin, name=name))
+                  f"so it is never called; mark it with the decorator", self.failures)
+        _, exc = _guarded(lambda: self.pm.register(plugin, name=name))
         if exc is not None:
             _warn(f"memlocbench plugin {where} from package {prov} could not be registered and was skipped: "
-                  f"{_describe(exc)}", failures)
+                  f"{_describe(exc)}", self.failures)
             return
-        providers[name] = prov
+        self.providers[name] = prov
 
-    if entry_points:
-        for ep, prov in _entry_points(load_allowlist(), failures):
-            module, exc = _guarded(ep.load)
-            if exc is not None:  # one broken plugin must not break the others
-                _warn(f"memlocbench plugin {ep.name!r} from package {prov} failed to load and was skipped: "
-                      f"{_describe(exc)}", failures)
-                continue
-            register(module, f"{prov.package}:{ep.name}", prov, repr(ep.name))
-    for obj in extra:
-        plugin, prov = obj
-        register(plugin, f"{prov.package}:{id(plugin)}", prov, _safe_repr(plugin))
 
-    # every object registered, checked, as (kind, name, object, provider)
-    entries: list[tuple[_Kind, str, object, Provider]] = []
+class _Entry(NamedTuple):
+    """One object a plugin registered, checked against its protocol."""
+
+    spec: _Kind
+    name: str
+    obj: object
+    prov: Provider
+
+
+def _new_manager() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    return pm
+
+
+def _register_entry_points(loading: _Loading) -> None:
+    """Every installed entry point allowed by ``$MEMLOCBENCH_LOAD_PLUGINS``, each loaded on its own."""
+    for ep, prov in _entry_points(load_allowlist(), loading.failures):
+        module, exc = _guarded(ep.load)
+        if exc is not None:  # one broken plugin must not break the others
+            _warn(f"memlocbench plugin {ep.name!r} from package {prov} failed to load and was skipped: "
+                  f"{_describe(exc)}", loading.failures)
+            continue
+        loading.register(module, f"{prov.package}:{ep.name}", prov, repr(ep.name))
+
+
+class _TaskFilePlugin:
+    """The plugin a task file becomes: it registers the file's one task."""
+
+    def __init__(self, task: object):
+        self.task = task
+
+    @hookimpl
+    def register_tasks(self, register) -> None:
+        register(self.task)
+
+
+def _register_task_files(loading: _Loading) -> None:
+    """The tasks declared in the ``*.toml`` files of ``$MEMLOCBENCH_TASK_PATH``, each file a plugin of its
+    own (provider: the file's name and its declared version); a broken file is a warning naming it."""
+    from memlocbench.data.task_file import provider_package, task_file_paths, task_from_file
+
+    paths, problems = task_file_paths()
+    for problem in problems:
+        _warn(problem, loading.failures)
+    for path in paths:
+        task, exc = _guarded(lambda path=path: task_from_file(path))
+        if exc is not None:  # one broken file must not break the others
+            problem = str(exc) if isinstance(exc, MemlocbenchError) else f"task file {path}: {_describe(exc)}"
+            _warn(f"{problem}; the task file was skipped", loading.failures)
+            continue
+        prov = Provider(provider_package(path), str(task.metadata.version))
+        loading.register(_TaskFilePlugin(task), f"task-file:{path}", prov, f"task file {path}")
+
+
+def _collect(loading: _Loading) -> list[_Entry]:
+    """Every object the registered plugins' hooks register, each checked against its protocol."""
+    entries: list[_Entry] = []
     for spec in _KINDS:
-        for impl in getattr(pm.hook, spec.hook).get_hookimpls():
-            prov = providers.get(impl.plugin_name, Provider("unknown", "unknown"))
+        for impl in getattr(loading.pm.hook, spec.hook).get_hookimpls():
+            prov = loading.providers.get(impl.plugin_name, Provider("unknown", "unknown"))
             collected: list[object] = []
             _, exc = _guarded(lambda: impl.function(collected.append))
             if exc is not None:
                 _warn(f"memlocbench plugin from package {prov} raised in {spec.hook} and was skipped: "
-                      f"{_describe(exc)}", failures)
+                      f"{_describe(exc)}", loading.failures)
                 continue
             for obj in collected:
                 name, problem = _problem(obj, spec)
                 if problem is not None:
                     _warn(f"package {prov} registered {_safe_repr(obj)} as a {spec.kind}, but it does not satisfy "
-                          f"the {spec.protocol.__name__} protocol: {problem}; skipped", failures)
+                          f"the {spec.protocol.__name__} protocol: {problem}; skipped", loading.failures)
                     continue
-                entries.append((spec, name, obj, prov))
+                entries.append(_Entry(spec, name, obj, prov))
+    return entries
 
-    # built-in names are reserved: a package that registers one is rejected as a whole
-    builtin = {(spec.kind, name): prov for spec, name, _, prov in entries if prov.package == BUILTIN_PACKAGE}
+
+def _impostors(entries: list[_Entry], failures: list[str]) -> set[str]:
+    """Packages that register a name the built-in package provides: each is rejected as a whole."""
+    builtin = {(e.spec.kind, e.name): e.prov for e in entries if e.prov.package == BUILTIN_PACKAGE}
     impostors: set[str] = set()
     for spec, name, _, prov in entries:
         if prov.package != BUILTIN_PACKAGE and (spec.kind, name) in builtin:
@@ -247,10 +303,13 @@ def load_plugins(extra: Iterable[tuple[object, Provider]] = (), entry_points: bo
             _warn(f"error: package {prov} registers the {spec.kind} {name!r}, which the built-in package "
                   f"{builtin[spec.kind, name]} provides; built-in names cannot be taken over, so every "
                   f"plugin of package {prov.package} was rejected", failures)
-    entries.sort(key=lambda e: e[3].package != BUILTIN_PACKAGE)  # stable: built-ins first
+    return impostors
 
+
+def _registries(entries: list[_Entry], impostors: set[str], failures: list[str]) -> dict[str, Registry[Any]]:
+    """Kind -> registry; built-ins first, then the first of two objects of one kind and name."""
     registries: dict[str, Registry[Any]] = {spec.kind: Registry(spec.kind) for spec in _KINDS}
-    for spec, name, obj, prov in entries:
+    for spec, name, obj, prov in sorted(entries, key=lambda e: e.prov.package != BUILTIN_PACKAGE):  # stable
         if prov.package in impostors:
             continue
         reg = registries[spec.kind]
@@ -260,5 +319,22 @@ def load_plugins(extra: Iterable[tuple[object, Provider]] = (), entry_points: bo
             continue
         reg.items[name] = obj
         reg.providers[name] = prov
-    return Plugins(registries["task"], registries["model"], registries["method"], failures,
+    return registries
+
+
+def load_plugins(extra: Iterable[tuple[object, Provider]] = (), entry_points: bool = True,
+                 task_files: bool = True) -> Plugins:
+    """Build the registries from installed entry points (filtered by ``$MEMLOCBENCH_LOAD_PLUGINS``),
+    ``extra`` (object, provider) pairs and, with ``task_files``, the task files of
+    ``$MEMLOCBENCH_TASK_PATH``; of two objects of one kind and name, the first in that order is kept."""
+    loading = _Loading(_new_manager())
+    if entry_points:
+        _register_entry_points(loading)
+    for plugin, prov in extra:
+        loading.register(plugin, f"{prov.package}:{id(plugin)}", prov, _safe_repr(plugin))
+    if task_files:
+        _register_task_files(loading)
+    entries = _collect(loading)
+    registries = _registries(entries, _impostors(entries, loading.failures), loading.failures)
+    return Plugins(registries["task"], registries["model"], registries["method"], loading.failures,
                    executors=registries["executor"], analyses=registries["analysis"])

@@ -32,7 +32,7 @@ import time
 import uuid
 import warnings
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from platformdirs import user_cache_dir
@@ -52,6 +52,7 @@ _HOST_FILE = ".owner-host"
 
 
 def default_cache_dir() -> Path:
+    """The store's root when none is given: ``$MEMLOCBENCH_CACHE_DIR``, else the user cache folder."""
     return Path(os.environ.get(CACHE_ENV) or user_cache_dir("memlocbench"))
 
 
@@ -87,6 +88,8 @@ def _pid_alive(pid: int) -> bool:
 
 
 class ArtefactStore:
+    """Content-addressed entries under ``root`` (default :func:`default_cache_dir`); see the module docstring."""
+
     def __init__(self, root: str | Path | None = None):
         self.root = Path(root) if root is not None else default_cache_dir()
         self._verified: dict[Path, tuple] = {}  # entry folder -> file stats when last verified
@@ -94,9 +97,11 @@ class ArtefactStore:
 
     @staticmethod
     def key(spec: dict[str, Any]) -> str:
+        """The key of an entry: the sha256 of its spec's canonical JSON (key order does not matter)."""
         return config_hash(spec)
 
     def path(self, kind: str, key: str) -> Path:
+        """The folder of entry ``kind/key`` (whether or not it exists)."""
         return self.root / kind / key
 
     # -- integrity ---------------------------------------------------------------------------
@@ -213,44 +218,54 @@ class ArtefactStore:
                 pass
 
     def put(self, kind: str, key: str, meta: dict[str, Any],
-            tensors: dict[str, dict[str, torch.Tensor]] | None = None,
-            _before_commit: Callable[[], None] | None = None) -> Path:
+            tensors: dict[str, dict[str, torch.Tensor]] | None = None) -> Path:
         """Store ``meta`` (JSON) and named tensor files atomically; returns the entry's folder.
 
-        If another process committed the same key first, its entry is kept and returned."""
+        The entry is written completely into a temporary folder, then committed by one rename
+        (``_commit``). If another process committed the same key first, its entry is kept and returned."""
         kind_dir = self.root / kind
         kind_dir.mkdir(parents=True, exist_ok=True)
         self._sweep(kind_dir)
-        final = kind_dir / key
         tmp = kind_dir / f".tmp-{key[:16]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         tmp.mkdir()
         try:
-            (tmp / _HOST_FILE).write_text(socket.gethostname(), encoding="utf-8")
-            digests: dict[str, str] = {}
-            for name, state in (tensors or {}).items():
-                save_file({k: v.detach().contiguous().cpu() for k, v in state.items()}, str(tmp / f"{name}.safetensors"))
-                digests[f"{name}.safetensors"] = _sha256((tmp / f"{name}.safetensors").read_bytes())
-            meta_bytes = json.dumps(meta, indent=2, sort_keys=True).encode("utf-8")
-            (tmp / "meta.json").write_bytes(meta_bytes)
-            digests["meta.json"] = _sha256(meta_bytes)
-            manifest = {"format": MANIFEST_FORMAT, "files": digests}
-            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
-            (tmp / _HOST_FILE).unlink()
-            if _before_commit is not None:  # test hook: simulate an interruption or a rival before the rename
-                _before_commit()
-            if final.exists() and self._check(kind, key):  # another process finished first: keep theirs
-                shutil.rmtree(tmp, ignore_errors=True)
-                return final
-            try:
-                os.replace(tmp, final)
-            except OSError as exc:
-                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not self._check(kind, key):
-                    raise
-                shutil.rmtree(tmp, ignore_errors=True)  # lost the race to an identical entry: success
-                return final
+            self._write_entry(tmp, meta, tensors)
+            return self._commit(kind, key, tmp)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+
+    @staticmethod
+    def _write_entry(tmp: Path, meta: dict[str, Any], tensors: dict[str, dict[str, torch.Tensor]] | None) -> None:
+        """Write an entry's files and its manifest into the (uncommitted) temporary folder ``tmp``."""
+        (tmp / _HOST_FILE).write_text(socket.gethostname(), encoding="utf-8")
+        digests: dict[str, str] = {}
+        for name, state in (tensors or {}).items():
+            save_file({k: v.detach().contiguous().cpu() for k, v in state.items()}, str(tmp / f"{name}.safetensors"))
+            digests[f"{name}.safetensors"] = _sha256((tmp / f"{name}.safetensors").read_bytes())
+        meta_bytes = json.dumps(meta, indent=2, sort_keys=True).encode("utf-8")
+        (tmp / "meta.json").write_bytes(meta_bytes)
+        digests["meta.json"] = _sha256(meta_bytes)
+        manifest = {"format": MANIFEST_FORMAT, "files": digests}
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
+
+    def _commit(self, kind: str, key: str, tmp: Path) -> Path:
+        """Rename the complete temporary folder ``tmp`` into place as the entry ``kind/key`` (one step);
+        if another process committed the key first, keep theirs and remove ``tmp``. The owner-host
+        file goes only after the rename, so that a writer killed before it leaves a folder the next
+        sweep can attribute to a dead process."""
+        final = self.path(kind, key)
+        if final.exists() and self._check(kind, key):  # another process finished first: keep theirs
+            shutil.rmtree(tmp, ignore_errors=True)
+            return final
+        try:
+            os.replace(tmp, final)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not self._check(kind, key):
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)  # lost the race to an identical entry: success
+            return final
+        (final / _HOST_FILE).unlink(missing_ok=True)  # not a file of the entry (never in its manifest)
         return final
 
     # -- reading -----------------------------------------------------------------------------
@@ -264,6 +279,7 @@ class ArtefactStore:
             raise
 
     def meta(self, kind: str, key: str) -> dict[str, Any]:
+        """An entry's JSON metadata, verified against its digest (CorruptEntryError, quarantined, if not)."""
         try:
             return json.loads(self._read(kind, key, "meta.json"))
         except ValueError as exc:  # digest matched but not JSON: the manifest was forged along with it
@@ -273,6 +289,7 @@ class ArtefactStore:
             raise err from None
 
     def tensors(self, kind: str, key: str, name: str) -> dict[str, torch.Tensor]:
+        """An entry's tensor file ``name``, verified against its digest (CorruptEntryError, quarantined, if not)."""
         data = self._read(kind, key, f"{name}.safetensors")
         try:
             return load_safetensors(data)
@@ -282,6 +299,7 @@ class ArtefactStore:
             raise err from None
 
     def has_tensors(self, kind: str, key: str, name: str) -> bool:
+        """Whether an entry's manifest records a tensor file ``name`` (nothing is read or verified)."""
         try:
             return f"{name}.safetensors" in self._manifest(self.path(kind, key))
         except CorruptEntryError:

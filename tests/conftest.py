@@ -103,3 +103,29 @@ def single_thread():
         yield
     finally:
         torch.set_num_threads(n)
+
+
+# The leaderboard with the installed plugins' declarations (suites, tie rules, measures), as the CLI renders it.
+def installed_spec():
+    from memlocbench.leaderboard import LeaderboardSpec
+    from memlocbench.registry import load_plugins
+
+    return LeaderboardSpec.from_plugins(load_plugins())
+
+
+def installed_render(collected, **kwargs):
+    from memlocbench.leaderboard import render
+
+    return render(collected, spec=installed_spec(), **kwargs)
+
+
+def installed_model_tables(entries):
+    from memlocbench.leaderboard import model_tables
+
+    return model_tables(entries, installed_spec().paper_methods)
+
+
+def installed_analysis_figures(collected, tables, out_dir):
+    from memlocbench.leaderboard import write_analysis_figures
+
+    return write_analysis_figures(collected, tables, out_dir, installed_spec())

@@ -16,6 +16,7 @@ from conftest import TINY, minilm_pair
 from memlocbench_analyses import centroids as cen
 from memlocbench_analyses import memorisation_map as mm
 from memlocbench_analyses import probing_events as pe
+from references.centroids import reference_centroids
 
 
 # -- memorisation map ------------------------------------------------------------------------
@@ -162,7 +163,7 @@ def test_fast_centroids_equal_paper_style_reference_on_a_tiny_model(plugins, mir
             hs = model(**enc.batch([i]), output_hidden_states=True).hidden_states
             for l in range(6):
                 reps[l][i] = hs[l + 1][0, 0].tolist()
-    ref = cen.reference_centroids(reps, perturbed, labels, set(noisy_idx), 2)
+    ref = reference_centroids(reps, perturbed, labels, set(noisy_idx), 2)
     assert [p["pair"] for p in fast["pairs"]] == [r["pair"] for r in ref] == [[0, 1], [1, 0]]
     for f, r in zip(fast["pairs"], ref):
         assert f["crossing"] == r["crossing"] and f["initiation"] == r["initiation"]
@@ -207,7 +208,7 @@ def test_label_probes_use_the_stacked_engine_and_find_a_planted_layer():
 def test_analyses_registered_with_their_package(plugins):
     assert {"memorisation-map", "centroids", "probing-events"} <= set(plugins.analyses.names())
     assert plugins.analyses.provider("centroids").package == "memlocbench"
-    out = subprocess.run([sys.executable, "-m", "memlocbench.cli.commands", "list", "analyses"], capture_output=True,
+    out = subprocess.run([sys.executable, "-m", "memlocbench.cli", "list", "analyses"], capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     for name in ("memorisation-map", "centroids", "probing-events"):
@@ -327,7 +328,7 @@ def _cli(*args):
     """The memlocbench command in this process (click's runner): stdout and stderr apart."""
     from click.testing import CliRunner
 
-    from memlocbench.cli.commands import main
+    from memlocbench.cli import main
 
     return CliRunner().invoke(main, list(args))
 
@@ -374,8 +375,9 @@ def test_cli_analyse_end_to_end_then_from_the_store_then_validate(mirror, tmp_pa
 
 def test_leaderboard_section_with_analysis_results(tmp_path):
     from memlocbench.results.analysis_result import AnalysisResult
-    from memlocbench.leaderboard.page import collect, render
-    from memlocbench.leaderboard.analyses_section import correlation, write_figures
+    from conftest import installed_analysis_figures as write_figures
+    from conftest import installed_render as render
+    from memlocbench.leaderboard import collect, correlation
     from memlocbench.config.profiles import PROFILES
     from memlocbench.results.run_result import MemorisationGuard, PluginRef
 
@@ -439,7 +441,7 @@ def test_leaderboard_section_with_analysis_results(tmp_path):
 def test_bad_analysis_parameters_are_clean_errors_before_any_training(mirror, tmp_path, param, problem):
     from click.testing import CliRunner
 
-    from memlocbench.cli.commands import main
+    from memlocbench.cli import main
 
     res = CliRunner().invoke(main, ["analyse", "memorisation-map", "--task", "sst2", "--data-dir", str(mirror),
                                     "--train-size", "40", "--cache-dir", str(tmp_path), "--out", str(tmp_path / "r"),

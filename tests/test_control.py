@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
-from conftest import small_sst2_models
+from conftest import REPO, small_sst2_models
 from memlocbench.errors import InvalidInputError
 from memlocbench.run.method_run import RunRequest, control_score, run
 from memlocbench.config.profiles import build_config
@@ -37,6 +39,60 @@ def test_control_score():
     assert (s.accuracy_at_1, s.accuracy_at_2, s.chance) == (1.0, 1.0, 0.5)
     s = control_score([0.4, 0.3, 0.2, 0.1], (1, 2))
     assert (s.accuracy_at_1, s.accuracy_at_2) == (0.0, 0.5)
+
+
+# -- tie rules: chosen by the method (MethodInfo.tie_rule), recorded in the result, checked on read ----
+TIED = [0.1, 0.1, 0.3, 0.1, 0.3, 0.1]  # layers 2 and 4 tie at the top; placement (2, 3)
+
+
+def test_control_score_ranks_tied_layers_by_the_tie_rule_and_records_it():
+    lower = control_score(TIED, (2, 3), "lower-layer-first")
+    higher = control_score(TIED, (2, 3), "higher-layer-first")
+    assert (lower.accuracy_at_1, lower.accuracy_at_2, lower.true_layer_rank, lower.tie_rule) == \
+        (1.0, 0.5, 1, "lower-layer-first")
+    assert (higher.accuracy_at_1, higher.accuracy_at_2, higher.true_layer_rank, higher.tie_rule) == \
+        (0.0, 0.5, 2, "higher-layer-first")
+    assert control_score(TIED, (2, 3)).tie_rule == "lower-layer-first"  # the default, as MethodInfo's
+    with pytest.raises(InvalidInputError, match="unknown tie rule 'some-method'; valid: lower-layer-first, "
+                                                "higher-layer-first"):
+        control_score(TIED, (2, 3), "some-method")
+
+
+#: a committed result (written before the tie rule was recorded) whose two top layers tie: only the
+#: lower-layer-first rule reproduces its accuracy@2
+UNRECORDED = REPO / "leaderboard/submissions/memlocbench-cpu-baseline/sst2__minilm-l6__probing__control-4-5__9e6adc65440b.json"
+
+
+def _control_result(**control) -> dict:
+    data = json.loads(UNRECORDED.read_text())
+    data["control"].update(control)
+    return data
+
+
+def test_results_without_a_recorded_tie_rule_validate_under_the_rule_that_reproduces_them():
+    from memlocbench.results.run_result import Result, control_accuracy
+
+    data = _control_result()
+    assert "tie_rule" not in data["control"]
+    profile, placement = data["profile"], data["control"]["placement"]
+    assert control_accuracy(profile, placement, False) != control_accuracy(profile, placement, True)  # a tie
+    assert Result.model_validate(data).control.tie_rule is None
+    higher = control_accuracy(profile, placement, True)  # the other rule's numbers validate too
+    assert Result.model_validate(_control_result(accuracy_at_1=higher[0], accuracy_at_2=higher[1]))
+    with pytest.raises(ValueError, match=r"control.accuracy_at_2 is 0.0, but the profile and the placement give "
+                                         r"0.5 \(under either tie rule\)"):
+        Result.model_validate(_control_result(accuracy_at_2=0.0))
+
+
+def test_a_recorded_tie_rule_is_the_one_the_scores_are_checked_under():
+    from memlocbench.results.run_result import Result
+
+    assert Result.model_validate(_control_result(tie_rule="lower-layer-first")).control.tie_rule == "lower-layer-first"
+    with pytest.raises(ValueError, match=r"control.accuracy_at_2 is 0.5, but the profile and the placement give "
+                                         r"1.0 \(under tie rule higher-layer-first\)"):
+        Result.model_validate(_control_result(tie_rule="higher-layer-first"))
+    with pytest.raises(ValueError, match="tie_rule"):
+        Result.model_validate(_control_result(tie_rule="layer-swapping"))
 
 
 @pytest.fixture(scope="module")

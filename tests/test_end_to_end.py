@@ -9,7 +9,7 @@ import re
 import pytest
 from click.testing import CliRunner
 
-from memlocbench.cli.commands import main
+from memlocbench.cli import main
 from memlocbench.results.run_result import Result
 
 pytestmark = pytest.mark.slow

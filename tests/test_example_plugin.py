@@ -1,6 +1,6 @@
 """A real package outside memlocbench, pip-installed into a temporary folder, adds a task, a
-method and an analysis through the ``memlocbench`` entry-point group; ``list``, ``run`` and
-``analyse`` use them."""
+method and two analyses through the ``memlocbench`` entry-point group; ``list``, ``run`` and
+``analyse`` use them (``tests/test_plugin_metadata.py``: its declarations, without installing it)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def installed(tmp_path_factory):
 
 
 def _cli(env, *args):
-    return subprocess.run([sys.executable, "-m", "memlocbench.cli.commands", *args],
+    return subprocess.run([sys.executable, "-m", "memlocbench.cli", *args],
                           capture_output=True, text=True, env=env, timeout=600)
 
 
@@ -78,5 +78,19 @@ def test_analyse_uses_the_plugin_analysis(installed, mirror, tmp_path):
     data = json.loads(path.read_text())
     assert data["analysis"]["package"] == "memlocbench-example-plugin"
     assert 0 <= data["summary"]["noisy_fit"] <= 1 and list(data["details"]["per_seed"]) == ["1"]
+    checked = _cli(installed, "validate", str(path))
+    assert checked.returncode == 0, checked.stderr
+
+    # its location analysis (AnalysisInfo.measures), on the same models from the store
+    out = _cli(installed, "analyse", "weight-change-layer", "--task", "emotion-binary",
+               "--train-size", str(TINY["data"]["train_size"]), "--epochs", str(TINY["train"]["epochs"]),
+               "--max-length", str(TINY["data"]["max_length"]), "--data-dir", str(mirror),
+               "--out", str(tmp_path / "res"), "--cache-dir", str(tmp_path / "c"), "--quiet")
+    assert out.returncode == 0, out.stderr
+    [path] = (tmp_path / "res").glob("*analysis-weight-change-layer*.json")
+    data = json.loads(path.read_text())
+    top = data["details"]["per_seed"]["1"]
+    assert 1 <= data["summary"]["top_layer"] == top["top_layer"] <= 6 and data["summary"]["top_layer_sd"] is None
+    assert top["relative_l2"][top["top_layer"] - 1] == max(top["relative_l2"]) > 0
     checked = _cli(installed, "validate", str(path))
     assert checked.returncode == 0, checked.stderr

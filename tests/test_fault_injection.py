@@ -1,7 +1,9 @@
 """Fault injection (issue 11): a real `memlocbench run` is SIGKILLed at random points, N times, on
 one store. After every kill the store is consistent (each entry verifies against its digests, no
 half entries, nothing quarantined); a final rerun completes, leaves no temporary folders and gives
-the same layer profile and M-CoG as an uninterrupted run on a fresh store."""
+the same layer profile and M-CoG as an uninterrupted run on a fresh store. And a deterministic kill at
+the worst moment, between writing an entry and committing it (the test-only hook of
+``store_faults.py``; shipped code has no crash switch), after which a rerun of the grid resumes."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -33,7 +36,7 @@ def _mini_mirror(mirror, root):
 
 
 def _cmd(data, store, out):
-    return [sys.executable, "-m", "memlocbench.cli.commands", "run", "--method", "layer-swapping", "--task", "sst2",
+    return [sys.executable, "-m", "memlocbench.cli", "run", "--method", "layer-swapping", "--task", "sst2",
             "--train-size", "32", "--epochs", "1", "--max-length", "16", "--data-dir", str(data),
             "--cache-dir", str(store), "--out", str(out), "--quiet"]
 
@@ -91,3 +94,44 @@ def test_sigkill_at_random_points_keeps_the_store_consistent(mirror, tmp_path):
     assert got["profile_raw"] == pytest.approx(want["profile_raw"], abs=1e-9)
     assert got["mcog"] == pytest.approx(want["mcog"], abs=1e-9)
     assert got["config_hash"] == want["config_hash"]
+
+
+def _grid(data, store, out):
+    """`memlocbench grid` (local executor) under the test-only crash hook of store_faults.py."""
+    return [sys.executable, str(Path(__file__).with_name("store_faults.py")), "grid", "--tasks", "sst2",
+            "--methods", "layer-swapping", "--seeds", "1", "--train-size", "32", "--max-length", "16", "--epochs",
+            "1", "--data-dir", str(data), "--cache-dir", str(store), "--out", str(out), "--quiet"]
+
+
+def test_grid_killed_between_writing_and_committing_resumes(mirror, tmp_path):
+    """The grid's process dies after writing the layer scores' entry but before committing it: the
+    store holds the two trained models and no half entry; a rerun trains nothing (a second crash hook,
+    armed on any model commit, stays silent), commits the scores, sweeps the dead writer's folder and
+    writes the same result as an uninterrupted grid."""
+    from store_faults import CRASH_EXIT_CODE, crash_once_env
+
+    data, store = _mini_mirror(mirror, tmp_path / "data"), tmp_path / "store"
+    for name in ("scores", "models"):
+        (tmp_path / name).mkdir()  # arms both hooks
+    crash = {**_env(), **crash_once_env("layer-scores/", tmp_path / "scores" / "crashed")}
+    dead = subprocess.run(_grid(data, store, tmp_path / "out-0"), capture_output=True, text=True, env=crash,
+                          timeout=600)
+    assert dead.returncode == CRASH_EXIT_CODE, dead.stderr
+    assert (tmp_path / "scores" / "crashed").read_text().startswith("crashed once before committing layer-scores/")
+    _assert_consistent(store)
+    assert len([p for p in (store / "models").iterdir() if not p.name.startswith(".")]) == 2
+    assert [p.name[:5] for p in (store / "layer-scores").iterdir()] == [".tmp-"]  # written, never committed
+
+    no_training = {**_env(), **crash_once_env("models/", tmp_path / "models" / "trained")}
+    rerun = subprocess.run(_grid(data, store, tmp_path / "out-1"), capture_output=True, text=True, env=no_training,
+                           timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    assert not (tmp_path / "models" / "trained").exists()  # no model was trained (committed) again
+    _assert_consistent(store)
+    assert len(list((store / "layer-scores").iterdir())) == 1  # the entry; the dead writer's folder swept
+    fresh = subprocess.run(_grid(data, tmp_path / "fresh-store", tmp_path / "fresh-out"), capture_output=True,
+                           text=True, env=_env(), timeout=600)
+    assert fresh.returncode == 0, fresh.stderr
+    got, want = _result(tmp_path / "out-1"), _result(tmp_path / "fresh-out")
+    assert got["profile_raw"] == pytest.approx(want["profile_raw"], abs=1e-9)
+    assert got["mcog"] == pytest.approx(want["mcog"], abs=1e-9) and got["config_hash"] == want["config_hash"]

@@ -16,12 +16,13 @@ import pytest
 from click.testing import CliRunner
 from safetensors.torch import load_file
 
-from memlocbench.cli.commands import main
+from memlocbench.cli import main
 from memlocbench.grid.config import load_grid_config
 from memlocbench.grid.driver import dry_run, run_grid
 from memlocbench.grid.plan import build_plan
-from memlocbench.grid.units import CRASH_ONCE_ENV
+from memlocbench.grid.executors import LocalExecutor, RayExecutor
 from memlocbench.store import ArtefactStore
+from store_faults import crash_once_env
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
@@ -78,8 +79,10 @@ def local_grid(plugins, mirror, tmp_path_factory):
 def ray_instance(tmp_path_factory):
     ray = pytest.importorskip("ray")
     marker = tmp_path_factory.mktemp("hook") / "armed" / "crashed"  # armed once the folder exists
+    # the test-only crash hook (store_faults.py) in every worker: the first model commit dies once
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="warning",
-             runtime_env={"env_vars": {CRASH_ONCE_ENV: f"mrpc/minilm-l6/seed1/={marker}"}})
+             runtime_env={"env_vars": crash_once_env("models/", marker),
+                          "worker_process_setup_hook": "store_faults.install_crash_once"})
     yield ray, marker
     ray.shutdown()
 
@@ -145,11 +148,46 @@ def test_ray_grid_matches_local_and_survives_a_killed_worker(plugins, local_grid
     assert _results(rcfg.out) == _results(cfg.out)
 
 
+@pytest.mark.parametrize("executor,given,expected", [
+    ("local", ["debug=true"], {"debug": True}),
+    ("ray", ["max_retries=1", "ray_address=null"], {"max_retries": 1, "ray_address": None}),
+])
+def test_executor_options_reach_the_executor(request, monkeypatch, mirror, local_grid, tmp_path, executor, given,
+                                             expected):
+    """`--executor-option KEY=VALUE` through the CLI: the executor gets the checked values (JSON where
+    they parse) and runs the grid with them (Ray: on the local instance), writing the local grid's result."""
+    if executor == "ray":
+        request.getfixturevalue("ray_instance")
+    cls = {"local": LocalExecutor, "ray": RayExecutor}[executor]
+    seen, execute = [], cls.execute
+
+    def spy(self, units, options, report):
+        seen.append((len(units), {k: v for k, v in options.items() if k not in ("progress", "log")}))
+        return execute(self, units, options, report)
+
+    monkeypatch.setattr(cls, "execute", spy)
+    cfg, _, _ = local_grid
+    store = tmp_path / "store"
+    shutil.copytree(cfg.cache_dir, store)
+    shutil.rmtree(store / "layer-scores")  # the one unit to run: SST-2's layer swapping
+    args = ["grid", "--tasks", "sst2", "--methods", "layer-swapping", "--seeds", "1", "--train-size", "32",
+            "--max-length", "16", "--epochs", "1", "--data-dir", str(mirror), "--cache-dir", str(store),
+            "--out", str(tmp_path / "out"), "--quiet", "--executor", executor, "--cpus-per-unit", "2"]
+    res = CliRunner().invoke(main, args + [a for option in given for a in ("--executor-option", option)])
+    assert res.exit_code == 0, res.output
+    assert seen == [(1, expected)] and "done 1, skipped 2" in res.output
+
+    def swapping(out):
+        return {k: v for k, v in _results(out).items()
+                if k.startswith("sst2") and "layer-swapping" in k and not k.endswith(".summary.json")}
+    assert swapping(tmp_path / "out") == swapping(cfg.out) != {}
+
+
 def test_two_grids_on_one_store_at_once(mirror, tmp_path):
     store = tmp_path / "store"
     args = ["--tasks", "sst2", "--methods", "layer-swapping", "--seeds", "1", "--train-size", "32",
             "--max-length", "16", "--epochs", "1", "--data-dir", str(mirror), "--cache-dir", str(store), "--quiet"]
-    procs = [subprocess.Popen([sys.executable, "-m", "memlocbench.cli.commands", "grid", *args, "--out", str(tmp_path / f"out{i}")],
+    procs = [subprocess.Popen([sys.executable, "-m", "memlocbench.cli", "grid", *args, "--out", str(tmp_path / f"out{i}")],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for i in (0, 1)]
     outputs = [p.communicate(timeout=600)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs

@@ -14,10 +14,12 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import small_sst2_models
-from memlocbench.cli.commands import main
+from memlocbench.cli import main
 from memlocbench.scoring.layer_weights import mcog, normalise
-from memlocbench.leaderboard.page import (Cell, ModelTable, collect, complete_seeds, model_tables, over_seeds,
-                                     pooled_agreement, render, seeds_text)
+from conftest import installed_model_tables as model_tables
+from conftest import installed_render as render
+from memlocbench.leaderboard import (Cell, ModelTable, collect, complete_seeds, over_seeds, pooled_agreement,
+                                     seeds_text)
 from memlocbench.run.method_run import PAPER_CONTROL_TASKS, control_score
 from memlocbench.config.profiles import GuardConfig, TrainUntilFit, build_config
 from memlocbench.results.run_result import MemorisationStats, memorisation_guard, read_result
@@ -173,7 +175,8 @@ def test_seeds_pooled_the_papers_way_beside_the_per_seed_mean():
 def test_row_mean_is_over_the_papers_four_methods():
     cells = {("t", "layer-swapping"): Cell([_r([1.0, 0.0, 0.0], 1)]), ("t", "probing"): Cell([_r([0.0, 1.0, 0.0], 1)]),
              ("t", "zero-out"): Cell([_r([0.0, 0.0, 1.0], 1)]), ("u", "zero-out"): Cell([_r([0.0, 0.0, 1.0], 1)])}
-    table = ModelTable("m", sorted({c for _, c in cells}), cells, [], num_layers=3)
+    table = ModelTable("m", sorted({c for _, c in cells}), cells, [], num_layers=3,
+                       paper_methods=frozenset({"layer-swapping", "layer-retraining", "gradient-attribution", "probing"}))
     assert table.row_mean("t") == pytest.approx(1.5)  # layer swapping 1 and probing 2; zero-out's 3 left out
     assert table.row_mean("u") == pytest.approx(3.0)  # a row of neuron methods only: their mean
 
@@ -207,18 +210,18 @@ def test_single_layer_track_placements_and_roles():
 def test_control_ties_follow_the_papers_code():
     tied = [0.3, 0.3, 0.2, 0.2]
     # layer swapping: np.argsort(w)[-2:] -> of two equal weights the higher layer ranks first
-    s = control_score(tied, (1, 2), "layer-swapping")
+    s = control_score(tied, (1, 2), "higher-layer-first")
     assert (s.accuracy_at_1, s.accuracy_at_2, s.true_layer_rank) == (1.0, 0.5, 1)
     # probing and gradient attribution: Counter.most_common -> the lower layer first
-    for method in ("probing", "gradient-attribution"):
-        s = control_score(tied, (1, 2), method)
-        assert (s.accuracy_at_1, s.accuracy_at_2, s.true_layer_rank) == (0.0, 0.5, 2)
+    s = control_score(tied, (1, 2), "lower-layer-first")
+    assert (s.accuracy_at_1, s.accuracy_at_2, s.true_layer_rank) == (0.0, 0.5, 2)
+    assert control_score(tied, (1, 2)) == s  # the default rule
 
 
 def test_single_layer_scoring():
-    s = control_score([0.1, 0.2, 0.4, 0.3], (3, 3), "probing", track="single")
+    s = control_score([0.1, 0.2, 0.4, 0.3], (3, 3), track="single")
     assert (s.track, s.accuracy_at_1, s.accuracy_at_2, s.true_layer_rank, s.chance) == ("single", 0.0, 0.5, 2, 0.25)
-    s = control_score([0.1, 0.2, 0.4, 0.3], (2, 2), "probing", track="single")
+    s = control_score([0.1, 0.2, 0.4, 0.3], (2, 2), track="single")
     assert (s.accuracy_at_1, s.true_layer_rank) == (1.0, 1)
 
 

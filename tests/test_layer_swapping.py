@@ -8,7 +8,8 @@ import torch
 
 from conftest import minilm_pair
 from memlocbench.models.partial_forward import all_layer_inputs, logits_from, run_layers
-from memlocbench_methods.layer_swapping import swap_by_copy, swap_cached
+from memlocbench_methods.layer_swapping import swap_cached
+from references.layer_swapping import swap_by_copy
 
 
 @pytest.fixture(scope="module")

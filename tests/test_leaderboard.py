@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from memlocbench.cli.commands import main
+from memlocbench.cli import main
 from memlocbench.results.run_result import read_result
 
 REPO = Path(__file__).resolve().parents[1]

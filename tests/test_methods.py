@@ -8,10 +8,11 @@ import pytest
 import torch
 
 from conftest import minilm_pair
-from memlocbench_methods.gradient_attribution import gradient_difference, group_gradient_per_example, layer_l1
+from memlocbench_methods.gradient_attribution import gradient_difference, layer_l1
 from memlocbench_methods.layer_retraining import heldout_split, layer_input_cache, normalised_errors, retrain_window
 from memlocbench_methods.probing import DEFAULTS as PROBE_DEFAULTS
 from memlocbench_methods.probing import sentence_features, train_probes, weights_from_f1
+from references.gradient_attribution import group_gradient_per_example
 
 
 @pytest.fixture(scope="module")

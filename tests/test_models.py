@@ -27,11 +27,12 @@ from memlocbench.errors import ModelUnavailableError
 from memlocbench.scoring.layer_weights import windows
 from memlocbench.models.partial_forward import all_layer_inputs, logits_from, run_layers
 from memlocbench.registry import Provider, load_plugins
-from memlocbench_methods.layer_swapping import swap_by_copy, swap_cached
+from memlocbench_methods.layer_swapping import swap_cached
 from memlocbench_models.bert import BertAdapter, minilm_source
 from memlocbench_models.gpt_neo import GPTNeoAdapter
 from memlocbench_models.gpt_neox import GPTNeoXAdapter
 from memlocbench_models.opt import OPTAdapter
+from references.layer_swapping import swap_by_copy
 
 ARCHS = ["bert", "opt", "gpt-neox", "gpt-neo"]
 EOT = "<|endoftext|>"

@@ -47,7 +47,8 @@ def _request(tmp_path, store, mirror, extra=None):
 @pytest.mark.slow
 def _submitted_section(path, tmp_path):
     """Submit one ablation result to a temporary leaderboard: the collection, the page and its ablation section."""
-    from memlocbench.leaderboard.page import collect, render
+    from conftest import installed_render as render
+    from memlocbench.leaderboard import collect
     from memlocbench.leaderboard.submission import submit
 
     _, checked = submit([path], "Ablation", tmp_path / "subs")
@@ -119,7 +120,7 @@ def test_ablation_end_to_end_skips_missing_methods_then_from_the_store(mirror, s
     assert read_analysis_result(path).summary == s
 
     # leaderboard: submitted like any analysis result, a section and a figure
-    from memlocbench.leaderboard.analyses_section import write_figures
+    from conftest import installed_analysis_figures as write_figures
 
     collected, page, part = _submitted_section(path, tmp_path)
     assert "| sst2   | slimming" in part and "| sst2   | random " in part and "probing" in part
@@ -145,7 +146,7 @@ def test_ablation_parameter_errors(mirror, session_store, tmp_path):
 
 def test_ablation_leaderboard_section_figure_and_recheck_on_a_synthetic_result(tmp_path):
     from memlocbench.results.analysis_result import AnalysisResult
-    from memlocbench.leaderboard.analyses_section import write_figures
+    from conftest import installed_analysis_figures as write_figures
     from memlocbench.config.profiles import PROFILES
     from memlocbench.results.run_result import PluginRef
 

@@ -1,5 +1,5 @@
 """The neuron-level methods zero-out, activations and integrated gradients: each fast path (``localise``)
-against its plain MemPi-style reference (``neuron_references.py``: one example, one neuron, one step at a
+against its plain MemPi-style reference (``references/neurons.py``: one example, one neuron, one step at a
 time, its own hooks), then the pipeline and the CLI (``--method neurons``), the neuron tensor through the
 store, and bad parameters.
 
@@ -33,8 +33,8 @@ from memlocbench.results.run_result import Result
 from memlocbench_methods.activations import Activations
 from memlocbench_methods.integrated_gradients import IntegratedGradients
 from memlocbench_methods.zero_out import ZeroOut
-from neuron_references import (GivenModel, MethodData, activations_reference, clean_sample,
-                               integrated_gradients_reference, tiny_bert_adapter, zero_out_reference)
+from references.neurons import (GivenModel, MethodData, activations_reference, clean_sample,
+                                integrated_gradients_reference, tiny_bert_adapter, zero_out_reference)
 
 N_ROWS, N_NOISY, L, D_FF, SEED = 24, 6, 3, 64, 1
 # a zero-out effect is a difference of two nearly equal log-probs, each from an fp32 forward pass (batched and
@@ -191,40 +191,43 @@ def _tiny_plugins():
 
 
 def test_cli_method_neurons_runs_and_the_second_run_comes_from_the_store(mirror, tmp_path, monkeypatch):
-    from memlocbench.cli.commands import commands as cli
+    from memlocbench.api import suite_members
+    from memlocbench.cli import app, main
+    from memlocbench.cli.options import run_config
     from memlocbench.run import method_run as pipeline
     from memlocbench.store import ArtefactStore
 
     plugins = _tiny_plugins()
-    assert set(MINE) <= set(pipeline.NEURON_METHODS) and set(MINE) <= set(plugins.methods.names())
-    for name in MINE:
+    neurons = suite_members(plugins, "neurons")  # the methods that declare the suite, in suite order
+    assert neurons == ["zero-out", "activations", "integrated-gradients", "slimming", "hard-concrete"]
+    assert set(MINE) <= set(neurons)
+    for name in neurons:
         assert plugins.methods.get(name).info.granularity == "neuron"
-    assert set(pipeline.NEURON_METHODS) <= set(plugins.methods.names())  # 'neurons' = the five, all registered
-    monkeypatch.setattr(cli, "_plugins", _tiny_plugins)
+    monkeypatch.setattr(app, "cli_plugins", _tiny_plugins)
     out, cache = tmp_path / "results", tmp_path / "cache"
     args = ["run", "--method", "neurons", "--model", "tiny-bert", "--task", "sst2", "--train-size", "48",
             "--epochs", "1", "--batch-size", "8", "--max-length", "32", "--data-dir", str(mirror),
             "--out", str(out), "--cache-dir", str(cache), "--quiet"]
-    res = CliRunner().invoke(cli.main, args)
+    res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
-    for name in pipeline.NEURON_METHODS:
+    for name in neurons:
         assert f"{name} on sst2, tiny-bert: M-CoG = " in res.output
     results = {r.method.name: r for r in map(_result, _result_files(out))}
-    assert set(results) == set(pipeline.NEURON_METHODS)
+    assert set(results) == set(neurons)
     for r in results.values():
         assert r.num_layers == L and r.mcog == pytest.approx(mcog(normalise(r.profile_raw)))
         assert not r.cached["method"]
         if r.method.name in MINE:  # slimming and hard-concrete record top_percent only
             assert r.details["top_neurons"] == round(L * D_FF / 100)
 
-    again = CliRunner().invoke(cli.main, args)
+    again = CliRunner().invoke(main, args)
     assert again.exit_code == 0, again.output
     for r in map(_result, _result_files(out)):
         assert r.cached["method"] and r.profile == results[r.method.name].profile
 
     # the stored tensor is the one the method computes: load it through the pipeline, recompute directly
     req = pipeline.RunRequest(task="sst2", model="tiny-bert", methods=["zero-out"], data_dir=mirror,
-                              config=cli._config("cpu", 48, 1, None, 8, 32, None, None).with_seed(1),
+                              config=run_config("cpu", 48, 1, None, 8, 32, None, None).with_seed(1),
                               out_dir=out, store=ArtefactStore(cache), progress=False)
     prep = pipeline.prepare(plugins, req)
     stored, cached = pipeline.layer_scores(req, prep, prep.models, plugins.methods.get("zero-out"))
@@ -243,9 +246,9 @@ def _result(path):
 
 
 def test_cli_rejects_an_unknown_method_before_any_work(tmp_path):
-    from memlocbench.cli.commands import commands as cli
+    from memlocbench.cli import main
 
-    res = CliRunner().invoke(cli.main, ["run", "--method", "zero-outt", "--task", "sst2", "--out", str(tmp_path / "o"),
+    res = CliRunner().invoke(main, ["run", "--method", "zero-outt", "--task", "sst2", "--out", str(tmp_path / "o"),
                                         "--cache-dir", str(tmp_path / "c")])
     assert res.exit_code == 2 and "zero-out" in res.output and not (tmp_path / "c").exists()
 
@@ -253,13 +256,13 @@ def test_cli_rejects_an_unknown_method_before_any_work(tmp_path):
 @pytest.mark.slow
 def test_cli_activations_on_minilm(mirror, tmp_path, session_store):
     """The embedded default MiniLM-L6 end to end through the CLI (TINY settings)."""
-    from memlocbench.cli.commands import commands as cli
+    from memlocbench.cli import main
 
     args = ["run", "--method", "activations", "--task", "sst2", "--train-size", str(TINY["data"]["train_size"]),
             "--epochs", str(TINY["train"]["epochs"]), "--batch-size", str(TINY["train"]["batch_size"]),
             "--max-length", str(TINY["data"]["max_length"]), "--data-dir", str(mirror), "--out", str(tmp_path),
             "--cache-dir", str(session_store.root), "--quiet"]
-    res = CliRunner().invoke(cli.main, args)
+    res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
     (r,) = map(_result, tmp_path.glob("*activations*.json"))
     assert "activations on sst2, minilm-l6: M-CoG = " in res.output
@@ -327,7 +330,7 @@ def test_zero_out_layer_update_equals_running_the_layer_again(tokenizer_dirs, mi
     pre-norm layer, from one pass of the layer) against running the zeroed layer again, per family and
     norm placement (OPT-350m is post-norm, GPT-NeoX has a serial variant). The shortcut must be taken."""
     import memlocbench_methods.zero_out as zero_out_module
-    from memlocbench_methods.neuron_scoring import NeuronGroups
+    from memlocbench.api import NeuronGroups
 
     adapter = _family_adapter(arch, tokenizer_dirs)
     for key, value in change.items():

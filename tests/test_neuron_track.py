@@ -55,7 +55,7 @@ def test_recall_known_answers():
     assert recall(ranked_neurons(neurons, 2), planted, 2) == 0.5  # top 2 = {3, 5}
     assert recall(ranked_neurons(neurons, 4), planted, 4) == 1.0
     assert random_recall(2, 10) == 0.2 and random_recall(4, 10) == 0.4
-    s = neuron_control_score([0.1, 0.9], planted, 5, "x", neurons)
+    s = neuron_control_score([0.1, 0.9], planted, 5, neurons=neurons)
     assert (s.recall_at_k, s.recall_at_2k, s.random_recall_at_k, s.random_recall_at_2k) == (0.5, 1.0, 0.2, 0.4)
     assert s.top == [3, 5, 9, 1] and s.planted_per_layer == [1, 1]
     assert (s.accuracy_at_1, s.chance) == (1.0, 1.0)  # both layers hold the most planted neurons
@@ -63,13 +63,13 @@ def test_recall_known_answers():
 
 def test_layer_method_scored_by_its_top_layer():
     planted = [0, 6, 7, 8]  # width 5: layer 0 holds 1, layer 1 holds 3
-    s = neuron_control_score([0.2, 0.5, 0.3], planted, 5, "probing")
+    s = neuron_control_score([0.2, 0.5, 0.3], planted, 5, "lower-layer-first")
     assert s.top is None and s.recall_at_k is None and s.planted_per_layer == [1, 3, 0]
     assert (s.accuracy_at_1, s.chance) == (1.0, pytest.approx(1 / 3))
-    assert neuron_control_score([0.5, 0.2, 0.3], planted, 5, "probing").accuracy_at_1 == 0.0
+    assert neuron_control_score([0.5, 0.2, 0.3], planted, 5, "lower-layer-first").accuracy_at_1 == 0.0
     # ties follow the paper's code per method: layer swapping's tie goes to the higher layer
-    assert neuron_control_score([0.5, 0.5, 0.0], planted, 5, "layer-swapping").accuracy_at_1 == 1.0
-    assert neuron_control_score([0.5, 0.5, 0.0], planted, 5, "probing").accuracy_at_1 == 0.0
+    assert neuron_control_score([0.5, 0.5, 0.0], planted, 5, "higher-layer-first").accuracy_at_1 == 1.0
+    assert neuron_control_score([0.5, 0.5, 0.0], planted, 5, "lower-layer-first").accuracy_at_1 == 0.0
 
 
 # -- roles, keys and the gradient mask ---------------------------------------------------------------
@@ -246,12 +246,12 @@ def cli(plugins, monkeypatch):
     """The CLI with the test plugin loaded and the cpu profile's control section made tiny."""
     from click.testing import CliRunner
 
-    import memlocbench.cli.commands as cli_module
+    import memlocbench.cli.app as cli_module
     from memlocbench.config import profiles
     from memlocbench.registry import Provider, load_plugins
 
     extra = load_plugins(extra=[(_TestPlugin(plugins.models.get("minilm-l6")), Provider("neuron-test-pkg", "1"))])
-    monkeypatch.setattr(cli_module, "_plugins", lambda: extra)
+    monkeypatch.setattr(cli_module, "cli_plugins", lambda: extra)
     tiny = profiles.PROFILES["cpu"].model_copy(update={"control": profiles.ControlConfig(aux_train_size=32, epochs=3)})
     monkeypatch.setitem(profiles.PROFILES, "cpu", tiny)
 
@@ -268,7 +268,8 @@ def _args(mirror, tmp_path, *more, task="sst2"):
 
 @pytest.mark.slow
 def test_cli_neuron_track_end_to_end_and_from_the_store(cli, mirror, tmp_path):
-    from memlocbench.leaderboard.page import Collected, Entry, render
+    from conftest import installed_render as render
+    from memlocbench.leaderboard.collect import Collected, Entry
     from memlocbench.results.run_result import read_result
 
     args = _args(mirror, tmp_path, "--method", "weight-diff", "--method", "last-layer", "--control-track", "neurons")

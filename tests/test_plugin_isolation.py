@@ -151,7 +151,7 @@ def _cli_list(tmp_path, env_value):
     env.pop(LOAD_ENV, None)
     if env_value is not None:
         env[LOAD_ENV] = env_value
-    return subprocess.run([sys.executable, "-m", "memlocbench.cli.commands", "list", "methods"],
+    return subprocess.run([sys.executable, "-m", "memlocbench.cli", "list", "methods"],
                           capture_output=True, text=True, env=env, timeout=120)
 
 

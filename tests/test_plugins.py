@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from memlocbench import hookimpl
-from memlocbench.cli.commands import main
+from memlocbench.cli import main
 from memlocbench.errors import UnknownNameError
 from memlocbench.registry import PluginWarning, Provider, load_plugins
 from memlocbench.contracts.protocols import LayerScores, MethodInfo
@@ -92,7 +92,7 @@ def _fake_distribution(root, dist: str, entry_points: str) -> None:
 def test_broken_entry_point_leaves_the_cli_working(tmp_path):
     _fake_distribution(tmp_path, "broken_pkg", "[memlocbench]\nbroken = no_such_module_for_memlocbench\n")
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
-    out = subprocess.run([sys.executable, "-m", "memlocbench.cli.commands", "list", "methods"],
+    out = subprocess.run([sys.executable, "-m", "memlocbench.cli", "list", "methods"],
                          capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "broken_pkg 0.3" in out.stderr and "ModuleNotFoundError" in out.stderr

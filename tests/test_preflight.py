@@ -8,7 +8,7 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
-from memlocbench.cli.commands import main
+from memlocbench.cli import main
 from memlocbench.errors import InvalidDataError
 
 

@@ -13,6 +13,7 @@ import torch
 
 from memlocbench.errors import CorruptEntryError, MemlocbenchError, StoreWarning
 from memlocbench.store import ArtefactStore
+from store_faults import before_commit
 
 W = torch.arange(40_000, dtype=torch.float32).reshape(200, 200)  # 160 KB of weights
 
@@ -94,11 +95,11 @@ def test_reading_a_damaged_entry_raises_a_named_error_not_a_traceback(tmp_path, 
     assert not entry.exists()
 
 
-def test_rival_committing_first_is_success(tmp_path):
+def test_rival_committing_first_is_success(tmp_path, monkeypatch):
     store, rival = ArtefactStore(tmp_path), ArtefactStore(tmp_path)
     key = store.key({"k": 1})
-    out = store.put("models", key, {"who": "me"},
-                    _before_commit=lambda: rival.put("models", key, {"who": "rival"}))
+    before_commit(monkeypatch, store, lambda: rival.put("models", key, {"who": "rival"}))
+    out = store.put("models", key, {"who": "me"})
     assert out == store.path("models", key)
     assert store.meta("models", key) == {"who": "rival"}  # theirs is kept
     assert [p.name for p in (tmp_path / "models").iterdir()] == [key]  # our temporary folder is gone
@@ -145,3 +146,32 @@ def test_temporary_folders_of_dead_writers_are_swept_live_ones_kept(tmp_path):
     finally:
         live.kill()
         live.wait()
+
+
+def test_writer_killed_between_writing_and_committing_leaves_no_entry_and_the_retry_commits(tmp_path):
+    """A real process dies (os._exit, as SIGKILL would) after writing every file of an entry but before
+    the rename that commits it: the entry is absent, its temporary folder is swept once its writer is
+    dead, and the next put commits the entry."""
+    from store_faults import CRASH_EXIT_CODE, crash_once_env
+
+    marker = tmp_path / "armed" / "crashed"
+    marker.parent.mkdir()
+    root = tmp_path / "store"
+    script = ("import sys, torch; from store_faults import install_crash_once; install_crash_once(); "
+              "from memlocbench.store import ArtefactStore; s = ArtefactStore(sys.argv[1]); "
+              "s.put('models', s.key({'k': 4}), {'a': 1}, {'final': {'w': torch.ones(3)}})")
+    env = {**os.environ, **crash_once_env("models/", marker)}
+    dead = subprocess.run([sys.executable, "-c", script, str(root)], env=env, capture_output=True, text=True)
+    assert dead.returncode == CRASH_EXIT_CODE, dead.stderr
+    assert marker.read_text().startswith("crashed once before committing models/")
+    store = ArtefactStore(root)
+    key = store.key({"k": 4})
+    left = [p for p in (root / "models").iterdir()]
+    assert [p.name[:5] for p in left] == [".tmp-"]  # written, never committed
+    assert sorted(p.name for p in left[0].iterdir()) == [".owner-host", "final.safetensors", "manifest.json",
+                                                         "meta.json"]
+    assert not store.has("models", key) and not (root / "quarantine").exists()
+    assert not left[0].exists()  # its writer is dead: swept on the store's first look
+    again = subprocess.run([sys.executable, "-c", script, str(root)], env=env, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr  # the marker exists: the retry runs normally
+    assert store.meta("models", key) == {"a": 1} and [p.name for p in (root / "models").iterdir()] == [key]

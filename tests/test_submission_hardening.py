@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 from pydantic import TypeAdapter, ValidationError
 
-from memlocbench.cli.commands import main
+from memlocbench.cli import main
 from memlocbench.errors import InvalidInputError
 from memlocbench.scoring.layer_weights import mcog, normalise
 from memlocbench.names import Name, path_inside

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from memlocbench.cli.commands import main
+from memlocbench.cli import main
 
 pytestmark = pytest.mark.slow
 

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from memlocbench.names import NAME_PATTERN
 from memlocbench.results.run_result import RECOMPUTE_TOLERANCE
-from memlocbench.leaderboard.submission import Checked, SubmissionError, submit, validate_file
+from memlocbench.leaderboard import Checked, SubmissionError, submit, validate_file
 
 REPO = Path(__file__).resolve().parents[1]
 BASELINE = REPO / "leaderboard" / "submissions" / "memlocbench-cpu-baseline"

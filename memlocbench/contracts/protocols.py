@@ -137,6 +137,21 @@ class LayerScores:
 
 @runtime_checkable
 class LocalisationMethod(Protocol):
+    """A localisation method. Besides ``info`` and ``localise`` a method object may define (all optional,
+    read with ``getattr``):
+
+    - ``defaults: dict``: its parameters' defaults (those ``ctx.params`` merges the run config into);
+      ``memlocbench grid`` reads them for its estimates;
+    - ``estimate_work(params, rows) -> int | None``: the work of one run in the grid's cost model (rows x
+      epochs for a training) given its merged parameters and the training size; default: ``rows``;
+    - ``default_rates: dict[str, float]``: seconds per unit of that work before any run was timed:
+      ``"cpu"`` on a small model (6 layers or fewer) on a CPU, ``"cuda"`` on a 12-layer model on a GPU,
+      and, where the stated scaling (8x on a CPU for a larger model, a quarter on a GPU for a small one)
+      does not hold, ``"cpu-large"`` and ``"cuda-small"``; default: the mean of the default suite's rates;
+    - ``suite_position: int``: where it stands when its suites are listed (``--method SUITE``; lower
+      first; methods without one follow in registry order).
+    """
+
     info: MethodInfo
 
     def localise(self, ctx: Any) -> LayerScores:
@@ -148,7 +163,20 @@ class LocalisationMethod(Protocol):
 
 @runtime_checkable
 class Executor(Protocol):
-    """Runs the units of ``memlocbench grid`` (see ``memlocbench.grid.executors`` for the contract)."""
+    """Runs the units of ``memlocbench grid`` (see ``memlocbench.grid.executors`` for the contract).
+
+    ``execute(units, options, report)`` gets the pending units in dependency order, ``options`` and a
+    ``report`` callable it calls once per unit.
+
+    Options: an executor may declare the options it accepts as ``options_schema``, a pydantic model
+    class with extra keys forbidden (``model_config = ConfigDict(extra="forbid")``), one field per
+    option, with its type, default and description. Users give them as
+    ``memlocbench grid --executor-option KEY=VALUE`` (repeatable; VALUE read as JSON where it parses,
+    else as a string) or in the grid file's ``[executor_options]`` table. They are checked before any
+    work: an option the schema does not name is an error listing the valid ones, a bad value an error
+    naming the problem; an executor without ``options_schema`` accepts none. ``options`` then holds
+    the schema's validated values (defaults filled in) plus the driver's ``progress`` (bool) and
+    ``log`` (a ``str -> None`` callable)."""
 
     name: str
     description: str
@@ -194,9 +222,17 @@ class AnalysisOutput:
 
 @runtime_checkable
 class Analysis(Protocol):
-    """A task-level measurement on a run's noisy dataset and trained models. An analysis may also
-    define ``recheck(summary, details) -> list[str]``: the problems found when its summary is
-    recomputed from its details (``memlocbench validate`` calls it)."""
+    """A task-level measurement on a run's noisy dataset and trained models. An analysis object may also
+    define (all optional, read with ``getattr``):
+
+    - ``recheck(summary, details) -> list[str]``: the problems found when its summary is recomputed from
+      its details (``memlocbench validate`` calls it);
+    - ``defaults: dict``: its parameters' defaults (those ``ctx.params`` merges the run config into);
+    - ``estimate_work(params, rows) -> int | None``: its work in ``memlocbench grid``'s cost model given
+      its merged parameters and the training size; default: ``rows``;
+    - ``default_rates: dict[str, float]``: seconds per unit of that work before any run was timed, as for
+      a method (``LocalisationMethod``).
+    """
 
     info: AnalysisInfo
 

@@ -71,6 +71,38 @@ def check_mirror_file(path: Path, meta: TaskMetadata) -> list[int]:
     return lines
 
 
+def tag_rows(loaded, files: dict[str, Path], line_numbers: dict[str, list[int]]):
+    """Add each row's file and line (``SOURCE_COLUMN``, ``LINE_COLUMN``) to the splits of ``loaded``, so
+    later checks can name them; a split whose row count differs from its line count is left as is."""
+    for s, path in files.items():
+        ds = loaded[s]
+        if len(ds) == len(line_numbers[s]):
+            ds = ds.add_column(LINE_COLUMN, line_numbers[s])
+            ds = ds.add_column(SOURCE_COLUMN, [str(path)] * len(ds))
+        loaded[s] = ds
+    return loaded
+
+
+def load_jsonl_files(meta: TaskMetadata, files: dict[str, Path]):
+    """A ``datasets.DatasetDict`` of JSON-lines ``files`` (split -> file), every line checked first
+    (:func:`check_mirror_file`) and every row tagged with its file and line. Raises InvalidDataError
+    naming the file (and line) that cannot be read."""
+    import datasets
+
+    line_numbers = {s: check_mirror_file(path, meta) for s, path in files.items()}
+    datasets.disable_progress_bars()  # a local read takes a second; no bars for it
+    try:
+        loaded = datasets.load_dataset("json", data_files={s: str(p) for s, p in files.items()})
+    except Exception as exc:  # rows that parse one by one but not as one table (mixed types)
+        raise InvalidDataError(
+            f"task {meta.name!r}: the files {', '.join(str(p) for p in files.values())} cannot be read "
+            f"as one table ({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}); "
+            f"every row needs the same fields with the same types: {_expected(meta)}") from None
+    finally:
+        datasets.enable_progress_bars()
+    return tag_rows(loaded, files, line_numbers)
+
+
 def resolve_data_dir(data_dir: str | Path | None) -> Path | None:
     """The explicit argument wins; else ``$MEMLOCBENCH_DATA_DIR``; else None (use the hub)."""
     if data_dir is None:
@@ -106,25 +138,7 @@ def load_raw_splits(meta: TaskMetadata, data_dir: str | Path | None, splits: lis
                 f"With access to the Hugging Face hub, {_hub_call(meta)} provides them: "
                 f"run without --data-dir/${DATA_DIR_ENV}."
             )
-        files = {s: folder / f"{s}.jsonl" for s in splits}
-        line_numbers = {s: check_mirror_file(path, meta) for s, path in files.items()}
-        datasets.disable_progress_bars()  # a local read takes a second; no bars for it
-        try:
-            loaded = datasets.load_dataset("json", data_files={s: str(p) for s, p in files.items()})
-        except Exception as exc:  # rows that parse one by one but not as one table (mixed types)
-            raise InvalidDataError(
-                f"task {meta.name!r}: the mirror files {', '.join(str(p) for p in files.values())} cannot be read "
-                f"as one table ({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}); "
-                f"every row needs the same fields with the same types: {_expected(meta)}") from None
-        finally:
-            datasets.enable_progress_bars()
-        for s in splits:
-            ds = loaded[s]
-            if len(ds) == len(line_numbers[s]):  # name the file and line in later checks
-                ds = ds.add_column(LINE_COLUMN, line_numbers[s])
-                ds = ds.add_column(SOURCE_COLUMN, [str(files[s])] * len(ds))
-            loaded[s] = ds
-        return loaded
+        return load_jsonl_files(meta, {s: folder / f"{s}.jsonl" for s in splits})
 
     try:
         loaded = datasets.load_dataset(meta.hub_id, meta.hub_config, revision=meta.hub_revision)

@@ -2,7 +2,9 @@
 
 A TOML file holds top-level keys (defaults for the whole grid) and, optionally, ``[[grid]]``
 tables: sub-grids that override any of the keys, e.g. the control setup on one task with its own
-training size. Flags given next to a file override the keys of every sub-grid.
+training size. Flags given next to a file override the keys of every sub-grid. How to run (the
+executor and its options, e.g. ``[executor_options]`` with ``max_retries = 3``, the store, the device)
+is set at the top level only; ``--executor-option`` flags add to (and override) the file's options.
 """
 
 from __future__ import annotations
@@ -63,10 +65,32 @@ class GridConfig(BaseModel):
     out: Path = Path("results")
     cache_dir: Path | None = None
     executor: str = "local"
-    ray_address: str | None = None
+    executor_options: dict[str, Any] = Field({}, description="the executor's options (memlocbench.grid.executors: "
+                                                             "checked against its options_schema)")
+    ray_address: str | None = Field(None, description="Ray: the cluster to join (the ray executor's "
+                                                      "option ray_address)")
     device: Literal["cpu", "cuda", "auto"] = "cpu"
-    max_retries: int = Field(2, ge=0, description="Ray: how often a unit whose worker died is retried")
+    max_retries: int | None = Field(None, ge=0, description="Ray: how often a unit whose worker died is retried "
+                                                            "(the ray executor's option max_retries; default 2)")
     cpus_per_unit: float = Field(1, gt=0, description="Ray: CPUs each unit asks for")
+
+    def given_executor_options(self) -> dict[str, Any]:
+        """The executor options as given: ``executor_options`` and the shorthands ``ray_address`` and
+        ``max_retries`` where set (an option given both ways must have one value)."""
+        options = dict(self.executor_options)
+        for name in EXECUTOR_SHORTHANDS:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if name in options and options[name] != value:
+                raise InvalidInputError(f"executor option {name} given twice: {value!r} ({name}) and "
+                                        f"{options[name]!r} (executor_options)")
+            options[name] = value
+        return options
+
+
+#: GridConfig keys that are shorthands for executor options of the same name (the ray executor's)
+EXECUTOR_SHORTHANDS = ("ray_address", "max_retries")
 
 
 #: keys of GridConfig (how and where to run) as opposed to SubGrid keys (what to run)
@@ -93,7 +117,10 @@ def load_grid_config(path: Path | None, overrides: dict[str, Any]) -> GridConfig
     if not isinstance(blocks, list):
         raise InvalidInputError("'grid' must be an array of tables ([[grid]])")
     run_level = {k: raw.pop(k) for k in list(raw) if k in RUN_LEVEL}
-    run_level.update({k: v for k, v in given.items() if k in RUN_LEVEL})
+    flags = {k: v for k, v in given.items() if k in RUN_LEVEL}
+    if isinstance(run_level.get("executor_options"), dict) and "executor_options" in flags:
+        flags["executor_options"] = {**run_level["executor_options"], **flags["executor_options"]}
+    run_level.update(flags)
     block_over = {k: v for k, v in given.items() if k not in RUN_LEVEL}
     merged = [{**raw, **block, **block_over} for block in blocks]
     if any("tasks" not in b for b in merged):

@@ -1,9 +1,8 @@
 """The grid end to end: plan, skip what the store has, execute the rest, write the result files.
 
-Result files are written, once all units of a run are in the store, by ``pipeline.run`` (or
-``analysis_pipeline.analyse``) itself
-(everything it needs comes from the store, so it trains and computes nothing): the same files and
-numbers ``memlocbench run`` writes for the same settings.
+Result files are written, once all units of a run are in the store, by ``method_run.run`` (or
+``analysis_run.analyse``) itself (everything it needs comes from the store, so it trains and computes
+nothing): the same files and numbers ``memlocbench run`` writes for the same settings.
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ from typing import Any, Callable
 from memlocbench.run.device import resolve_device
 from memlocbench.grid.config import GridConfig
 from memlocbench.grid.estimate import Estimate, estimate
+from memlocbench.grid.executors import executor_options
 from memlocbench.grid.plan import Plan, build_plan, done_units
 from memlocbench.run.analysis_run import analyse
 from memlocbench.grid.units import analysis_request, request_for
@@ -52,7 +52,15 @@ def _device_for_estimate(cfg: GridConfig) -> str:
     return resolve_device(cfg.device) if cfg.device == "auto" else cfg.device
 
 
+def _executor(plugins: Plugins, cfg: GridConfig) -> tuple[Any, dict[str, Any]]:
+    """The grid's executor and its checked options (unknown executors and options fail here)."""
+    executor = plugins.executors.get(cfg.executor)
+    return executor, executor_options(executor, cfg.given_executor_options())
+
+
 def dry_run(plugins: Plugins, cfg: GridConfig) -> DryRun:
+    """The plan, what the store has of it and the estimated compute of the rest; runs nothing."""
+    _executor(plugins, cfg)  # a bad executor or option fails as it would in the run
     store = ArtefactStore(cfg.cache_dir)
     plan = build_plan(plugins, cfg, store)
     done = done_units(plan, store)
@@ -69,10 +77,12 @@ def dry_run(plugins: Plugins, cfg: GridConfig) -> DryRun:
 
 def run_grid(plugins: Plugins, cfg: GridConfig, log: Callable[[str], None] = print,
              progress: bool = True) -> GridReport:
-    store = ArtefactStore(cfg.cache_dir)
-    executor = plugins.executors.get(cfg.executor)
+    """Run the grid: plan it, skip the units the store has, execute the rest and write the result
+    file of every run whose units are all in the store."""
+    executor, options = _executor(plugins, cfg)
     if cfg.executor == "local":
         resolve_device(cfg.device)  # --device cuda without CUDA: a clean error before any work
+    store = ArtefactStore(cfg.cache_dir)
     plan = build_plan(plugins, cfg, store)
     done = done_units(plan, store)
     outcomes: dict[str, dict[str, Any]] = {uid: {"status": "skipped", "seconds": 0.0} for uid in done}
@@ -87,32 +97,42 @@ def run_grid(plugins: Plugins, cfg: GridConfig, log: Callable[[str], None] = pri
         outcomes[out["id"]] = {k: v for k, v in out.items() if k != "id"}
 
     if work:
-        executor.execute(work, {"ray_address": cfg.ray_address, "max_retries": cfg.max_retries,
-                                "progress": progress, "log": log}, report)
+        executor.execute(work, {**options, "progress": progress, "log": log}, report)
     result = GridReport(plan, outcomes)
     by_id = plan.by_id()
     for group in plan.groups:
-        p = group.payload
-        what = (f"{p['task']}/{p['model']}/seeds {','.join(map(str, p['seeds']))}: analysis {p['analysis']}"
-                if "analysis" in p else
-                f"{p['task']}/{p['model']}/seed{p['config']['train']['seed']}" +
-                (f" (control, {p.get('control_track', 'pair')} track)" if p["control"] else ""))
-        failed = [uid for uid in group.unit_ids if outcomes.get(uid, {}).get("status") == "failed"]
-        if failed:
-            result.not_written.append(f"{what}: {len(failed)} unit(s) failed")
-            continue
-        missing = [uid for uid in group.unit_ids
-                   if by_id[uid].key is None or not store.has(by_id[uid].store_kind, by_id[uid].key)]
-        if missing and any(by_id[uid].key is not None for uid in missing):
-            result.not_written.append(f"{what}: {len(missing)} unit(s) not in the store")
-            continue
-        if "analysis" in p:  # everything comes from the store: the result file only
-            areq = analysis_request({**p, "store": str(store.root)}, store)
-            areq.out_dir = cfg.out
-            result.written.append(analyse(plugins, areq, log=lambda msg: None)[1])
-            continue
-        req = request_for({**p, "store": str(store.root)}, store)
-        req.out_dir = cfg.out
-        output = run_pipeline(plugins, req, log=lambda msg: None)
-        result.written += output.paths + ([output.summary_path] if output.summary_path else [])
+        _write_group(plugins, cfg, store, result, group, by_id)
     return result
+
+
+def _group_label(p: dict[str, Any]) -> str:
+    """A run of the plan in words, e.g. ``sst2/minilm-l6/seed1 (control, pair track)``."""
+    if "analysis" in p:
+        return f"{p['task']}/{p['model']}/seeds {','.join(map(str, p['seeds']))}: analysis {p['analysis']}"
+    return (f"{p['task']}/{p['model']}/seed{p['config']['train']['seed']}" +
+            (f" (control, {p.get('control_track', 'pair')} track)" if p["control"] else ""))
+
+
+def _write_group(plugins: Plugins, cfg: GridConfig, store: ArtefactStore, result: GridReport, group,
+                 by_id: dict) -> None:
+    """Write the result files of one run of the plan, if all its units are in the store (everything
+    comes from the store: nothing is trained or computed); else note in ``result`` why not."""
+    p = group.payload
+    failed = [uid for uid in group.unit_ids if result.outcomes.get(uid, {}).get("status") == "failed"]
+    if failed:
+        result.not_written.append(f"{_group_label(p)}: {len(failed)} unit(s) failed")
+        return
+    missing = [uid for uid in group.unit_ids
+               if by_id[uid].key is None or not store.has(by_id[uid].store_kind, by_id[uid].key)]
+    if missing and any(by_id[uid].key is not None for uid in missing):
+        result.not_written.append(f"{_group_label(p)}: {len(missing)} unit(s) not in the store")
+        return
+    if "analysis" in p:  # the result file only
+        areq = analysis_request({**p, "store": str(store.root)}, store)
+        areq.out_dir = cfg.out
+        result.written.append(analyse(plugins, areq, log=lambda msg: None)[1])
+        return
+    req = request_for({**p, "store": str(store.root)}, store)
+    req.out_dir = cfg.out
+    output = run_pipeline(plugins, req, log=lambda msg: None)
+    result.written += output.paths + ([output.summary_path] if output.summary_path else [])

@@ -2,28 +2,27 @@
 store), or, before any was measured, stated defaults.
 
 Cost model: a unit's *work* is rows x epochs for a training (the auxiliary task's rows added for
-control models) and for layer retraining (its retraining epochs), and rows for the other methods;
-its seconds are work x a rate (seconds per unit of work) for its category, model, profile and
-device. Measured rates come from ``<store>/timings/*.json``, one small JSON log per category x
-model x profile x device, appended to (atomic replace) by every unit that finishes. Concurrent
-writers can lose a sample (last writer wins): it is an estimate, not an account.
+control models), what the method or analysis states through its optional ``estimate_work(params,
+rows)`` (e.g. rows x retraining epochs), and rows otherwise; its seconds are work x a rate (seconds
+per unit of work) for its category, model, profile and device. Measured rates come from
+``<store>/timings/*.json``, one small JSON log per category x model x profile x device, appended to
+(atomic replace) by every unit that finishes. Concurrent writers can lose a sample (last writer
+wins): it is an estimate, not an account.
 
-Defaults, stated (seconds per unit of work):
+Defaults, stated (seconds per unit of work), planned into each unit's ``cost["default_rates"]``:
 
-- CPU, MiniLM-L6, exact profiles: from the README's measurements on a 2-core machine (SST-2, 600
-  rows, max length 128): training 163 s / (600 x 8) = 0.034; the classifier-only model 210 s / 4800
-  = 0.044 (gradient attribution's 223 s less the method); a control model 290 s / ((400 + 200 RTE)
-  x 14) = 0.035; layer swapping 26 s / 600 = 0.043; layer retraining 343 s / (600 x 2 epochs) = 0.29;
-  gradient attribution 13 s / 600 = 0.022; probing 24 s / 600 = 0.04.
-- CPU, the 12-layer paper models: 8x MiniLM-L6 per layer pass (twice the layers, four times the
-  matrix work at width 768 vs 384), and for layer swapping and retraining another 78/21 windows
-  over 2x the layers (x14.9 in all).
-- GPU (one A100/H100-class card, fp32, batch 8: latency-bound): a training step of a 125M model on
-  8 rows ~40 ms, so 0.005 s per row-epoch, plus the training-set scoring every epoch (a third of
-  that): 0.0067; the classifier-only model (forward only) 0.003; layer swapping 78 windows x half a
-  forward pass of ~0.4 ms per row: 0.016 per row; layer retraining 78 windows x half a training step
-  per row (2.5 ms): 0.2 per row-epoch; gradient attribution (two models, forward + backward) 0.01 per
-  row; probing 0.003 per row. MiniLM-L6 on a GPU: a quarter of that (small models stay latency-bound).
+- trainings: CPU, a small model (6 layers or fewer; measured with a 6-layer, 384-wide BERT on a 2-core
+  machine, 600 rows, max length 128): training 163 s / (600 x 8) = 0.034; the classifier-only model
+  210 s / 4800 = 0.044; a control model 290 s / ((400 + 200 auxiliary rows) x 14) = 0.035. GPU (one
+  A100/H100-class card, fp32, batch 8: latency-bound), a 12-layer model: a training step of a 125M
+  model on 8 rows ~40 ms, so 0.005 s per row-epoch, plus the training-set scoring every epoch (a third
+  of that): 0.0067 (a control model too); the classifier-only model (forward only) 0.003;
+- methods and analyses: the ``default_rates`` their plugin objects state (``"cpu"`` on a small model,
+  ``"cuda"`` on a 12-layer one, optionally ``"cpu-large"`` and ``"cuda-small"``); without them, the
+  mean of the default suite's methods' rates;
+- scaling where a plugin states no rate of its own: a larger model on a CPU costs 8x the small one
+  per layer pass (twice the layers, four times the matrix work at width 768 vs 384); a small model
+  on a GPU a quarter of the 12-layer one (small models stay latency-bound).
 These are estimates from stated assumptions, not measurements; measured rates replace them as soon
 as one unit of the kind has finished in this store.
 """
@@ -39,34 +38,56 @@ from memlocbench.store import atomic_write_text
 TIMINGS = "timings"
 KEEP_SAMPLES = 200
 
-_CPU_MINILM = {"train": 0.034, "train-classifier-only": 0.044, "train-control": 0.035,
-               "method:layer-swapping": 0.043, "method:layer-retraining": 0.29,
-               "method:gradient-attribution": 0.022, "method:probing": 0.04,
-               # analyses, measured on SST-2 (600 rows, README "Analyses"): the map per trained row-epoch
-               # (342 s for 8 runs x 6 epochs x 300 rows), the others per training row (8 s and 29 s)
-               "analysis:memorisation-map": 0.024, "analysis:centroids": 0.013, "analysis:probing-events": 0.048}
-_GPU_PAPER = {"train": 0.0067, "train-classifier-only": 0.003, "train-control": 0.0067,
-              "method:layer-swapping": 0.016, "method:layer-retraining": 0.2,
-              "method:gradient-attribution": 0.01, "method:probing": 0.003,
-              "analysis:memorisation-map": 0.0067, "analysis:centroids": 0.002, "analysis:probing-events": 0.003}
-_WINDOWED = {"method:layer-swapping", "method:layer-retraining"}
-SMALL_MODELS = {"minilm-l6"}
-#: any other method: the mean of the four paper methods' rates
-_OTHER = "method:*"
+#: the trainings' stated rates: "cpu" on a small model, "cuda" on a 12-layer model
+TRAINING_RATES = {"cpu": {"train": 0.034, "train-classifier-only": 0.044, "train-control": 0.035},
+                  "cuda": {"train": 0.0067, "train-classifier-only": 0.003, "train-control": 0.0067}}
+#: a model of at most this many layers counts as small (the CPU reference model has 6)
+SMALL_MODEL_MAX_LAYERS = 6
+CPU_LARGE_FACTOR = 8.0
+GPU_SMALL_FACTOR = 0.25
+#: the keys of a plugin's ``default_rates``
+RATE_KEYS = ("cpu", "cuda", "cpu-large", "cuda-small")
 
 
-def default_rate(category: str, model: str, device: str) -> float:
-    small = model in SMALL_MODELS
-    if device == "cuda":
-        table = _GPU_PAPER
-        factor = 0.25 if small else 1.0
-    else:
-        table = _CPU_MINILM
-        factor = 1.0 if small else (8 * 78 / 21 / 2 if category in _WINDOWED else 8.0)
-    if category not in table:  # another method or analysis: the mean of the paper methods' rates
-        methods = [v for k, v in table.items() if k.startswith("method:")]
-        return factor * sum(methods) / len(methods)
-    return factor * table[category]
+def is_small_model(num_layers: int | None) -> bool:
+    """Whether a model with ``num_layers`` layers (None: not declared) counts as small for the defaults."""
+    return num_layers is not None and num_layers <= SMALL_MODEL_MAX_LAYERS
+
+
+def declared_rates(obj) -> dict[str, float] | None:
+    """A plugin object's ``default_rates`` when they are usable ("cpu" and "cuda" positive numbers, any
+    other key one of ``RATE_KEYS``), else None: an estimate never fails on them."""
+    rates = getattr(obj, "default_rates", None)
+    if not isinstance(rates, dict) or not {"cpu", "cuda"} <= set(rates) or not set(rates) <= set(RATE_KEYS):
+        return None
+    ok = all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in rates.values())
+    return {k: float(v) for k, v in rates.items()} if ok else None
+
+
+def sized_rates(rates: dict[str, float], small: bool) -> dict[str, float]:
+    """{"cpu": ..., "cuda": ...} for a small or larger model from stated ``rates`` ("cpu" small, "cuda"
+    12-layer, optionally "cpu-large" and "cuda-small"), scaled as the module docstring states."""
+    if small:
+        return {"cpu": rates["cpu"], "cuda": rates.get("cuda-small", rates["cuda"] * GPU_SMALL_FACTOR)}
+    return {"cpu": rates.get("cpu-large", rates["cpu"] * CPU_LARGE_FACTOR), "cuda": rates["cuda"]}
+
+
+def mean_rates(stated: list[dict[str, float]]) -> dict[str, float]:
+    """The fallback for a plugin that states no rates: the mean "cpu" and "cuda" of ``stated`` (the
+    default suite's methods'), or the training's rates when there are none."""
+    if not stated:
+        return {"cpu": TRAINING_RATES["cpu"]["train"], "cuda": TRAINING_RATES["cuda"]["train"]}
+    return {k: sum(r[k] for r in stated) / len(stated) for k in ("cpu", "cuda")}
+
+
+def training_rates(category: str, small: bool) -> dict[str, float]:
+    """The stated default rates of a training unit (``category``: train, train-classifier-only, train-control)."""
+    return sized_rates({k: TRAINING_RATES[k][category] for k in ("cpu", "cuda")}, small)
+
+
+def device_key(device: str) -> str:
+    """Which default rate a device uses: "cuda", or "cpu" for any other device."""
+    return "cuda" if device == "cuda" else "cpu"
 
 
 def _log_path(root: Path, category: str, model: str, profile: str, device: str) -> Path:
@@ -124,7 +145,7 @@ def estimate(units, root: Path, device: str) -> tuple[Estimate, dict[str, float]
             rate = got[0]
             measured += 1
         else:
-            rate = default_rate(cost["category"], u.payload["model"], device)
+            rate = cost.get("default_rates", mean_rates([]))[device_key(device)]
             default += 1
         per_category[cost["category"]] = per_category.get(cost["category"], 0.0) + work * rate
         total += work * rate

@@ -8,9 +8,16 @@ An executor gets the pending units in dependency order, each a JSON-able dict::
      "payload": {...}  # hand it to memlocbench.grid.units.run_unit, in any process
      "resources": {"num_cpus": float, "num_gpus": int}}
 
-and the run options (``ray_address``, ``max_retries``, ``progress``, ...), and calls ``report`` once
-per unit with ``{"id", "status": "done" | "skipped" | "failed", "seconds", "reason"?}``. Units are
-idempotent (a unit whose artefact is in the store does nothing), so retrying one is always safe.
+and the run options, and calls ``report`` once per unit with
+``{"id", "status": "done" | "skipped" | "failed", "seconds", "reason"?}``. Units are idempotent (a
+unit whose artefact is in the store does nothing), so retrying one is always safe.
+
+The run options are the executor's own options, checked against its ``options_schema`` (a pydantic
+model with extra keys forbidden; without one the executor takes no options) by ``executor_options``
+before any work, with their defaults filled in, plus the driver's ``progress`` (bool) and ``log``
+(a ``str -> None`` callable). Users give them as ``memlocbench grid --executor-option KEY=VALUE`` or
+in the grid file's ``[executor_options]`` table (the ray executor's also as ``--ray-address`` and
+``--max-retries``).
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from __future__ import annotations
 import traceback
 from typing import Any, Callable
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tqdm.auto import tqdm
 
 from memlocbench import hookimpl
@@ -27,14 +35,43 @@ from memlocbench.grid.units import run_unit
 Report = Callable[[dict[str, Any]], None]
 
 
+def executor_options(executor: Any, given: dict[str, Any]) -> dict[str, Any]:
+    """``given`` (option name -> value) checked against ``executor.options_schema`` and completed with
+    its defaults; an executor without a schema takes no options. Raises InvalidInputError naming the
+    valid options for an unknown one, and the problem for a bad value."""
+    schema = getattr(executor, "options_schema", None)
+    valid = sorted(schema.model_fields) if schema is not None else []
+    unknown = sorted(set(given) - set(valid))
+    if unknown:
+        raise InvalidInputError(f"executor {executor.name!r} has no option {', '.join(map(repr, unknown))}; "
+                                f"valid: {', '.join(valid) if valid else 'none (it takes no options)'}")
+    if schema is None:
+        return {}
+    try:
+        return schema.model_validate(given).model_dump()
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']} (got {e.get('input')!r})"
+                             for e in exc.errors())
+        raise InvalidInputError(f"executor {executor.name!r}: invalid option: {problems}") from None
+
+
 def _reason(exc: BaseException) -> str:
     text = f"{type(exc).__name__}: {exc}".strip()
     return text.splitlines()[-1] if text else type(exc).__name__
 
 
+class LocalOptions(BaseModel):
+    """The local executor's options."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    debug: bool = Field(False, description="print the traceback of a unit that fails")
+
+
 class LocalExecutor:
     name = "local"
     description = "in this process, one unit after another in dependency order, one progress bar"
+    options_schema = LocalOptions
 
     def execute(self, units: list[dict], options: dict, report: Report) -> None:
         failed: set[str] = set()
@@ -63,9 +100,20 @@ def _ray_unit(payload: dict, *dependencies: dict) -> dict:
     return run_unit(payload)
 
 
+class RayOptions(BaseModel):
+    """The ray executor's options."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ray_address: str | None = Field(None, description="the Ray cluster to join, e.g. auto or HOST:6379; "
+                                                      "default: a local instance")
+    max_retries: int = Field(2, ge=0, description="retries of a unit whose worker died")
+
+
 class RayExecutor:
     name = "ray"
     description = "each unit a Ray task (num_cpus, num_gpus, max_retries), dependencies as object references"
+    options_schema = RayOptions
 
     def execute(self, units: list[dict], options: dict, report: Report) -> None:
         try:

@@ -1,6 +1,6 @@
 """The grid as units: each training, each method on its models and each analysis, with dependencies
 and the store keys ``memlocbench run`` and ``memlocbench analyse`` use (``TrainedModels.key``,
-``pipeline.layer_scores_spec``, ``analysis_pipeline.analysis_spec``).
+``method_run.layer_scores_spec``, ``analysis_run.analysis_spec``).
 
 A key needs the noisy dataset's fingerprint, so planning builds each task's dataset (no
 tokenising, no model weights). Where that is impossible here (a hub-only model or task offline),
@@ -10,6 +10,7 @@ estimated but not checked against the store.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +19,9 @@ from memlocbench.run.analysis_run import analysis_spec
 from memlocbench.data.noisy_dataset import build_noisy_dataset
 from memlocbench.errors import MemlocbenchError
 from memlocbench.grid.config import GridConfig, SubGrid
+from memlocbench.grid.estimate import declared_rates, is_small_model, mean_rates, sized_rates, training_rates
 from memlocbench.run.method_run import METHOD_KIND, layer_scores_spec, model_providers, provider_of, resolve_methods, setups
+from memlocbench.run.method_suites import DEFAULT_SUITE, suite_members
 from memlocbench.registry import Plugins
 from memlocbench.config.profiles import RunConfig
 from memlocbench.store import ArtefactStore
@@ -80,6 +83,16 @@ class _Planner:
         self._datasets: dict[tuple, Any] = {}
         self._layers: dict[str, int | str] = {}
         self._aux_rows: dict[tuple, int | None] = {}
+        self._fallback_rates = mean_rates([r for m in suite_members(plugins, DEFAULT_SUITE)
+                                           if (r := declared_rates(plugins.methods.get(m))) is not None])
+
+    def _small(self, model: str) -> bool:
+        """Whether the model counts as small for the default rates (its declared layer count)."""
+        return is_small_model(self.plugins.models.get(model).info.num_layers)
+
+    def _rates(self, obj, model: str) -> dict[str, float]:
+        """A method's or analysis' default rates on ``model`` (its own, else the default suite's mean)."""
+        return sized_rates(declared_rates(obj) or self._fallback_rates, self._small(model))
 
     # -- what planning needs from data and models -----------------------------------------------
     def _dataset(self, task: str, model: str, config: RunConfig):
@@ -157,7 +170,8 @@ class _Planner:
         payload = {**base, "id": uid, "kind": "train", "role": role,
                    "key": models.key(role) if models else None,
                    "cost": {"category": category, "rows": work_rows if rows else None,
-                            "work": work_rows * train.epochs if rows else None}}
+                            "work": work_rows * train.epochs if rows else None,
+                            "default_rates": training_rates(category, self._small(base["model"]))}}
         return self._add(Unit(uid, "train", MODEL_KIND, payload["key"], [], payload, problem))
 
     def _setting(self, task: str, model: str, config: RunConfig):
@@ -205,12 +219,12 @@ class _Planner:
                     uid = f"{name}: {method.info.name}{where}"
                     key = self.store.key(layer_scores_spec(method, config, view,
                                                                        provider_of(self.plugins, "method", method.info.name))) if view else None
-                    params = {**method_defaults(method), **config.methods.get(method.info.name, {})}
-                    epochs = params.get("epochs", 1) if method.info.name == "layer-retraining" else 1
+                    params = {**plugin_defaults(method), **config.methods.get(method.info.name, {})}
                     payload = {**base, "id": uid, "kind": "method", "method": method.info.name,
                                "aliases": aliases, "key": key,
                                "cost": {"category": f"method:{method.info.name}", "rows": rows,
-                                        "work": rows * epochs if rows else None}}
+                                        "work": estimated_work(method, params, rows),
+                                        "default_rates": self._rates(method, model)}}
                     group_units.append(self._add(Unit(uid, "method", METHOD_KIND, key, sorted(set(deps)), payload,
                                                       problem)))
             self.groups.append(Group({**base, "methods": [m.info.name for m in methods], "control": control,
@@ -240,7 +254,8 @@ class _Planner:
                 key = self.store.key(spec)
             uid = f"{task}/{model}/seeds{','.join(map(str, seeds))}/{config.hash()[:8]}: analysis {analysis.info.name}"
             payload = {**base, "id": uid, "kind": "analysis", "analysis": analysis.info.name, "seeds": seeds,
-                       "analysis_params": config.analyses, "key": key, "cost": analysis_cost(analysis.info.name, config, rows)}
+                       "analysis_params": config.analyses, "key": key,
+                       "cost": {**analysis_cost(analysis, config, rows), "default_rates": self._rates(analysis, model)}}
             self._add(Unit(uid, "analysis", ANALYSIS_KIND, key, sorted(set(deps)), payload, problem))
             self.groups.append(Group({**base, "analysis": analysis.info.name, "seeds": seeds,
                                       "analysis_params": config.analyses}, [uid]))
@@ -268,28 +283,31 @@ class _Planner:
         return Plan(ordered, self.groups, [f"{p} ({n} run(s))" if n > 1 else p for p, n in counted.items()])
 
 
-def analysis_cost(name: str, config: RunConfig, rows: int | None) -> dict[str, Any]:
-    """An analysis unit's work: training rows for the memorisation map (runs x epochs x the trained
-    half), the training size for the others."""
+def plugin_defaults(obj) -> dict[str, Any]:
+    """A method's or analysis' parameter defaults (its optional ``defaults``; {} without them)."""
+    defaults = getattr(obj, "defaults", None)
+    return dict(defaults) if isinstance(defaults, dict) else {}
+
+
+def estimated_work(obj, params: dict[str, Any], rows: int | None) -> float | None:
+    """A unit's work: the plugin's ``estimate_work(params, rows)`` where it has one (and says), else
+    ``rows``; None when the training size is unknown here."""
     if rows is None:
-        return {"category": f"analysis:{name}", "rows": None, "work": None}
-    if name == "memorisation-map":
-        import sys
-
-        defaults = getattr(sys.modules.get("memlocbench_analyses.memorisation_map"), "DEFAULTS", {})
-        p = {**defaults, **config.analyses.get(name, {})}
-        if {"runs", "epochs", "fraction"} <= set(p):
-            return {"category": "analysis:memorisation-map", "rows": rows,
-                    "work": p["runs"] * p["epochs"] * int(p["fraction"] * rows)}
-    return {"category": f"analysis:{name}", "rows": rows, "work": rows}
+        return None
+    estimate = getattr(obj, "estimate_work", None)
+    try:
+        work = estimate(params, rows) if callable(estimate) else None
+    except Exception:  # noqa: BLE001 - an estimate must never fail the plan; rows stand in
+        work = None
+    usable = isinstance(work, (int, float)) and not isinstance(work, bool) and math.isfinite(work) and work >= 0
+    return work if usable else rows
 
 
-def method_defaults(method) -> dict[str, Any]:
-    """The method module's DEFAULTS, where it has them (only used for estimates)."""
-    import sys
-
-    module = sys.modules.get(type(method).__module__)
-    return dict(getattr(module, "DEFAULTS", {}) or {})
+def analysis_cost(analysis, config: RunConfig, rows: int | None) -> dict[str, Any]:
+    """An analysis unit's category, training size and work (``estimated_work`` with its parameters)."""
+    name = analysis.info.name
+    params = {**plugin_defaults(analysis), **config.analyses.get(name, {})}
+    return {"category": f"analysis:{name}", "rows": rows, "work": estimated_work(analysis, params, rows)}
 
 
 def build_plan(plugins: Plugins, cfg: GridConfig, store: ArtefactStore) -> Plan:

@@ -26,11 +26,6 @@ from memlocbench.config.profiles import RunConfig
 from memlocbench.store import ArtefactStore
 from memlocbench.training.trained_models import KIND as MODEL_KIND
 
-#: test hook: "SUBSTRING=MARKER_PATH" makes the first unit whose id contains SUBSTRING kill its own
-#: process just before its artefact is committed to the store; armed only while MARKER_PATH's folder
-#: exists and MARKER_PATH does not (the dying unit writes it, so its retry runs normally)
-CRASH_ONCE_ENV = "MEMLOCBENCH_GRID_CRASH_ONCE"
-
 
 def _train(prep: Prepared, req: RunRequest, payload: dict) -> str:
     return prep.models.ensure(payload["role"])
@@ -46,8 +41,7 @@ def _method(prep: Prepared, req: RunRequest, payload: dict) -> str:
 def _analysis(prep: Prepared | None, req: RunRequest, payload: dict) -> str:
     from memlocbench.run.analysis_run import compute_analysis
 
-    _, key = compute_analysis(_plugins(), analysis_request(payload, req.store), log=lambda msg: None)
-    return key
+    return compute_analysis(_plugins(), analysis_request(payload, req.store), log=lambda msg: None).key
 
 
 #: kind -> (store kind of its artefact, function producing it; returns the artefact's key)
@@ -65,31 +59,6 @@ def _plugins():
     from memlocbench.registry import load_plugins
 
     return load_plugins()
-
-
-class _CrashBeforeCommit(ArtefactStore):
-    """The store, but the process dies between writing an entry and committing it (test hook)."""
-
-    def __init__(self, root, marker: Path):
-        super().__init__(root)
-        self.marker = marker
-
-    def put(self, *args, **kwargs):
-        def die():
-            self.marker.write_text("crashed once\n")
-            os._exit(17)
-
-        return super().put(*args, _before_commit=die, **kwargs)
-
-
-def _store(payload: dict) -> ArtefactStore:
-    hook = os.environ.get(CRASH_ONCE_ENV, "")
-    if "=" in hook:
-        substring, marker = hook.split("=", 1)
-        marker_path = Path(marker)
-        if substring in payload["id"] and marker_path.parent.is_dir() and not marker_path.exists():
-            return _CrashBeforeCommit(payload["store"], marker_path)
-    return ArtefactStore(payload["store"])
 
 
 def request_for(payload: dict, store: ArtefactStore | None = None) -> RunRequest:
@@ -134,7 +103,7 @@ def run_unit(payload: dict) -> dict[str, Any]:
 
     kind = payload["kind"]
     store_kind, produce = UNIT_KINDS[kind]
-    store = _store(payload)
+    store = ArtefactStore(payload["store"])
     if payload.get("key") and store.has(store_kind, payload["key"]):
         return {"id": payload["id"], "status": "skipped", "seconds": 0.0, "pid": os.getpid()}
     t0 = time.perf_counter()

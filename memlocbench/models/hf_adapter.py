@@ -40,8 +40,33 @@ def hub_unreachable(timeout: float = 3.0) -> str | None:
 
 
 class HFAdapter:
-    """Subclasses set ``family``, ``representation``, ``_LAYER_RE`` (group 1 = layer index),
-    ``_EMBED_RE`` and ``_layers_path``."""
+    """A ``ModelAdapter`` over a stock transformers ``AutoModelForSequenceClassification``: a subclass
+    describes one model family by class attributes, and each instance is one checkpoint of it.
+
+    A subclass **must set**:
+
+    * ``family`` (e.g. ``"bert"``) and ``representation``: ``"first-token"`` or ``"last-token"``, the
+      position the family's classification head reads (``sentence_representation`` uses it);
+    * ``_LAYER_RE``: a regular expression matched against parameter names whose group 1 is the 0-based
+      layer index (BERT: ``^bert[.]encoder[.]layer[.]([0-9]+)[.]``), and ``_EMBED_RE`` matching the
+      embedding parameters (frozen in every recipe); every other parameter is in the ``"head"`` group,
+      which always trains (``parameter_group``);
+    * ``_layers_path``: the attribute path from the model to its ``nn.ModuleList`` of layers
+      (``"bert.encoder.layer"``), whose i-th module holds exactly the parameters of layer i;
+    * ``_ffn_out_path`` (for the neuron-level methods): the attribute path from a layer to its
+      feed-forward down-projection, an ``nn.Linear`` d_ff -> d_model (``"output.dense"``).
+
+    It **may override**: ``fix_tokenizer`` (e.g. set a pad token and right padding), ``fix_model`` (e.g.
+    the pad id, a head with a bias), ``separator`` (the string joining a task's text fields; default
+    the tokenizer's ``sep_token``), ``ffn_output_norms`` (see there; the default says "pre-norm"), and
+    ``version``, which must be bumped whenever the model it builds changes (it is part of every key).
+
+    **Determinism:** the core calls ``torch.manual_seed(train.seed)`` right before ``load_model``
+    (``TrainedModels.pretrained``), and a model's store key assumes that ``load_model`` then gives
+    identical weights every time: a ``fix_model`` that creates parameters must draw them from torch's
+    global generator (as ``nn.Linear`` and ``normal_`` do), never from an unseeded source or its own
+    fixed seed. ``memlocbench.testing.check_model_adapter`` checks this and the rest of the contract.
+    """
 
     family: str
     representation: str
@@ -93,12 +118,16 @@ class HFAdapter:
             ) from exc
 
     def load_tokenizer(self):
+        """The checkpoint's tokenizer (from the local folder, the local cache or the hub), after
+        :meth:`fix_tokenizer`; ModelUnavailableError if it cannot be had."""
         from transformers import AutoTokenizer
 
         tok = self._load("tokenizer", AutoTokenizer.from_pretrained)
         return self.fix_tokenizer(tok)
 
     def fix_tokenizer(self, tok):
+        """Adjust the loaded tokenizer (default: nothing). memlocbench pads on the right and needs a pad
+        token (``Encoded.batch``); a family without one sets it here."""
         return tok
 
     def max_positions(self) -> int | None:
@@ -113,6 +142,11 @@ class HFAdapter:
         return int(n) if isinstance(n, int) and n > 0 else None
 
     def load_model(self, num_labels: int) -> nn.Module:
+        """A stock ``AutoModelForSequenceClassification`` with the pretrained weights (or, with ``config``,
+        randomly initialised ones) and a new ``num_labels``-way head, after :meth:`fix_model`.
+
+        Contract: called twice after the same ``torch.manual_seed``, it returns identical weights (the
+        core seeds it with the model seed; the new head's initialisation comes from that seed)."""
         from transformers import AutoModelForSequenceClassification
         from transformers.utils import logging as hf_logging
 
@@ -134,9 +168,14 @@ class HFAdapter:
         return self.fix_model(model)
 
     def fix_model(self, model: nn.Module) -> nn.Module:
+        """Adjust the loaded model (default: nothing); any parameter created here must be drawn from
+        torch's global generator, so that the seed the core sets before ``load_model`` fixes it."""
         return model
 
     def layer_modules(self, model: nn.Module) -> nn.ModuleList:
+        """The model's layers (``_layers_path``), in order: what methods swap, retrain and run part of
+        (``memlocbench.models.partial_forward``). Each layer must take the hidden states as its first
+        argument and return them (alone or first in a tuple)."""
         obj = model
         for part in self._layers_path.split("."):
             obj = getattr(obj, part)
@@ -159,15 +198,22 @@ class HFAdapter:
         return out
 
     def ffn_output_norms(self, model: nn.Module) -> list[nn.Module | None]:
-        """What each layer does to its down-projection's output: None when the layer's output is that
-        output (after eval-mode dropout) plus terms that do not depend on it, so that the output is
-        linear in it (pre-norm layers: GPT-NeoX, GPT-Neo, OPT-125m); else the norm applied to the sum
+        """What each layer does to its down-projection's output, one entry per layer: None when the layer's
+        output is that output (after eval-mode dropout) plus terms that do not depend on it, so that the
+        layer's output changes by exactly the change of the down-projection's output (pre-norm layers:
+        GPT-NeoX, GPT-Neo, OPT-125m); else the norm module applied to that sum, so that the layer's output
+        is ``norm(sum)`` and a change ``d`` of the down-projection's output makes it ``norm(sum + d)``
         (post-norm layers: BERT's ``output.LayerNorm``, OPT's ``final_layer_norm`` when
-        ``do_layer_norm_before`` is false). Zero-out uses it to update a layer's output for a zeroed
-        neuron without running the layer again."""
+        ``do_layer_norm_before`` is false). The default, all None, is right for pre-norm families only:
+        a post-norm family must override it. Optional for adapters that are not HFAdapters: zero-out uses
+        it to update a layer's output for a zeroed neuron without running the layer again, and runs the
+        layer again where it is missing. ``memlocbench.testing.check_model_adapter`` checks it."""
         return [None] * len(self.layer_modules(model))
 
     def parameter_group(self, parameter_name: str) -> str | int:
+        """``"embeddings"`` (``_EMBED_RE``; always frozen), the 0-based layer index (``_LAYER_RE``), or
+        ``"head"`` (everything else; always trained): must agree with ``layer_modules``, i.e. the
+        parameters of layer i's module, and only they, are in group i."""
         m = self._LAYER_RE.match(parameter_name)
         if m:
             return int(m.group(1))
@@ -176,9 +222,12 @@ class HFAdapter:
         return "head"
 
     def separator(self, tokenizer) -> str:
+        """The string that joins a task's text fields (``a SEP b``): the tokenizer's ``sep_token``."""
         return tokenizer.sep_token
 
     def sentence_representation(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """[B, T, d] hidden states -> [B, d]: the position the head reads (``representation``): the first
+        token, or the last non-padding token (right padding)."""
         if self.representation == "first-token":
             return hidden[:, 0]
         last = attention_mask.sum(dim=1) - 1  # right padding: last non-padding position

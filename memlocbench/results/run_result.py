@@ -21,6 +21,7 @@ from pydantic import (BaseModel, ConfigDict, Discriminator, Field, StringConstra
 from memlocbench.scoring.layer_weights import control_accuracy, control_placements, layer_ranking, single_layer_placements, mcog, normalise
 from memlocbench.names import Name, path_inside
 from memlocbench.config.profiles import GuardConfig, RunConfig, config_hash
+from memlocbench.errors import InvalidInputError
 from memlocbench.store import atomic_write_text
 
 SCHEMA_VERSION = 1
@@ -117,6 +118,21 @@ CONTROL_TRACKS = ("pair", "single", "neurons")
 PLANTED_ROLES = ("planted-neurons", "planted-neurons-clean")
 
 
+#: how a control ranking orders layers of equal weight (``MethodInfo.tie_rule``)
+TIE_RULES = ("lower-layer-first", "higher-layer-first")
+TieRule = Literal["lower-layer-first", "higher-layer-first"]
+_TIE_RULE_FIELD = Field(None, description="how layers of equal weight were ranked (the method's MethodInfo.tie_rule); "
+                                          "absent in results written before it was recorded, which validate "
+                                          "under either rule")
+
+
+def _higher_first(tie_rule: str) -> bool:
+    """Whether ``tie_rule`` ranks the higher of two equal layers first; an InvalidInputError names the valid rules."""
+    if tie_rule not in TIE_RULES:
+        raise InvalidInputError(f"unknown tie rule {tie_rule!r}; valid: {', '.join(TIE_RULES)}")
+    return tie_rule == "higher-layer-first"
+
+
 class ControlScore(_Strict):
     """How well a profile finds the layers that the control setup forced memorisation into."""
 
@@ -126,23 +142,20 @@ class ControlScore(_Strict):
     accuracy_at_2: Fraction = Field(description="share of the top two layers that are placement layers")
     true_layer_rank: int | None = Field(None, ge=1, description="1-based rank of the best-ranked placement layer")
     chance: Fraction = Field(description="accuracy@1 by chance: placement layers / L")
+    tie_rule: TieRule | None = _TIE_RULE_FIELD
 
 
-#: methods whose control ranking breaks ties towards the higher layer: the paper's code ranks layer
-#: swapping's layers with ``np.argsort(weights)[-2:]`` (a stable ascending sort, read from the end),
-#: while gradient attribution and probing use ``Counter.most_common`` (ties: the lower layer first)
-HIGHER_LAYER_WINS_TIES = frozenset({"layer-swapping"})
-
-
-def control_score(profile: list[float], placement: tuple[int, ...], method: str = "",
+def control_score(profile: list[float], placement: tuple[int, ...], tie_rule: str = "lower-layer-first",
                   track: str = "pair") -> ControlScore:
     """accuracy@1: is the top layer a placement layer; accuracy@2: share of the top two that are;
-    the rank of the best-ranked placement layer (1 = top). Ties follow the paper's code per method."""
-    higher = method in HIGHER_LAYER_WINS_TIES
+    the rank of the best-ranked placement layer (1 = top). Layers of equal weight are ranked by
+    ``tie_rule`` (one of ``TIE_RULES``), which the score records."""
+    higher = _higher_first(tie_rule)
     acc1, acc2, chance = control_accuracy(profile, placement, higher)
     order = layer_ranking(profile, higher)
     return ControlScore(placement=list(placement), track=track, accuracy_at_1=acc1, accuracy_at_2=acc2,
-                        true_layer_rank=1 + min(order.index(i) for i in set(placement)), chance=chance)
+                        true_layer_rank=1 + min(order.index(i) for i in set(placement)), chance=chance,
+                        tie_rule=tie_rule)
 
 
 class NeuronControlScore(_Strict):
@@ -162,25 +175,41 @@ class NeuronControlScore(_Strict):
     recall_at_2k: Fraction | None = Field(None, description="|top 2k ∩ planted| / k")
     random_recall_at_k: Fraction = Field(description="expected recall@k of random neurons: k / (L * width)")
     random_recall_at_2k: Fraction = Field(description="expected recall@2k of random neurons: 2k / (L * width)")
+    tie_rule: TieRule | None = _TIE_RULE_FIELD
 
 
-def neuron_control_score(profile: list[float], planted: list[int], width: int, method: str = "",
-                         neurons=None) -> NeuronControlScore:
+def neuron_control_score(profile: list[float], planted: list[int], width: int,
+                         tie_rule: str = "lower-layer-first", neurons=None) -> NeuronControlScore:
     """The neuron track's scores: accuracy@1 of the profile against the layers holding the most
-    planted neurons (ties as the paper's code per method), and, with ``neurons`` ([L, d_ff] scores of
-    a neuron method), recall@k and recall@2k (k = |planted|, top neurons ties to the lower index)."""
+    planted neurons (layers of equal weight ranked by ``tie_rule``, which the score records), and, with
+    ``neurons`` ([L, d_ff] scores of a neuron method), recall@k and recall@2k (k = |planted|, top
+    neurons ties to the lower index)."""
     from memlocbench.scoring.planted_neurons import planted_per_layer, random_recall, ranked_neurons, recall
 
     L, k = len(profile), len(planted)
     per_layer = planted_per_layer(planted, L, width)
     most = tuple(i for i, c in enumerate(per_layer) if c == max(per_layer))
-    acc1, _, chance = control_accuracy(profile, most, method in HIGHER_LAYER_WINS_TIES)
+    acc1, _, chance = control_accuracy(profile, most, _higher_first(tie_rule))
     top = ranked_neurons(neurons, min(2 * k, L * width)) if neurons is not None else None
     return NeuronControlScore(
         track="neurons", planted=list(planted), width=width, planted_per_layer=per_layer, accuracy_at_1=acc1,
         chance=chance, top=top, recall_at_k=recall(top, planted, k) if top is not None else None,
         recall_at_2k=recall(top, planted, 2 * k) if top is not None else None,
-        random_recall_at_k=random_recall(k, L * width), random_recall_at_2k=random_recall(2 * k, L * width))
+        random_recall_at_k=random_recall(k, L * width), random_recall_at_2k=random_recall(2 * k, L * width),
+        tie_rule=tie_rule)
+
+
+def _check_under_tie_rules(c, source: str, mismatches) -> None:
+    """Every control score must follow from ``source`` under the block's recorded tie rule, or, in a
+    result written before the rule was recorded, under either rule (both are legitimate; they differ
+    only where layers tie). ``mismatches(c, rule)`` lists (field, stated, recomputed); a ValueError
+    names the first under the recorded rule (or the first rule)."""
+    rules = (c.tie_rule,) if c.tie_rule is not None else TIE_RULES
+    found = [mismatches(c, rule) for rule in rules]
+    if all(found):
+        field, mine, value = found[0][0]
+        under = f"tie rule {c.tie_rule}" if c.tie_rule is not None else "either tie rule"
+        raise ValueError(f"control.{field} is {mine}, but {source} give {value} (under {under})")
 
 
 #: the tags of ``Result.control``'s two kinds (they appear in validation error locations; ``field_path`` drops them)
@@ -344,12 +373,7 @@ class Result(_Strict):
                                  f"for {self.num_layers} layers: {valid}")
             a, b = c.placement
             roles = (f"control-{a}-{b}", f"control-{a}-{b}-clean")
-            acc1, acc2, chance = control_accuracy(self.profile, c.placement,
-                                                  self.method.name in HIGHER_LAYER_WINS_TIES)
-            for field_name, value in (("accuracy_at_1", acc1), ("accuracy_at_2", acc2), ("chance", chance)):
-                if abs(getattr(c, field_name) - value) > RECOMPUTE_TOLERANCE:
-                    raise ValueError(f"control.{field_name} is {getattr(c, field_name)}, but the profile and the "
-                                     f"placement give {value}")
+            _check_under_tie_rules(c, "the profile and the placement", self._layer_mismatches)
         if (mem.role, clean.role) != roles:
             raise ValueError(f"memorisation roles are {mem.role!r} / {clean.role!r}; this setup trains {roles[0]!r} / {roles[1]!r}")
 
@@ -371,7 +395,19 @@ class Result(_Strict):
             raise ValueError(f"control.top must be {min(2 * len(c.planted), total)} distinct neurons below {total}")
         if (c.top is None) != (c.recall_at_k is None) or (c.top is None) != (c.recall_at_2k is None):
             raise ValueError("control.recall_at_k / recall_at_2k come with control.top (neuron methods) or not at all")
-        expected = neuron_control_score(self.profile, c.planted, c.width, self.method.name)
+        _check_under_tie_rules(c, "the planted set, the profile and the top neurons", self._neuron_mismatches)
+
+    def _layer_mismatches(self, c: ControlScore, tie_rule: str) -> list[tuple[str, Any, Any]]:
+        """(field, stated, recomputed) for the layer control scores that the profile and the placement do
+        not give under ``tie_rule``."""
+        acc1, acc2, chance = control_accuracy(self.profile, c.placement, _higher_first(tie_rule))
+        return [(f, getattr(c, f), v) for f, v in (("accuracy_at_1", acc1), ("accuracy_at_2", acc2), ("chance", chance))
+                if abs(getattr(c, f) - v) > RECOMPUTE_TOLERANCE]
+
+    def _neuron_mismatches(self, c: NeuronControlScore, tie_rule: str) -> list[tuple[str, Any, Any]]:
+        """(field, stated, recomputed) for the neuron-track scores that the planted set, the profile and
+        the top neurons do not give under ``tie_rule``."""
+        expected = neuron_control_score(self.profile, c.planted, c.width, tie_rule)
         checks = [("planted_per_layer", expected.planted_per_layer), ("accuracy_at_1", expected.accuracy_at_1),
                   ("chance", expected.chance), ("random_recall_at_k", expected.random_recall_at_k),
                   ("random_recall_at_2k", expected.random_recall_at_2k)]
@@ -380,11 +416,8 @@ class Result(_Strict):
 
             checks += [("recall_at_k", recall(c.top, c.planted, len(c.planted))),
                        ("recall_at_2k", recall(c.top, c.planted, 2 * len(c.planted)))]
-        for field_name, value in checks:
-            mine = getattr(c, field_name)
-            if (mine != value) if isinstance(value, list) else abs(mine - value) > RECOMPUTE_TOLERANCE:
-                raise ValueError(f"control.{field_name} is {mine}, but the planted set, the profile and the top "
-                                 f"neurons give {value}")
+        return [(f, getattr(c, f), v) for f, v in checks
+                if ((getattr(c, f) != v) if isinstance(v, list) else abs(getattr(c, f) - v) > RECOMPUTE_TOLERANCE)]
 
     def filename(self) -> str:
         if self.control is not None and self.control.track == "neurons":

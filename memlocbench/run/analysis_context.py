@@ -23,6 +23,9 @@ class AnalysisContext(MethodContext):
     #: (``pipeline.layer_scores``: from the store, or computed and stored) and the registered methods
     method_scores: Callable[[str], Any] | None = None
     method_granularity: dict[str, str] = field(default_factory=dict)  # registered method -> "layer" | "neuron"
+    #: with ``AnalysisInfo.uses_methods``: every suite the registered methods name -> its members, in suite
+    #: order (``memlocbench.api.method_suites``: what ``--method SUITE`` runs)
+    method_suites: dict[str, list[str]] = field(default_factory=dict)
 
     def params(self, analysis: str, defaults: dict[str, Any]) -> dict[str, Any]:
         """The analysis' parameters: its defaults updated with the run config's ``analyses[analysis]``."""

@@ -21,8 +21,10 @@ from pathlib import Path
 from memlocbench import __version__
 from memlocbench.run.analysis_context import AnalysisContext
 from memlocbench.results.analysis_result import AnalysisResult, guarded_seeds
-from memlocbench.run.method_run import RunRequest, _ref, layer_scores, memorisation_stats, prepare, provider_of
+from memlocbench.run.method_run import (Prepared, RunRequest, _ref, layer_scores, memorisation_stats, prepare,
+                                         provider_of)
 from memlocbench.registry import Plugins
+from memlocbench.run.method_suites import method_suites
 from memlocbench.config.profiles import RunConfig
 from memlocbench.contracts.protocols import AnalysisOutput
 from memlocbench.results.run_result import MemorisationGuard, environment, memorisation_guard
@@ -72,60 +74,42 @@ def seed_guard(models, cfg: RunConfig) -> MemorisationGuard:
     return memorisation_guard(memorisation_stats(models), cfg.guard)
 
 
+@dataclass
+class AnalysisOutcome:
+    """What ``compute_analysis`` produced: the analysis' output (from the store or computed now), its
+    store key, and what the result file records besides."""
+
+    key: str  # of the output in the store (kind ``analysis-outputs``)
+    output: AnalysisOutput
+    cached: bool  # the output came from the store
+    seconds: float  # reading or computing the output
+    prep: Prepared  # the run of the first analysed seed
+    config: RunConfig  # its config, with ``seeds`` = every requested model seed
+    seeds: list[int]  # the analysed model seeds
+    guards: dict[int, MemorisationGuard] = field(default_factory=dict)  # every seed's, when the guard applies
+
+
 def analyse(plugins: Plugins, req: AnalysisRequest, log=print) -> tuple[AnalysisResult, Path]:
     """Run (or read from the store) the analysis and write its result file."""
-    return _analyse(plugins, req, log, write=True)
+    return write_analysis(plugins, req, compute_analysis(plugins, req, log))
 
 
-def compute_analysis(plugins: Plugins, req: AnalysisRequest, log=print) -> tuple[None, str]:
-    """Only put the analysis' output in the store (the grid's analysis unit); returns (None, its key)."""
-    return _analyse(plugins, req, log, write=False)
-
-
-def _analyse(plugins: Plugins, req: AnalysisRequest, log, write: bool):
+def compute_analysis(plugins: Plugins, req: AnalysisRequest, log=print) -> AnalysisOutcome:
+    """Put the analysis' output in the store, unless it is there already (what the grid's analysis unit
+    does), training any missing model on the way; writes no result file."""
     analysis = plugins.analyses.get(req.analysis)
     plugins.tasks.get(req.task)
     plugins.models.get(req.model)
     seeds = list(req.seeds or req.config.seeds)
     cfg = req.config.with_seed(seeds[0]).model_copy(update={"seeds": seeds})
-
-    def prepared(config: RunConfig):
-        return prepare(plugins, RunRequest(task=req.task, model=req.model, methods=[], config=config,
-                                           data_dir=req.data_dir, out_dir=req.out_dir, store=req.store,
-                                           progress=req.progress, device=req.device))
-
-    prep = prepared(cfg)
-    log(f"{prep.task.metadata.name}: {prep.dataset.train_size} training examples "
-        f"({len(prep.dataset.noisy_idx)} with perturbed labels), {len(prep.dataset.validation)} validation")
-    preps = {seeds[0]: prep}
-    preps.update({s: prepared(cfg.with_seed(s)) for s in seeds[1:]})
+    preps = _prepare_seeds(plugins, req, cfg, seeds, log)
     models_for_seed = {s: p.models for s, p in preps.items()}
-    name, info = analysis.info.name, analysis.info
-    guards, analysed, memorised = {}, seeds, True
-    if info.uses_models and info.reads_memorising:
-        guards = {s: seed_guard(models_for_seed[s], cfg) for s in seeds}
-        analysed, memorised = guarded_seeds(guards)
-        for s, g in guards.items():
-            if not g.memorised:
-                log(f"WARNING: model seed {s}: the memorising model did not memorise ({g.reason}); "
-                    + (f"analysis {name!r} leaves it out" if memorised else
-                       f"no seed memorised, so analysis {name!r} measures no memorisation and the leaderboard "
-                       f"leaves it out"))
-    prep, spec_cfg = preps[analysed[0]], cfg
-    cfg = cfg.with_seed(analysed[0]).model_copy(update={"seeds": seeds})  # the first analysed seed's run
-    ctx = AnalysisContext(prep.task.metadata.name, prep.adapter, prep.tokenizer, prep.dataset, prep.train_enc,
-                          prep.models, cfg, prep.num_layers, req.progress, val_enc=prep.models.val_enc,
-                          store=req.store, seeds=analysed, models_for_seed=models_for_seed.__getitem__, log=log)
-    params = cfg.analyses.get(name, {})
-    if info.uses_methods:
-        methods = {m: plugins.methods.get(m) for m in plugins.methods.names()}
-        run_req = RunRequest(task=req.task, model=req.model, methods=list(methods), config=cfg,
-                             data_dir=req.data_dir, out_dir=req.out_dir, store=req.store, progress=req.progress,
-                             device=req.device)
-        ctx.method_scores = lambda m: layer_scores(run_req, prep, prep.models, methods[m])[0]
-        ctx.method_granularity = {m: method.info.granularity for m, method in methods.items()}
-    spec = analysis_spec(analysis, prep.task.metadata, req.model, prep.adapter.info.version, spec_cfg, prep.dataset,
+    guards, analysed = _guard_seeds(analysis.info, models_for_seed, cfg, seeds, log)
+    prep = preps[analysed[0]]
+    spec = analysis_spec(analysis, prep.task.metadata, req.model, prep.adapter.info.version, cfg, prep.dataset,
                          models_for_seed, plugins)
+    cfg = cfg.with_seed(analysed[0]).model_copy(update={"seeds": seeds})  # the first analysed seed's run
+    ctx = _context(plugins, req, prep, cfg, analysed, models_for_seed, log)
     key = req.store.key(spec)
     t0 = time.perf_counter()
     cached = req.store.has(OUTPUT_KIND, key)
@@ -135,20 +119,77 @@ def _analyse(plugins: Plugins, req: AnalysisRequest, log, write: bool):
     else:
         output = analysis.analyse(ctx)
         req.store.put(OUTPUT_KIND, key, {"spec": spec, "summary": output.summary, "details": output.details})
-    seconds = time.perf_counter() - t0
-    if not write:
-        return None, key
+    return AnalysisOutcome(key, output, cached, time.perf_counter() - t0, prep, cfg, analysed, guards)
+
+
+def _prepare_seeds(plugins: Plugins, req: AnalysisRequest, cfg: RunConfig, seeds: list[int],
+                   log) -> dict[int, Prepared]:
+    """Each model seed's prepared run (``cfg`` is the first seed's)."""
+
+    def prepared(config: RunConfig) -> Prepared:
+        return prepare(plugins, RunRequest(task=req.task, model=req.model, methods=[], config=config,
+                                           data_dir=req.data_dir, out_dir=req.out_dir, store=req.store,
+                                           progress=req.progress, device=req.device))
+
+    prep = prepared(cfg)
+    log(f"{prep.task.metadata.name}: {prep.dataset.train_size} training examples "
+        f"({len(prep.dataset.noisy_idx)} with perturbed labels), {len(prep.dataset.validation)} validation")
+    preps = {seeds[0]: prep}
+    preps.update({s: prepared(cfg.with_seed(s)) for s in seeds[1:]})
+    return preps
+
+
+def _guard_seeds(info, models_for_seed: dict, cfg: RunConfig, seeds: list[int],
+                 log) -> tuple[dict[int, MemorisationGuard], list[int]]:
+    """The memorisation guard of each seed (when the analysis reads the memorising models) and the
+    seeds to analyse: those that memorised, or all of them (with a warning) when none did."""
+    if not (info.uses_models and info.reads_memorising):
+        return {}, seeds
+    guards = {s: seed_guard(models_for_seed[s], cfg) for s in seeds}
+    analysed, memorised = guarded_seeds(guards)
+    for s, g in guards.items():
+        if not g.memorised:
+            log(f"WARNING: model seed {s}: the memorising model did not memorise ({g.reason}); "
+                + (f"analysis {info.name!r} leaves it out" if memorised else
+                   f"no seed memorised, so analysis {info.name!r} measures no memorisation and the leaderboard "
+                   f"leaves it out"))
+    return guards, analysed
+
+
+def _context(plugins: Plugins, req: AnalysisRequest, prep: Prepared, cfg: RunConfig, analysed: list[int],
+             models_for_seed: dict, log) -> AnalysisContext:
+    """The analysis' context on ``prep`` (the first analysed seed's run), with the registered methods'
+    scores when the analysis reads them."""
+    ctx = AnalysisContext(prep.task.metadata.name, prep.adapter, prep.tokenizer, prep.dataset, prep.train_enc,
+                          prep.models, cfg, prep.num_layers, req.progress, val_enc=prep.models.val_enc,
+                          store=req.store, seeds=analysed, models_for_seed=models_for_seed.__getitem__, log=log)
+    if plugins.analyses.get(req.analysis).info.uses_methods:
+        methods = {m: plugins.methods.get(m) for m in plugins.methods.names()}
+        run_req = RunRequest(task=req.task, model=req.model, methods=list(methods), config=cfg,
+                             data_dir=req.data_dir, out_dir=req.out_dir, store=req.store, progress=req.progress,
+                             device=req.device)
+        ctx.method_scores = lambda m: layer_scores(run_req, prep, prep.models, methods[m])[0]
+        ctx.method_granularity = {m: method.info.granularity for m, method in methods.items()}
+        ctx.method_suites = method_suites(plugins)
+    return ctx
+
+
+def write_analysis(plugins: Plugins, req: AnalysisRequest, outcome: AnalysisOutcome) -> tuple[AnalysisResult, Path]:
+    """Write the result file of ``outcome`` (from ``compute_analysis``) into ``req.out_dir``; returns the
+    result and its path."""
+    prep, cfg, output = outcome.prep, outcome.config, outcome.output
+    info = plugins.analyses.get(req.analysis).info
     result = AnalysisResult(
         memlocbench_version=__version__,
         created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         task=_ref(plugins, "task", prep.task.metadata.name, prep.task.metadata.version),
         model=_ref(plugins, "model", req.model, prep.adapter.info.version),
-        analysis=_ref(plugins, "analysis", name, info.version),
+        analysis=_ref(plugins, "analysis", info.name, info.version),
         profile_name=cfg.profile, config=cfg.model_dump(mode="json"), config_hash=cfg.hash(),
-        params=output.details.get("params", params), seeds=analysed, data_seed=cfg.data.seed,
-        memorisation_guard={str(s): g for s, g in guards.items()},
+        params=output.details.get("params", cfg.analyses.get(info.name, {})), seeds=outcome.seeds,
+        data_seed=cfg.data.seed, memorisation_guard={str(s): g for s, g in outcome.guards.items()},
         sizes=prep.dataset.sizes(), num_layers=prep.num_layers, summary=output.summary,
-        details=output.details, timings={"data": prep.data_seconds, "analysis": seconds}, cached=cached,
-        environment=environment(),
+        details=output.details, timings={"data": prep.data_seconds, "analysis": outcome.seconds},
+        cached=outcome.cached, environment=environment(),
     )
     return result, result.write(req.out_dir)

@@ -25,6 +25,7 @@ from memlocbench.run.device import resolve_device
 from memlocbench.errors import InvalidInputError, MethodOutputError
 from memlocbench.scoring.layer_weights import layer_ranking, mcog, normalise
 from memlocbench.run.method_context import MethodContext
+from memlocbench.run.method_suites import expand_method_names
 from memlocbench.registry import Plugins
 from memlocbench.config.profiles import RunConfig
 from memlocbench.contracts.protocols import LayerScores
@@ -35,8 +36,6 @@ from memlocbench.training.trained_models import (CONTROL_NORMALISER, PLANTED, Tr
                                                  single_layer_placements)
 
 METHOD_KIND = "layer-scores"
-#: ``--method neurons``: the five neuron-level methods (MemPi's, carried to classification)
-NEURON_METHODS = ("zero-out", "activations", "integrated-gradients", "slimming", "hard-concrete")
 #: the tensor file of a neuron method's entry in the store: {"neurons": [L, d_ff]}
 NEURON_TENSORS = "neurons"
 
@@ -57,9 +56,6 @@ class RunRequest:
     control_track: str = "pair"  # "pair": the paper's two-layer placements; "single": one layer each;
     # "neurons": the main task may update only the planted neurons (the neuron ground-truth track)
 
-
-#: what ``--method all`` runs: the paper's four techniques
-PAPER_METHODS = ["layer-swapping", "layer-retraining", "gradient-attribution", "probing"]
 
 #: the paper's control benchmark: its 9 tasks (not RTE, the auxiliary task, nor MRPC and TREC, on which
 #: the paper chose gradient attribution's variant), as in its code's ``control_setup_ds_names``
@@ -150,7 +146,7 @@ def layer_scores_spec(method, config: RunConfig, models: TrainedModels, method_p
         "method_provider": method_provider,
         "models": {role: models.key(role) for role in ("memorising", "clean")},
     }
-    if "classifier-only" in models.aliases:  # the control normaliser (gradient attribution)
+    if "classifier-only" in models.aliases:  # the control normaliser (for methods with that extra model)
         spec["models"]["classifier-only"] = models.key("classifier-only")
     return spec
 
@@ -297,21 +293,21 @@ def _run_method(plugins, req, prep: Prepared, view, method, stats, timings, plac
 def _control(req: RunRequest, view: TrainedModels, scores: LayerScores, profile: list[float], placement,
              method):
     """The result's control block: against the placement layers (pair, single), or against the
-    planted neurons (neurons track; recall@k for a neuron method); None outside the control setup."""
-    name = method.info.name
+    planted neurons (neurons track; recall@k for a neuron method); None outside the control setup.
+    Layers of equal weight are ranked by the method's ``MethodInfo.tie_rule``, which the block records."""
+    tie_rule = getattr(method.info, "tie_rule", "lower-layer-first")
     if req.control and req.control_track == "neurons":
         planted = view.meta("memorising")["planted_neurons"]
         neurons = scores.neurons if getattr(method.info, "granularity", "layer") == "neuron" else None
-        return neuron_control_score(profile, planted["flat_indices"], planted["width"], name, neurons)
-    return control_score(profile, placement, name, req.control_track) if placement else None
+        return neuron_control_score(profile, planted["flat_indices"], planted["width"], tie_rule, neurons)
+    return control_score(profile, placement, tie_rule, req.control_track) if placement else None
 
 
 def resolve_methods(plugins: Plugins, names: list[str]) -> list:
-    """Method objects for ``names`` ('all' = the paper's four, 'neurons' = the five neuron methods), each
-    once, in order."""
-    groups = {"all": PAPER_METHODS, "neurons": NEURON_METHODS}
-    expanded = [m for name in names for m in groups.get(name, [name])]
-    return [plugins.methods.get(m) for m in dict.fromkeys(expanded)]
+    """Method objects for ``names``, each once, in order: a method's name, a suite's name (its members,
+    ``MethodInfo.suites``) or ``all`` (the members of the default suite); anything else is an
+    UnknownNameError with the closest name suggested."""
+    return [plugins.methods.get(m) for m in expand_method_names(plugins, names)]
 
 
 def run(plugins: Plugins, req: RunRequest, log=print) -> RunOutput:

@@ -29,7 +29,7 @@ from memlocbench.config.profiles import RunConfig
 from memlocbench.contracts.protocols import ModelAdapter
 from memlocbench.store import ArtefactStore
 from memlocbench.training.head_only import CachedHeadInput
-from memlocbench.training.trainer import AuxiliaryTask, train_classifier
+from memlocbench.training.trainer import AuxiliaryTask, TrainingOutcome, train_classifier
 
 #: bump when the training path changes in a way that changes the weights it produces
 TRAINING_CODE_VERSION = 1
@@ -221,6 +221,7 @@ class TrainedModels:
         return AuxiliaryTask(enc, labels, head, self.adapter, names, self.config.control.aux_learning_rate)
 
     def ensure(self, role: str) -> str:
+        """Train the model of ``role`` unless the store has it; returns its store key."""
         role = self.resolve(role)
         recipe = recipe_for(role)
         key = self.key(role)
@@ -228,6 +229,17 @@ class TrainedModels:
             return key
         t0 = time.perf_counter()
         model = self.pretrained()
+        outcome = self._train(model, role, recipe)
+        seconds = time.perf_counter() - t0
+        tensors = {"final": outcome.final}
+        if outcome.first_fit is not None:
+            tensors["first_fit"] = outcome.first_fit
+        self.store.put(KIND, key, self._entry_meta(model, role, recipe, outcome, seconds), tensors)
+        self.trained_now[role] = seconds
+        return key
+
+    def _train(self, model: torch.nn.Module, role: str, recipe: Recipe) -> TrainingOutcome:
+        """Train the pretrained ``model`` as ``recipe`` says."""
         if recipe.main_layers:
             n_layers = len(self.adapter.layer_modules(model))
             if max(recipe.main_layers) >= n_layers:
@@ -241,7 +253,7 @@ class TrainedModels:
             forward = CachedHeadInput(self.adapter, model, self.train_enc, self.config.train.eval_batch_size,
                                       compute.precision)
         try:
-            outcome = train_classifier(
+            return train_classifier(
                 model, names, self.train_enc, labels, self.dataset.noisy_idx, self.dataset.clean_idx,
                 self.val_enc, self.dataset.validation.labels, self._train_config(recipe),
                 desc=f"train {role} ({self.task_name}, {self.model_name})", progress=self.progress, aux=aux,
@@ -250,11 +262,10 @@ class TrainedModels:
             )
         except TrainingDivergedError as exc:
             raise TrainingDivergedError(f"task {self.task_name}, model {self.model_name}, role {role}: {exc}") from None
-        preds = outcome.final_predictions
-        seconds = time.perf_counter() - t0
-        tensors = {"final": outcome.final}
-        if outcome.first_fit is not None:
-            tensors["first_fit"] = outcome.first_fit
+
+    def _entry_meta(self, model: torch.nn.Module, role: str, recipe: Recipe, outcome: TrainingOutcome,
+                    seconds: float) -> dict[str, Any]:
+        """The stored metadata of a trained model: its spec, training history and final predictions."""
         meta = {
             "spec": self.spec(recipe),
             "role": role,
@@ -263,7 +274,7 @@ class TrainedModels:
             "epochs_trained": outcome.epochs_trained,
             "until_fit_epoch": outcome.until_fit_epoch,
             "history": outcome.history_dicts(),
-            "final_train_predictions": preds,
+            "final_train_predictions": outcome.final_predictions,
             "train_seconds": seconds,
         }
         if recipe.planted:
@@ -271,9 +282,7 @@ class TrainedModels:
             meta["planted_neurons"] = {"flat_indices": planted, "num_layers": num_layers, "width": width,
                                        "percent": PLANTED_PERCENT, "seed": self.config.train.seed,
                                        "lr_scale": PLANTED_LR_SCALE}
-        self.store.put(KIND, key, meta, tensors)
-        self.trained_now[role] = seconds
-        return key
+        return meta
 
     def load(self, role: str, checkpoint: str = "final") -> torch.nn.Module:
         """The trained model in eval mode; ``checkpoint`` is 'final' or 'first_fit' (falls back to

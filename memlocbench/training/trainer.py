@@ -139,6 +139,214 @@ def _mask_main_step(named: dict[str, torch.nn.Parameter], masks: dict[str, torch
             p.mul_(1 - decay * mask)
 
 
+class UntilFitGuard:
+    """When the loop stops. Without ``train.until_fit``: after exactly ``epochs`` epochs. With it
+    (``train_until_fit``): the learning-rate schedule spans the whole budget (``max_epochs``, at
+    least ``epochs``), and once the noisy examples are fitted (accuracy against the labels trained
+    on >= ``noisy_fit``; at once when there are none) the stop moves to ``extra_epochs`` later (never
+    before ``epochs`` nor beyond the budget)."""
+
+    def __init__(self, cfg: TrainConfig):
+        self.until = cfg.until_fit
+        self.epochs = cfg.epochs
+        self.budget = max(self.until.max_epochs, cfg.epochs) if self.until is not None else cfg.epochs
+        self.stop_at = self.budget if self.until is not None else cfg.epochs  # moved once the criterion holds
+        self.fit_epoch: int | None = None  # the first epoch at which the criterion held
+
+    @property
+    def waiting(self) -> bool:
+        """Whether the criterion is still awaited (it needs the training set scored after each epoch)."""
+        return self.until is not None and self.fit_epoch is None
+
+    def observe(self, epoch: int, noisy_acc: float | None, has_noisy: bool) -> None:
+        """After ``epoch`` (scored while waiting): record the first fit and move the stop."""
+        if self.waiting and (not has_noisy or noisy_acc >= self.until.noisy_fit):
+            self.fit_epoch = epoch
+            self.stop_at = min(self.budget, max(self.epochs, epoch + self.until.extra_epochs))
+
+
+def _main_masks(named: dict[str, torch.nn.Parameter], main_masks: dict[str, torch.Tensor] | None,
+                trainable: list[str]) -> dict[str, torch.Tensor]:
+    masks = {n: m.to(named[n].device, named[n].dtype) for n, m in (main_masks or {}).items()}
+    if set(masks) - set(trainable):
+        raise ValueError(f"main_masks name parameters the main task does not train: {sorted(set(masks) - set(trainable))[:3]}")
+    return masks
+
+
+def _main_optimizer(named: dict[str, torch.nn.Parameter], trainable: list[str], masks: dict[str, torch.Tensor],
+                    cfg: TrainConfig, mask_lr_scale: float) -> torch.optim.AdamW:
+    """AdamW over the main task's parameters; the masked ones (if any) in a group of their own, with
+    no weight decay (``_mask_main_step`` applies it) and ``mask_lr_scale`` times the learning rate."""
+    params = [named[n] for n in trainable if n not in masks]
+    if not (math.isfinite(mask_lr_scale) and mask_lr_scale > 0):
+        raise ValueError(f"main_mask_lr_scale must be a finite number > 0, got {mask_lr_scale}")
+    groups = [{"params": params}] + ([{"params": [named[n] for n in masks], "weight_decay": 0.0,
+                                       "lr": cfg.learning_rate * mask_lr_scale}] if masks else [])
+    return torch.optim.AdamW(groups, lr=cfg.learning_rate, weight_decay=cfg.weight_decay, fused=True)
+
+
+class TrainingLoop:
+    """The optimisation state of one training: the model's trainable parameters, the main (and
+    auxiliary) optimizer and schedule, the seeded batch order; ``epoch`` trains one epoch, ``step``
+    one batch. Built before the first epoch; seeds torch's global RNG with ``cfg.seed``."""
+
+    def __init__(self, model: torch.nn.Module, trainable: list[str], train_enc: Encoded, labels: list[int],
+                 cfg: TrainConfig, compute: ComputeConfig, budget: int, aux: AuxiliaryTask | None = None,
+                 forward: Forward | None = None, main_masks: dict[str, torch.Tensor] | None = None,
+                 main_mask_lr_scale: float = 1.0):
+        self.model, self.train_enc, self.labels, self.cfg, self.compute = model, train_enc, labels, cfg, compute
+        self.aux, self.forward = aux, forward
+        self.lengths = [len(x) for x in train_enc.ids]
+        self.aux_lengths = [len(x) for x in aux.enc.ids] if aux is not None else []
+        torch.manual_seed(cfg.seed)
+        wanted = set(trainable) | set(aux.parameter_names if aux else ())
+        self.names = [n for n, _ in model.named_parameters() if n in wanted]
+        set_trainable(model, self.names)
+        self.named = dict(model.named_parameters())
+        self.masks = _main_masks(self.named, main_masks, trainable)
+        self.optim = _main_optimizer(self.named, trainable, self.masks, cfg, main_mask_lr_scale)
+        self.total_steps = self._batches(len(labels)) * budget
+        self.sched = get_linear_schedule_with_warmup(self.optim, int(cfg.warmup_fraction * self.total_steps),
+                                                     self.total_steps)
+        self.clip_params = [self.named[n] for n in self.names]
+        if aux is not None:
+            self._auxiliary_optimizer(budget)
+        self.gen = torch.Generator().manual_seed(cfg.seed)
+        self.y_all = torch.tensor(labels, dtype=torch.long, device=next(model.parameters()).device)
+        self.loss_fn = torch.nn.CrossEntropyLoss()
+        self.all_idx = list(range(len(labels)))
+        self.bar: tqdm | None = None  # the progress bar, set by the caller
+
+    def _batches(self, n: int) -> int:
+        return (n + self.cfg.batch_size - 1) // self.cfg.batch_size
+
+    def _auxiliary_optimizer(self, budget: int) -> None:
+        aux, cfg = self.aux, self.cfg
+        aux_params = [self.named[n] for n in aux.parameter_names] + list(aux.head.parameters())
+        self.clip_params += list(aux.head.parameters())
+        self.aux_optim = torch.optim.AdamW(aux_params, lr=aux.learning_rate, weight_decay=cfg.weight_decay,
+                                           fused=True)
+        aux_total = self._batches(len(aux.labels)) * budget
+        self.aux_sched = get_linear_schedule_with_warmup(self.aux_optim, int(cfg.warmup_fraction * aux_total),
+                                                         aux_total)
+        self.total_steps += aux_total
+
+    def _plan(self) -> list[tuple[str, list[int]]]:
+        """One epoch's steps, ("main" | "aux", batch): with an auxiliary task, both shuffled together."""
+        compute = self.compute
+        plan = training_batches(self.all_idx, self.lengths, self.cfg.batch_size, self.gen, compute.batching,
+                                compute.group_size)
+        steps = [("main", chunk) for chunk in plan]
+        if self.aux is not None:
+            aux_plan = training_batches(list(range(len(self.aux.labels))), self.aux_lengths, self.cfg.batch_size,
+                                        self.gen, compute.batching, compute.group_size)
+            steps += [("aux", chunk) for chunk in aux_plan]
+            steps = [steps[i] for i in torch.randperm(len(steps), generator=self.gen).tolist()]
+        return steps
+
+    def epoch(self, epoch: int) -> tuple[float, int]:
+        """Train one epoch; returns (the main loss summed over its examples, the number of steps).
+        Raises TrainingDivergedError on a non-finite loss or, at the epoch's end, non-finite weights."""
+        self.model.train()
+        steps = self._plan()
+        loss_sum = 0.0
+        for step, (which, chunk) in enumerate(steps, start=1):
+            summed = self.step(which, chunk, epoch, step)
+            if summed is not None:
+                loss_sum += summed
+        bad = non_finite_parameters(self.model, self.names)
+        if bad:  # checked at every epoch end, so no non-finite snapshot is ever taken or stored
+            raise _diverged(f"non-finite weights in {len(bad)} parameter(s), e.g. {bad[0]}", epoch, len(steps),
+                            self.cfg.learning_rate)
+        return loss_sum, len(steps)
+
+    def _main_loss(self, chunk: list[int]) -> torch.Tensor:
+        with autocast(self.model, self.compute.precision):
+            logits = (self.forward(self.model, chunk) if self.forward is not None
+                      else self.model(**self.train_enc.batch(chunk)).logits)
+        return self.loss_fn(logits.float(), self.y_all[chunk])
+
+    def step(self, which: str, chunk: list[int], epoch: int, step: int) -> float | None:
+        """One optimizer step of the main (``which="main"``) or auxiliary task on the batch ``chunk``;
+        returns the main loss summed over the batch (None for an auxiliary step)."""
+        cfg, summed = self.cfg, None
+        if which == "main":
+            loss = self._main_loss(chunk)
+            opt, sch = self.optim, self.sched
+            summed = loss.item() * len(chunk)
+        else:
+            loss = self.aux.loss(self.model, chunk, self.loss_fn, self.compute.precision)
+            opt, sch = self.aux_optim, self.aux_sched
+        if not bool(torch.isfinite(loss.detach())):
+            raise _diverged(f"non-finite {'auxiliary-task ' if which == 'aux' else ''}loss "
+                            f"({loss.item()})", epoch, step, cfg.learning_rate)
+        self.optim.zero_grad(set_to_none=True)
+        if self.aux is not None:
+            self.aux_optim.zero_grad(set_to_none=True)
+        loss.backward()
+        if which == "main" and self.masks:  # the masked group's lr
+            _mask_main_step(self.named, self.masks, self.sched.get_last_lr()[-1] * cfg.weight_decay)
+        torch.nn.utils.clip_grad_norm_(self.clip_params, cfg.max_grad_norm)
+        opt.step()
+        sch.step()
+        if self.bar is not None:
+            self.bar.update(1)
+        return summed
+
+
+@dataclass
+class _Evaluation:
+    """What an epoch is scored on: the training set's noisy and clean examples, the validation set."""
+
+    noisy_idx: list[int]
+    clean_idx: list[int]
+    val_enc: Encoded
+    val_labels: list[int]
+
+
+def _score_training_set(loop: TrainingLoop, ev: _Evaluation, rec: EpochRecord, n_steps: int) -> list[int]:
+    """Fill ``rec``'s training-set scores; returns the predictions."""
+    cfg, labels = loop.cfg, loop.labels
+    try:
+        pred = predict(loop.model, loop.train_enc, loop.all_idx, cfg.eval_batch_size, loop.compute.precision,
+                       loop.forward, require_finite=True)
+    except TrainingDivergedError as exc:
+        raise _diverged(f"{exc} on the training set", rec.epoch, n_steps, cfg.learning_rate) from None
+    rec.train_macro_f1 = macro_f1(pred, labels)
+    rec.noisy_acc = (accuracy([pred[i] for i in ev.noisy_idx], [labels[i] for i in ev.noisy_idx])
+                     if ev.noisy_idx else float("nan"))
+    rec.clean_acc = accuracy([pred[i] for i in ev.clean_idx], [labels[i] for i in ev.clean_idx])
+    if loop.bar is not None:
+        loop.bar.set_postfix(epoch=rec.epoch, f1=f"{rec.train_macro_f1:.3f}", noisy=f"{rec.noisy_acc:.2f}")
+    return pred
+
+
+def _run_epoch(loop: TrainingLoop, guard: UntilFitGuard, ev: _Evaluation, epoch: int,
+               fitted: bool) -> tuple[EpochRecord, list[int] | None]:
+    """Train and score one epoch (``fitted``: whether an earlier epoch fitted the training set);
+    returns its record and the training-set predictions (None where it was not scored)."""
+    t0 = time.perf_counter()
+    loss_sum, n_steps = loop.epoch(epoch)
+    last = epoch == guard.stop_at
+    rec = EpochRecord(epoch=epoch, loss=loss_sum / len(loop.labels), train_macro_f1=None, noisy_acc=None,
+                      clean_acc=None, validation_acc=None, seconds=0.0)
+    # the training set is scored after every epoch (it finds the first fit), or, with
+    # train_eval="until-fit", until the first fit and after the last epoch: same weights either way
+    # (train_until_fit needs the scores until its criterion holds)
+    pred = None
+    if last or guard.waiting or not fitted or loop.compute.train_eval == "every-epoch":
+        pred = _score_training_set(loop, ev, rec, n_steps)
+    if guard.waiting:
+        guard.observe(epoch, rec.noisy_acc, bool(ev.noisy_idx))
+        last = epoch == guard.stop_at
+    if last:
+        val_pred = predict(loop.model, ev.val_enc, list(range(len(ev.val_labels))), loop.cfg.eval_batch_size,
+                           loop.compute.precision)
+        rec.validation_acc = accuracy(val_pred, ev.val_labels)
+    rec.seconds = time.perf_counter() - t0
+    return rec, pred
+
+
 def train_classifier(
     model: torch.nn.Module,
     trainable: list[str],
@@ -168,121 +376,24 @@ def train_classifier(
     ``main_mask_lr_scale``: the masked parameters' learning rate as a multiple of ``cfg.learning_rate``
     (same warmup and decay)."""
     compute = compute or ComputeConfig()
-    precision = compute.precision
-
-    def train_forward(m: torch.nn.Module, chunk: list[int]) -> torch.Tensor:
-        return forward(m, chunk) if forward is not None else m(**train_enc.batch(chunk)).logits
-
-    lengths = [len(x) for x in train_enc.ids]
-    aux_lengths = [len(x) for x in aux.enc.ids] if aux is not None else []
-    torch.manual_seed(cfg.seed)
-    wanted = set(trainable) | set(aux.parameter_names if aux else ())
-    all_names = [n for n, _ in model.named_parameters() if n in wanted]
-    set_trainable(model, all_names)
-    named = dict(model.named_parameters())
-    masks = {n: m.to(named[n].device, named[n].dtype) for n, m in (main_masks or {}).items()}
-    if set(masks) - set(trainable):
-        raise ValueError(f"main_masks name parameters the main task does not train: {sorted(set(masks) - set(trainable))[:3]}")
-    params = [named[n] for n in trainable if n not in masks]
-    if not (math.isfinite(main_mask_lr_scale) and main_mask_lr_scale > 0):
-        raise ValueError(f"main_mask_lr_scale must be a finite number > 0, got {main_mask_lr_scale}")
-    groups = [{"params": params}] + ([{"params": [named[n] for n in masks], "weight_decay": 0.0,
-                                       "lr": cfg.learning_rate * main_mask_lr_scale}] if masks else [])
-    optim = torch.optim.AdamW(groups, lr=cfg.learning_rate, weight_decay=cfg.weight_decay, fused=True)
-    n = len(labels)
-    until = cfg.until_fit
-    # train_until_fit: the schedule spans the whole budget; the loop may stop earlier
-    budget = max(until.max_epochs, cfg.epochs) if until is not None else cfg.epochs
-    stop_at = budget if until is not None else cfg.epochs  # moved forward once the criterion holds
-    steps_per_epoch = (n + cfg.batch_size - 1) // cfg.batch_size
-    total = steps_per_epoch * budget
-    sched = get_linear_schedule_with_warmup(optim, int(cfg.warmup_fraction * total), total)
-    clip_params = [named[n] for n in all_names]
-    if aux is not None:
-        aux_params = [named[n] for n in aux.parameter_names] + list(aux.head.parameters())
-        clip_params += list(aux.head.parameters())
-        aux_optim = torch.optim.AdamW(aux_params, lr=aux.learning_rate, weight_decay=cfg.weight_decay,
-                                      fused=True)
-        aux_total = (len(aux.labels) + cfg.batch_size - 1) // cfg.batch_size * budget
-        aux_sched = get_linear_schedule_with_warmup(aux_optim, int(cfg.warmup_fraction * aux_total), aux_total)
-        total += aux_total
-    gen = torch.Generator().manual_seed(cfg.seed)
-    y_all = torch.tensor(labels, dtype=torch.long, device=next(model.parameters()).device)
-    loss_fn = torch.nn.CrossEntropyLoss()
+    guard = UntilFitGuard(cfg)
+    loop = TrainingLoop(model, trainable, train_enc, labels, cfg, compute, guard.budget, aux=aux, forward=forward,
+                        main_masks=main_masks, main_mask_lr_scale=main_mask_lr_scale)
+    ev = _Evaluation(noisy_idx, clean_idx, val_enc, val_labels)
     outcome = TrainingOutcome(final={}, first_fit=None, first_fit_epoch=None)
-    bar = tqdm(total=total, desc=desc, disable=not progress, unit="step", leave=False)
-    all_idx = list(range(n))
-    epoch = 0
-    while epoch < stop_at:
+    loop.bar = tqdm(total=loop.total_steps, desc=desc, disable=not progress, unit="step", leave=False)
+    epoch, pred = 0, None
+    while epoch < guard.stop_at:
         epoch += 1
-        t0 = time.perf_counter()
-        model.train()
-        plan = training_batches(all_idx, lengths, cfg.batch_size, gen, compute.batching, compute.group_size)
-        steps = [("main", chunk) for chunk in plan]
-        if aux is not None:
-            aux_plan = training_batches(list(range(len(aux.labels))), aux_lengths, cfg.batch_size, gen,
-                                        compute.batching, compute.group_size)
-            steps += [("aux", chunk) for chunk in aux_plan]
-            steps = [steps[i] for i in torch.randperm(len(steps), generator=gen).tolist()]
-        loss_sum = 0.0
-        for step, (which, chunk) in enumerate(steps, start=1):
-            if which == "main":
-                with autocast(model, precision):
-                    logits = train_forward(model, chunk)
-                loss = loss_fn(logits.float(), y_all[chunk])
-                opt, sch = optim, sched
-                loss_sum += loss.item() * len(chunk)
-            else:
-                loss = aux.loss(model, chunk, loss_fn, precision)
-                opt, sch = aux_optim, aux_sched
-            if not bool(torch.isfinite(loss.detach())):
-                raise _diverged(f"non-finite {'auxiliary-task ' if which == 'aux' else ''}loss "
-                                f"({loss.item()})", epoch, step, cfg.learning_rate)
-            optim.zero_grad(set_to_none=True)
-            if aux is not None:
-                aux_optim.zero_grad(set_to_none=True)
-            loss.backward()
-            if which == "main" and masks:
-                _mask_main_step(named, masks, sched.get_last_lr()[-1] * cfg.weight_decay)  # the masked group's lr
-            torch.nn.utils.clip_grad_norm_(clip_params, cfg.max_grad_norm)
-            opt.step()
-            sch.step()
-            bar.update(1)
-        bad = non_finite_parameters(model, all_names)
-        if bad:  # checked at every epoch end, so no non-finite snapshot is ever taken or stored
-            raise _diverged(f"non-finite weights in {len(bad)} parameter(s), e.g. {bad[0]}", epoch, len(steps),
-                            cfg.learning_rate)
-        last = epoch == stop_at
-        rec = EpochRecord(epoch=epoch, loss=loss_sum / n, train_macro_f1=None, noisy_acc=None, clean_acc=None,
-                          validation_acc=None, seconds=0.0)
-        # the training set is scored after every epoch (it finds the first fit), or, with
-        # train_eval="until-fit", until the first fit and after the last epoch: same weights either way
-        # (train_until_fit needs the scores until its criterion holds)
-        waiting = until is not None and outcome.until_fit_epoch is None
-        if last or waiting or outcome.first_fit is None or compute.train_eval == "every-epoch":
-            try:
-                pred = predict(model, train_enc, all_idx, cfg.eval_batch_size, precision, forward, require_finite=True)
-            except TrainingDivergedError as exc:
-                raise _diverged(f"{exc} on the training set", epoch, len(steps), cfg.learning_rate) from None
-            rec.train_macro_f1 = macro_f1(pred, labels)
-            rec.noisy_acc = (accuracy([pred[i] for i in noisy_idx], [labels[i] for i in noisy_idx])
-                             if noisy_idx else float("nan"))
-            rec.clean_acc = accuracy([pred[i] for i in clean_idx], [labels[i] for i in clean_idx])
-            bar.set_postfix(epoch=epoch, f1=f"{rec.train_macro_f1:.3f}", noisy=f"{rec.noisy_acc:.2f}")
-        if waiting and (not noisy_idx or rec.noisy_acc >= until.noisy_fit):
-            outcome.until_fit_epoch = epoch
-            stop_at = min(budget, max(cfg.epochs, epoch + until.extra_epochs))
-            last = epoch == stop_at
-        if last:
-            val_pred = predict(model, val_enc, list(range(len(val_labels))), cfg.eval_batch_size, precision)
-            rec.validation_acc = accuracy(val_pred, val_labels)
-        rec.seconds = time.perf_counter() - t0
+        rec, scored = _run_epoch(loop, guard, ev, epoch, fitted=outcome.first_fit is not None)
+        pred = scored if scored is not None else pred
         outcome.history.append(rec)
         if outcome.first_fit is None and rec.train_macro_f1 is not None and rec.train_macro_f1 >= cfg.fit_threshold:
-            outcome.first_fit = snapshot(model, all_names)
+            outcome.first_fit = snapshot(model, loop.names)
             outcome.first_fit_epoch = epoch
-    bar.close()
+    loop.bar.close()
     outcome.epochs_trained = epoch
-    outcome.final = snapshot(model, all_names)
+    outcome.until_fit_epoch = guard.fit_epoch
+    outcome.final = snapshot(model, loop.names)
     outcome.final_predictions = pred
     return outcome

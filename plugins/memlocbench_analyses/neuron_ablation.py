@@ -6,8 +6,8 @@ On the memorising model (final weights, eval mode) every ablation is measured by
 accuracy* (clean training examples, their labels) and *validation accuracy*; a *drop* is the unablated
 value minus the ablated one, in percentage points.
 
-- neuron methods (``MethodInfo.granularity == "neuron"``): their neuron scores (``pipeline.layer_scores``,
-  cached in the store) ranked over all L x d_ff feed-forward neurons (``layer_profile.top_neuron_indices``:
+- neuron methods (``MethodInfo.granularity == "neuron"``): their neuron scores (``ctx.method_scores``,
+  cached in the store) ranked over all L x d_ff feed-forward neurons (``memlocbench.api.top_neuron_indices``:
   ties to the lower flat index); the top b % zeroed with ``neuron_masks.scaled_neurons``, for each budget
   b (default 0.1, 0.5, 1, 2 %): one curve per method;
 - random: uniform random scores (``torch.Generator`` seeded with seed + repeat), ``random_repeats``
@@ -20,7 +20,8 @@ Selectivity (one number per method, and for random): the noisy-fit drop at the l
 validation-accuracy drop is at most ``val_drop_limit`` points (default 1); None (undefined) when no
 budget stays within it. A layer method's selectivity is its single point's noisy-fit drop under the
 same rule. Methods named in ``methods`` but not registered are skipped and listed in
-``details["skipped"]`` (the default names the five neuron methods and the paper's four layer methods).
+``details["skipped"]``. By default ``methods`` are the members of the ``neurons`` suite, then those of the
+default suite (the paper's layer methods), as the registry lists them (``MethodInfo.suites``).
 """
 
 from __future__ import annotations
@@ -32,14 +33,27 @@ from memlocbench.api import InvalidInputError
 from memlocbench.api import layer_ranking, normalise, top_neuron_indices
 from memlocbench.api import ffn_projections, scaled_neurons
 from memlocbench.api import accuracy
-from memlocbench.run.method_run import NEURON_METHODS, PAPER_METHODS
-from memlocbench.api import AnalysisInfo, AnalysisOutput
+from memlocbench.api import DEFAULT_SUITE, AnalysisInfo, AnalysisOutput
 from memlocbench.api import predict
 from memlocbench_analyses import summary_mismatches
 
-DEFAULTS = {"methods": [*NEURON_METHODS, *PAPER_METHODS], "budgets": [0.1, 0.5, 1.0, 2.0], "random_repeats": 3,
-            "val_drop_limit": 1.0, "batch_size": 64, "seed": None}
+#: the suite whose methods the default ``methods`` list first (then the default suite's)
+NEURON_SUITE = "neurons"
+#: the parameters besides ``methods`` (whose default comes from the registry: ``default_methods``)
+DEFAULTS = {"budgets": [0.1, 0.5, 1.0, 2.0], "random_repeats": 3, "val_drop_limit": 1.0, "batch_size": 64,
+            "seed": None}
 MEASURES = ("noisy_fit", "clean_train_acc", "validation_acc")
+
+
+def default_methods(ctx) -> list[str]:
+    """The methods ablated unless the config names others: the ``neurons`` suite's members, then the
+    default suite's, in suite order (``ctx.method_suites``); where the context lists no suites, every
+    registered method, neuron methods first."""
+    suites = ctx.method_suites
+    if suites:
+        return list(dict.fromkeys([*suites.get(NEURON_SUITE, []), *suites.get(DEFAULT_SUITE, [])]))
+    granularity = ctx.method_granularity
+    return [m for m, g in granularity.items() if g == "neuron"] + [m for m, g in granularity.items() if g != "neuron"]
 
 
 def budget_scale(num_layers: int, width: int, flat_top: torch.Tensor) -> torch.Tensor:
@@ -98,9 +112,10 @@ class NeuronAblation:
         version=1,
         uses_methods=True,
     )
+    defaults = DEFAULTS
 
     def analyse(self, ctx) -> AnalysisOutput:
-        p = ctx.params(self.info.name, DEFAULTS)
+        p = ctx.params(self.info.name, {"methods": default_methods(ctx), **DEFAULTS})
         if p["random_repeats"] < 1:
             raise InvalidInputError(f"neuron-ablation: random_repeats must be at least 1 (the random baseline), "
                                     f"got {p['random_repeats']}")

@@ -6,7 +6,7 @@ MemPi scores a neuron by |mean activation over the memorised sequence's position
 its output weights. Here, for neuron j of layer l and one example: |mean over the example's unpadded
 positions of a_lj(t)| x ||W_l[:, j]|| (W_l the layer's down-projection; the absolute value is taken of
 the mean, as in MemPi's code, not of each position's activation). The neuron's score is the mean over
-the noisy examples minus the mean over as many clean examples (``neuron_scoring``): the method does
+the noisy examples minus the mean over as many clean examples (``memlocbench.api.neuron_groups``): the method does
 not look at labels, so the contrast is what ties it to the perturbed ones.
 
 *Fast*: one batched forward pass per length-sorted batch records every layer's activations at once
@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from memlocbench.api import hookimpl
 from memlocbench.api import ffn_projections, recorded_neurons
 from memlocbench.api import LayerScores, MethodInfo
-from memlocbench_methods.neuron_scoring import neuron_groups, neuron_output, neuron_params, weighted_batches
+from memlocbench.api import neuron_groups, neuron_output, neuron_params, weighted_batches
 
 DEFAULTS: dict = {}
 
@@ -54,7 +54,10 @@ class Activations:
         name="activations",
         description="neurons: |mean FFN activation| x output-weight norm on noisy examples, minus on clean ones",
         granularity="neuron",
+        suites=("neurons",),
     )
+    defaults = DEFAULTS
+    suite_position = 2
 
     def localise(self, ctx) -> LayerScores:
         p = neuron_params(ctx, self.info.name, DEFAULTS)

@@ -66,7 +66,10 @@ class HardConcrete:
                     "clean ones; layer weights = layer shares of the top-k% neurons",
         version=1,
         granularity="neuron",
+        suites=("neurons",),
     )
+    defaults = DEFAULTS
+    suite_position = 5
 
     def localise(self, ctx) -> LayerScores:
         return localise_with_mask(ctx, self.info.name, DEFAULTS, lambda layers, width, p, device: HardConcreteMask(

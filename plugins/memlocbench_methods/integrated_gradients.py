@@ -9,7 +9,7 @@ example), the input of the classifier is the whole sequence, so layer l's activa
 all positions together, and neuron j's attribution is
     sum over positions t of a_lj(t) x (1/steps) sum_k d log p(target) / d a_lj(t) at alpha_k a_l.
 The other layers keep computing as usual from what they receive. The neuron's score is the mean
-attribution over the noisy examples minus that over as many clean ones (``neuron_scoring``).
+attribution over the noisy examples minus that over as many clean ones (``memlocbench.api.neuron_groups``).
 
 *Fast*: the scale alpha_k is a per-row, per-neuron factor broadcast over positions, so the gradient
 with respect to it is exactly sum_t a(t) x grad(t), for every neuron of the layer at once; all
@@ -26,8 +26,8 @@ from tqdm.auto import tqdm
 from memlocbench.api import hookimpl
 from memlocbench.api import ffn_projections
 from memlocbench.api import LayerScores, MethodInfo
-from memlocbench_methods.neuron_scoring import (log_probs_with_scaled_layer, neuron_groups, neuron_output,
-                                                neuron_params, weighted_batches)
+from memlocbench.api import (log_probs_with_scaled_layer, neuron_groups, neuron_output, neuron_params,
+                             weighted_batches)
 
 DEFAULTS = {"steps": 20}
 
@@ -62,7 +62,10 @@ class IntegratedGradients:
         name="integrated-gradients",
         description="neurons: knowledge-neuron integrated gradients of the perturbed-label log-prob (noisy - clean)",
         granularity="neuron",
+        suites=("neurons",),
     )
+    defaults = DEFAULTS
+    suite_position = 3
 
     def localise(self, ctx) -> LayerScores:
         p = neuron_params(ctx, self.info.name, DEFAULTS, at_least_one=("steps",))

@@ -16,7 +16,7 @@ the mask (per neuron, in [0, 1], starting at 1: the model unchanged) minimises
 
 and a neuron's attribution is how far it was removed: 1 - (deterministic mask). Model weights are frozen
 (the memorising model, final weights, eval mode); only the mask learns (Adam, MemPi's optimiser). The
-clean examples are ``gradient_attribution.clean_sample``: ``clean_per_noisy`` x |noisy| of them, seeded.
+clean examples are ``memlocbench.api.clean_sample``: ``clean_per_noisy`` x |noisy| of them, seeded.
 
 Batched: one optimiser step is one full pass over the noisy examples and the clean sample, in
 length-sorted batches of ``batch_size`` with the gradient accumulated (MemPi feeds its one sequence as
@@ -36,8 +36,7 @@ import torch.nn.functional as F
 from memlocbench.api import neuron_layer_shares
 from memlocbench.api import ffn_shape, scaled_neurons
 from memlocbench.api import LayerScores
-from memlocbench_methods.gradient_attribution import clean_sample
-from memlocbench_methods.neuron_scoring import neuron_params
+from memlocbench.api import clean_sample, neuron_params
 
 #: parameters shared by both methods (each adds its own)
 COMMON_DEFAULTS = {"steps": 20, "lr": 0.05, "lambda": 1.0, "batch_size": 48, "clean_per_noisy": 1.0,

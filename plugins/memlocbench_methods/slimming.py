@@ -59,7 +59,10 @@ class Slimming:
                     "ones; layer weights = layer shares of the top-k% neurons",
         version=1,
         granularity="neuron",
+        suites=("neurons",),
     )
+    defaults = DEFAULTS
+    suite_position = 4
 
     def localise(self, ctx) -> LayerScores:
         return localise_with_mask(ctx, self.info.name, DEFAULTS,

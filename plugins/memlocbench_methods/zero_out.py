@@ -5,7 +5,7 @@ MemPi zeroes each neuron in turn and records the change of the memorised sequenc
 neuron j of layer l (input feature j of the layer's down-projection, zeroed at every position of
 the input), the per-example effect is the drop log p(target | x) - log p(target | x, a_lj = 0), and
 the neuron's score is the mean drop over the noisy examples (target: their perturbed label) minus
-the mean drop over as many clean examples (target: their label; ``neuron_scoring``). High = zeroing
+the mean drop over as many clean examples (target: their label; ``memlocbench.api.neuron_groups``). High = zeroing
 it undoes memorisation more than it hurts ordinary fitting.
 
 The effects are exact: every (neuron, example) pair gets its own forward pass above layer l.
@@ -36,8 +36,8 @@ from memlocbench.api import hookimpl
 from memlocbench.api import ffn_projections
 from memlocbench.api import layer_output
 from memlocbench.api import LayerScores, MethodInfo
-from memlocbench_methods.neuron_scoring import (log_probs_from_layer, log_probs_with_scaled_layer, neuron_groups,
-                                                neuron_output, neuron_params, target_log_probs, weighted_batches)
+from memlocbench.api import (log_probs_from_layer, log_probs_with_scaled_layer, neuron_groups, neuron_output,
+                             neuron_params, target_log_probs, weighted_batches)
 
 DEFAULTS = {"n_noisy": 3, "neuron_chunk": 16}  # n_noisy: the budget (module docstring); 0 = all. neuron_chunk:
 # 16 was fastest on SST-2 (97 s; 8: 103 s, 32: 105 s, 128: 120 s on an idle 2-core machine), same scores
@@ -122,7 +122,10 @@ class ZeroOut:
         name="zero-out",
         description="neurons: drop of the perturbed-label log-prob when each FFN neuron is zeroed (noisy - clean)",
         granularity="neuron",
+        suites=("neurons",),
     )
+    defaults = DEFAULTS
+    suite_position = 1  # the neuron suite's order: zero-out, activations, integrated gradients, the two masks
 
     def localise(self, ctx) -> LayerScores:
         p = neuron_params(ctx, self.info.name, DEFAULTS, at_least_one=("neuron_chunk",))

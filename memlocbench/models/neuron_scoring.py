@@ -1,14 +1,14 @@
-"""What the neuron-level methods (``zero_out``, ``activations``, ``integrated_gradients``) share: the
-examples they score, the memorised objective, the forward pass from one layer with a per-row neuron
-scale, and the step from a neuron tensor to a method's output.
+"""What neuron-level localisation methods share: the examples they score, the memorised objective, the
+forward pass from one layer with a per-row neuron scale, and the step from a neuron tensor to a method's
+output.
 
 Groups and objective (MemPi, Chang et al. 2024, scores one memorised sequence's loss; carried to
 classification): the memorising model's final weights in eval mode; the *noisy* training examples,
 whose target is their perturbed label, and as many *clean* training examples (the seeded sample
-gradient attribution contrasts with, ``clean_sample`` with the model seed), whose target is their
-label. A method computes one number per neuron and example on the target's log-probability
-log p(target | x) and scores a neuron by (mean over the noisy examples) - (mean over the clean
-ones): high = the neuron carries the perturbed labels more than it carries ordinary fitting.
+``clean_sample`` with the model seed, as layer methods contrast with), whose target is their label. A
+method computes one number per neuron and example on the target's log-probability log p(target | x)
+and scores a neuron by (mean over the noisy examples) - (mean over the clean ones): high = the neuron
+carries the perturbed labels more than it carries ordinary fitting.
 """
 
 from __future__ import annotations
@@ -20,15 +20,15 @@ from typing import Iterator
 import torch
 import torch.nn.functional as F
 
-from memlocbench.api import InvalidInputError
-from memlocbench.api import neuron_layer_shares, top_neuron_count
-from memlocbench.api import ffn_projections, scaled_neurons
-from memlocbench.api import logits_from
-from memlocbench.api import LayerScores
-from memlocbench_methods.gradient_attribution import clean_sample
+from memlocbench.contracts.protocols import LayerScores
+from memlocbench.data.clean_sample import clean_sample
+from memlocbench.errors import InvalidInputError
+from memlocbench.models.neuron_masks import ffn_projections, scaled_neurons
+from memlocbench.models.partial_forward import logits_from
+from memlocbench.scoring.layer_weights import neuron_layer_shares, top_neuron_count
 
 #: the parameters every neuron method has (besides its own)
-COMMON_DEFAULTS = {"top_percent": 1.0, "batch_size": 16, "seed": None}
+NEURON_METHOD_DEFAULTS = {"top_percent": 1.0, "batch_size": 16, "seed": None}
 
 
 @dataclass(frozen=True)
@@ -47,9 +47,9 @@ class NeuronGroups:
 
 
 def neuron_params(ctx, method: str, defaults: dict, at_least_one: tuple[str, ...] = ()) -> dict:
-    """The method's parameters (``COMMON_DEFAULTS`` and its own), checked before any work: ``top_percent``
+    """The method's parameters (``NEURON_METHOD_DEFAULTS`` and its own), checked before any work: ``top_percent``
     in (0, 100], ``batch_size`` and the ``at_least_one`` parameters >= 1."""
-    p = ctx.params(method, {**COMMON_DEFAULTS, **defaults})
+    p = ctx.params(method, {**NEURON_METHOD_DEFAULTS, **defaults})
     top_neuron_count(1, p["top_percent"])  # raises InvalidInputError outside (0, 100]
     for name in ("batch_size", *at_least_one):
         if p[name] < 1:

@@ -1,0 +1,111 @@
+"""Options and value parsers shared by several commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from memlocbench.config.profiles import MAX_EPOCHS, MAX_SEED, RunConfig
+from memlocbench.errors import InvalidInputError
+
+PATHS = click.Path(file_okay=False, path_type=Path)
+
+
+def run_options(f):
+    """The task, model, data and training options shared by ``run`` and ``analyse``."""
+    options = [
+        click.option("--task", required=True, help="classification task, e.g. sst2"),
+        click.option("--model", default="minilm-l6", show_default=True, help="model adapter"),
+        click.option("--profile", default="cpu", show_default=True,
+                     help="named settings: cpu, cpu-fast (bf16 and other speed-ups) or paper"),
+        click.option("--train-size", type=click.IntRange(2), help="class-stratified training subsample (before the noise)"),
+        click.option("--epochs", type=click.IntRange(1, MAX_EPOCHS),
+                     help=f"train exactly N epochs, 1..{MAX_EPOCHS} (switches the profile's train_until_fit off)"),
+        click.option("--learning-rate", "--lr", "learning_rate", type=float),
+        click.option("--batch-size", type=click.IntRange(1)),
+        click.option("--max-length", type=click.IntRange(8), help="maximum tokens per input (at most the model's positions)"),
+        click.option("--data-seed", type=click.IntRange(0, MAX_SEED),
+                     help="seed of subsample, noise and evaluation split (0..2**32-1)"),
+        click.option("--seed", type=click.IntRange(0, MAX_SEED),
+                     help="model seed (classifier init, batch order; 0..2**32-1); default: the profile's seeds"),
+        click.option("--noise", "noise_fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+                     help="share of each class's labels to perturb, in (0, 1)"),
+        click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="MEMLOCBENCH_DATA_DIR",
+                     help="local mirror <dir>/<task>/<split>.jsonl [env MEMLOCBENCH_DATA_DIR]; default: the hub"),
+        click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
+                     show_default=True, help="where result JSON files go"),
+        click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), envvar="MEMLOCBENCH_CACHE_DIR",
+                     help="artefact store [env MEMLOCBENCH_CACHE_DIR]; default: the user cache directory"),
+        click.option("--quiet", is_flag=True, help="no progress bars"),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def run_config(profile, train_size, epochs, learning_rate, batch_size, max_length, data_seed,
+               noise_fraction) -> RunConfig:
+    """The run config of a profile with the values of ``run_options`` over it (None: the profile's)."""
+    from memlocbench.config.profiles import build_config
+
+    return build_config(
+        profile,
+        data={"train_size": train_size, "max_length": max_length, "seed": data_seed, "noise_fraction": noise_fraction},
+        train={"epochs": epochs, "learning_rate": learning_rate, "batch_size": batch_size},
+    )
+
+
+def leaderboard_options(f):
+    """``--submissions``, ``--out`` and ``--figures``: where the leaderboard's sources and page live."""
+    f = click.option("--figures", type=PATHS, default=Path("leaderboard/figures"), show_default=True,
+                     help="folder for the PNG figures")(f)
+    f = click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("leaderboard/README.md"),
+                     show_default=True, help="the markdown page")(f)
+    f = click.option("--submissions", type=PATHS, default=Path("leaderboard/submissions"), show_default=True,
+                     help="folder of submissions (one sub-folder each)")(f)
+    return f
+
+
+def csv_list(value: str | None, cast=str) -> list | str | None:
+    """A comma-separated flag value as a list (each item through ``cast``), 'all', or None if not given."""
+    if value is None:
+        return None
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    if items == ["all"]:
+        return "all"
+    try:
+        return [cast(v) for v in items]
+    except ValueError:
+        raise click.BadParameter(f"expected a comma-separated list, got {value!r}") from None
+
+
+def json_params(items: tuple[str, ...], flag: str, base: dict[str, Any]) -> dict[str, Any]:
+    """``base`` updated with KEY=VALUE items whose VALUE must be JSON (``--param``)."""
+    given = dict(base)
+    for item in items:
+        key, sep, value = item.partition("=")
+        try:
+            given[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            sep = ""
+        if not sep or not key.strip():
+            raise InvalidInputError(f"{flag} {item!r}: expected KEY=VALUE with a JSON value, e.g. runs=3")
+    return given
+
+
+def key_values(items: tuple[str, ...], flag: str, example: str) -> dict[str, Any]:
+    """KEY=VALUE items as a dict, VALUE read as JSON where it parses, else kept as a string; a later
+    item overrides an earlier one with the same KEY."""
+    given: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{item!r}: expected KEY=VALUE, e.g. {example}", param_hint=flag)
+        try:
+            given[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            given[key.strip()] = value
+    return given
