@@ -57,11 +57,6 @@ class RunRequest:
     # "neurons": the main task may update only the planted neurons (the neuron ground-truth track)
 
 
-#: the paper's control benchmark: its 9 tasks (not RTE, the auxiliary task, nor MRPC and TREC, on which
-#: the paper chose gradient attribution's variant), as in its code's ``control_setup_ds_names``
-PAPER_CONTROL_TASKS = ["wic", "cola", "boolq", "sst2", "sst5", "emotion", "implicithate", "stormfront", "reuters"]
-
-
 @dataclass
 class RunOutput:
     results: list[Result]
