@@ -148,7 +148,7 @@ def test_plugin_on_old_paths_loads_and_runs(old_plugin, mirror, tmp_path):
               log=lambda *_: None)
     result = Result.model_validate(json.loads(out.paths[0].read_text()))
     assert (result.task.name, result.method.name) == ("old-sst2", "old-norms")
-    assert len(result.profile) == 6 and abs(sum(result.profile) - 1) < 1e-9
+    assert len(result.layer_weights) == 6 and abs(sum(result.layer_weights) - 1) < 1e-9
     assert result.method.package == "old-style-plugin"
 
     analysed, _ = analyse(plugins, AnalysisRequest(analysis="old-count", task="old-sst2", model="minilm-l6",

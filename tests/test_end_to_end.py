@@ -29,7 +29,7 @@ def test_end_to_end_sst2(mirror, tmp_path):
     output, r = _run(mirror, tmp_path / "results", tmp_path / "cache")
     assert "M-CoG" in output and "layer" in output
     assert (r.task.name, r.model.name, r.method.name) == ("sst2", "minilm-l6", "layer-swapping")
-    assert r.num_layers == 6 and len(r.profile) == 6 and abs(sum(r.profile) - 1) < 1e-9
+    assert r.num_layers == 6 and len(r.layer_weights) == 6 and abs(sum(r.layer_weights) - 1) < 1e-9
     assert r.sizes["original_train_size"] == 6920 and r.sizes["effective_train_size"] == 64
     # 64 of 6920 (3310 neg / 3610 pos) -> 31 / 33 -> floor(0.15 n) = 4 + 4 noisy
     assert r.sizes["n_noisy"] == 8 and r.sizes["n_clean"] == 56
@@ -42,7 +42,7 @@ def test_end_to_end_sst2(mirror, tmp_path):
     # same command again: nothing retrained, nothing recomputed, same profile
     _, again = _run(mirror, tmp_path / "results", tmp_path / "cache")
     assert all(again.cached.values())
-    assert again.profile == r.profile and again.config_hash == r.config_hash
+    assert again.layer_weights == r.layer_weights and again.config_hash == r.config_hash
 
     res = CliRunner().invoke(main, ["leaderboard", "--results", str(tmp_path / "results"),
                                     "--submissions", str(tmp_path / "none"), "--figures", str(tmp_path / "fig"),

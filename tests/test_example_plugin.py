@@ -61,7 +61,7 @@ def test_run_uses_the_plugin_task_and_method(installed, mirror, tmp_path):
     wc = results["weight-change"]
     assert wc["method"]["package"] == "memlocbench-example-plugin"
     assert wc["task"]["name"] == "emotion-binary" and wc["task"]["package"] == "memlocbench-example-plugin"
-    assert len(wc["profile"]) == 6 and all(x > 0 for x in wc["profile_raw"])
+    assert len(wc["layer_weights"]) == 6 and all(x > 0 for x in wc["raw_weights"])
 
 
 def test_analyse_uses_the_plugin_analysis(installed, mirror, tmp_path):

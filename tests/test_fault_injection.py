@@ -91,7 +91,7 @@ def test_sigkill_at_random_points_keeps_the_store_consistent(mirror, tmp_path):
     _assert_consistent(store)
     assert not [p for kind in ("models", "layer-scores") for p in (store / kind).glob(".tmp-*")]
     got, want = _result(tmp_path / "final-out"), _result(tmp_path / "ref-out")
-    assert got["profile_raw"] == pytest.approx(want["profile_raw"], abs=1e-9)
+    assert got["raw_weights"] == pytest.approx(want["raw_weights"], abs=1e-9)
     assert got["mcog"] == pytest.approx(want["mcog"], abs=1e-9)
     assert got["config_hash"] == want["config_hash"]
 
@@ -133,5 +133,5 @@ def test_grid_killed_between_writing_and_committing_resumes(mirror, tmp_path):
                            text=True, env=_env(), timeout=600)
     assert fresh.returncode == 0, fresh.stderr
     got, want = _result(tmp_path / "out-1"), _result(tmp_path / "fresh-out")
-    assert got["profile_raw"] == pytest.approx(want["profile_raw"], abs=1e-9)
+    assert got["raw_weights"] == pytest.approx(want["raw_weights"], abs=1e-9)
     assert got["mcog"] == pytest.approx(want["mcog"], abs=1e-9) and got["config_hash"] == want["config_hash"]

@@ -162,7 +162,7 @@ def test_leaderboard_leaves_out_results_that_did_not_memorise(tmp_path):
 
 def _r(raw: list[float], seed: int):
     prof = normalise(raw)
-    return SimpleNamespace(profile_raw=raw, profile=prof, mcog=mcog(prof), seeds={"model_seed": seed})
+    return SimpleNamespace(raw_weights=raw, layer_weights=prof, mcog=mcog(prof), seeds={"model_seed": seed})
 
 
 def test_seeds_pooled_the_papers_way_beside_the_per_seed_mean():

@@ -45,14 +45,14 @@ def new_api() -> SimpleNamespace:
     from memlocbench.data.noisy_dataset import build_noisy_dataset
     from memlocbench.registry import load_plugins
     from memlocbench.run.analysis_run import analysis_spec
-    from memlocbench.run.method_run import layer_scores_spec, model_providers, provider_of, setups
+    from memlocbench.run.method_run import layer_scores_spec, model_providers, model_setups, provider_of
     from memlocbench.store import ArtefactStore
     from memlocbench.training.trained_models import TrainedModels
 
     return SimpleNamespace(build_config=build_config, build_noisy_dataset=build_noisy_dataset,
                            load_plugins=load_plugins, analysis_spec=analysis_spec,
                            layer_scores_spec=layer_scores_spec, model_providers=model_providers,
-                           provider_of=provider_of, setups=setups, ArtefactStore=ArtefactStore,
+                           provider_of=provider_of, model_setups=model_setups, ArtefactStore=ArtefactStore,
                            TrainedModels=TrainedModels)
 
 
@@ -68,16 +68,17 @@ def _models(api, plugins, store, config, data_dir):
 def _model_and_score_keys(api, plugins, store, name, config, data_dir) -> dict[str, str]:
     models, _ = _models(api, plugins, store, config, data_dir)
     out = {f"{name}/model/{role}": models.key(role) for role in ("memorising", "clean", "classifier-only")}
-    setups = [("standard", aliases) for aliases, _ in api.setups(TASK, config, NUM_LAYERS, False)]
-    for track in ("pair", "single", "neurons"):
-        for aliases, placement in api.setups(TASK, config, NUM_LAYERS, True, track=track):
-            setups.append((f"{track}-{placement}", aliases))
+    setups = [("standard", aliases) for aliases, _ in api.model_setups(TASK, config, NUM_LAYERS, False)]
+    # (the planted track was called "neurons" when these keys were pinned; its labels keep that name)
+    for track, label in (("pair", "pair"), ("single", "single"), ("planted", "neurons")):
+        for aliases, placement in api.model_setups(TASK, config, NUM_LAYERS, True, track=track):
+            setups.append((f"{label}-{placement}", aliases))
             out.update({f"{name}/model/{role}": models.key(role) for role in aliases.values()})
     # the standard setup and two control placements (layer methods), the planted neurons (a neuron method)
     scored = [(setup, aliases, ("layer-swapping", "gradient-attribution")) for setup, aliases in setups[:3]]
     scored += [(setup, aliases, ("zero-out",)) for setup, aliases in setups if setup.startswith("neurons")]
     for setup, aliases, methods in scored:
-        view = models.view(aliases)
+        view = models.for_setup(aliases)
         for method in methods:
             m = plugins.methods.get(method)
             spec = api.layer_scores_spec(m, config, view, api.provider_of(plugins, "method", method))

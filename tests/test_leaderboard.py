@@ -124,7 +124,7 @@ def _task_version(d):
 @pytest.mark.parametrize("mutate, expected", [
     (_broken_json, "not valid JSON"),
     (_missing_field, "field 'mcog': Field required"),
-    (_profile_sum, "profile sums to"),
+    (_profile_sum, "layer_weights sum to"),
     (_config_hash, "config_hash does not match"),
     (_schema_version, "field 'schema_version' is 99, which this memlocbench cannot read"),
     (_task_version, "field 'task.version' is 7, but the installed task"),

@@ -131,7 +131,7 @@ def test_the_tie_rule_ranks_results_written_before_the_true_layer_rank(committed
              and e.result.memorisation_guard.memorised)
     r = e.result
     profile = [1.0 / r.num_layers] * r.num_layers  # every layer tied
-    old = r.model_copy(update={"profile": profile, "control": r.control.model_copy(update={"true_layer_rank": None})})
+    old = r.model_copy(update={"layer_weights": profile, "control": r.control.model_copy(update={"true_layer_rank": None})})
     entries = [Entry(e.submission, old)]
     lowest = 1 + min(r.control.placement)
     highest = r.num_layers - max(r.control.placement)

@@ -350,8 +350,8 @@ def test_pipeline_end_to_end(adapters, arch, mirror, tmp_path):
     (r,) = out.results
     L = _num_layers(arch)
     assert r.model.name == f"tiny-{arch}" and r.model.package == "tests"
-    assert r.num_layers == L and len(r.profile) == L
-    assert abs(sum(r.profile) - 1) < 1e-9 or r.profile_all_zero
+    assert r.num_layers == L and len(r.layer_weights) == L
+    assert abs(sum(r.layer_weights) - 1) < 1e-9 or r.weights_all_zero
     assert len(r.details["windows"]) == L * (L + 1) // 2
     assert out.paths[0].is_file()
 
@@ -376,7 +376,7 @@ def test_pipeline_cpu_fast_profile(adapters, mirror, tmp_path):
         outs[profile] = run(plugins, req, log=lambda *_: None)
     fast = outs["cpu-fast"].results
     assert [r.method.name for r in fast] == ["gradient-attribution", "layer-retraining"]
-    assert all(len(r.profile) == _num_layers("gpt-neo") for r in fast)
+    assert all(len(r.layer_weights) == _num_layers("gpt-neo") for r in fast)
     assert fast[0].config["compute"]["precision"] == "bf16"
     assert all(not r.cached["memorising"] for r in fast[:1])  # trained anew, not the exact profile's models
     specs = [json.loads(p.read_text())["spec"] for p in (tmp_path / "cache").glob("models/*/meta.json")]

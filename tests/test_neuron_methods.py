@@ -215,7 +215,7 @@ def test_cli_method_neurons_runs_and_the_second_run_comes_from_the_store(mirror,
     results = {r.method.name: r for r in map(_result, _result_files(out))}
     assert set(results) == set(neurons)
     for r in results.values():
-        assert r.num_layers == L and r.mcog == pytest.approx(mcog(normalise(r.profile_raw)))
+        assert r.num_layers == L and r.mcog == pytest.approx(mcog(normalise(r.raw_weights)))
         assert not r.cached["method"]
         if r.method.name in MINE:  # slimming and hard-concrete record top_percent only
             assert r.details["top_neurons"] == round(L * D_FF / 100)
@@ -223,7 +223,7 @@ def test_cli_method_neurons_runs_and_the_second_run_comes_from_the_store(mirror,
     again = CliRunner().invoke(main, args)
     assert again.exit_code == 0, again.output
     for r in map(_result, _result_files(out)):
-        assert r.cached["method"] and r.profile == results[r.method.name].profile
+        assert r.cached["method"] and r.layer_weights == results[r.method.name].layer_weights
 
     # the stored tensor is the one the method computes: load it through the pipeline, recompute directly
     req = pipeline.RunRequest(task="sst2", model="tiny-bert", methods=["zero-out"], data_dir=mirror,
@@ -267,7 +267,7 @@ def test_cli_activations_on_minilm(mirror, tmp_path, session_store):
     (r,) = map(_result, tmp_path.glob("*activations*.json"))
     assert "activations on sst2, minilm-l6: M-CoG = " in res.output
     assert r.num_layers == 6 and r.details["d_ff"] == 1536 and r.details["top_neurons"] == 92
-    assert sum(r.profile_raw) == pytest.approx(1.0) and r.details["n_noisy"] == r.sizes["n_noisy"]
+    assert sum(r.raw_weights) == pytest.approx(1.0) and r.details["n_noisy"] == r.sizes["n_noisy"]
 
 
 # -- the decoder families ------------------------------------------------------------------------------

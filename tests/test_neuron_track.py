@@ -1,5 +1,5 @@
 """The neuron ground-truth track (issue 15, part 4): planted neurons, the main task's gradient mask,
-recall@k, results and leaderboard, and `memlocbench run --control-track neurons` end to end."""
+recall@k, results and leaderboard, and `memlocbench run --control-track planted` end to end."""
 
 from __future__ import annotations
 
@@ -272,7 +272,7 @@ def test_cli_neuron_track_end_to_end_and_from_the_store(cli, mirror, tmp_path):
     from memlocbench.leaderboard.collect import Collected, Entry
     from memlocbench.results.run_result import read_result
 
-    args = _args(mirror, tmp_path, "--method", "weight-diff", "--method", "last-layer", "--control-track", "neurons")
+    args = _args(mirror, tmp_path, "--method", "weight-diff", "--method", "last-layer", "--control-track", "planted")
     first = cli(*args)
     assert first.exit_code == 0, first.output
     assert "recall@92" in first.output and "top layer holds the most planted neurons" in first.output
@@ -281,7 +281,7 @@ def test_cli_neuron_track_end_to_end_and_from_the_store(cli, mirror, tmp_path):
     layer, neuron = (read_result(p) for p in paths)
     planted = sample_planted(6, 1536, 1)
     for r in (layer, neuron):
-        assert r.control.track == "neurons" and r.control.planted == planted
+        assert r.control.track == "planted" and r.control.planted == planted
         assert (r.memorisation["memorising"].role, r.memorisation["clean"].role) == (PLANTED, PLANTED + "-clean")
     assert layer.control.top is None and layer.control.recall_at_k is None
     c = neuron.control
@@ -289,7 +289,7 @@ def test_cli_neuron_track_end_to_end_and_from_the_store(cli, mirror, tmp_path):
     # the planted columns are where the two models' main tasks differ: far above random
     assert c.recall_at_k > 0.5, c.recall_at_k
     summary = json.loads(next((tmp_path / "out").glob("*planted-neurons-summary*.json")).read_text())
-    assert summary["control_track"] == "neurons"
+    assert summary["control_track"] == "planted"
     assert summary["control_accuracy"]["weight-diff"]["recall_at_k"] == pytest.approx(c.recall_at_k)
     assert "recall_at_k" not in summary["control_accuracy"]["last-layer"]
 
@@ -320,22 +320,23 @@ def test_cli_neuron_track_end_to_end_and_from_the_store(cli, mirror, tmp_path):
 
 
 def test_cli_bad_input(cli, mirror, tmp_path):
-    out = cli(*_args(mirror, tmp_path, "--method", "weight-diff", "--control-track", "neurons", "--model",
+    out = cli(*_args(mirror, tmp_path, "--method", "weight-diff", "--control-track", "planted", "--model",
                      "minilm-no-ffn"))
     assert out.exit_code == 2 and "'minilm-no-ffn'" in out.output and "ffn_projections" in out.output, out.output
     assert not (tmp_path / "store" / "models").exists() or not any((tmp_path / "store" / "models").iterdir())
     out = cli(*_args(mirror, tmp_path, "--method", "weight-diff", "--control-track", "neurons", task="rte"))
-    assert out.exit_code == 2 and "auxiliary task" in out.output
+    assert out.exit_code == 2 and "auxiliary task" in out.output  # the old name still works, with a warning
+    assert "--control-track neurons is deprecated; use --control-track planted" in out.output
     out = cli(*_args(mirror, tmp_path, "--method", "weight-diff", "--control-track", "neuron"))
-    assert out.exit_code == 2 and "neurons" in out.output
+    assert out.exit_code == 2 and "planted" in out.output
 
 
 def test_neuron_track_has_no_placements():
-    from memlocbench.run.method_run import setups
+    from memlocbench.run.method_run import model_setups
     from memlocbench.config.profiles import build_config
 
     cfg = build_config("cpu")
-    assert setups("sst2", cfg, 6, True, track="neurons") == [
+    assert model_setups("sst2", cfg, 6, True, track="planted") == [
         ({"memorising": PLANTED, "clean": PLANTED + "-clean", "classifier-only": "control-none"}, None)]
     with pytest.raises(InvalidInputError, match="no layer placements"):
-        setups("sst2", cfg, 6, True, placements=[(0, 1)], track="neurons")
+        model_setups("sst2", cfg, 6, True, placements=[(0, 1)], track="planted")

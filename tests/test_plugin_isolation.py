@@ -220,7 +220,7 @@ def test_method_output_is_checked(raw, problem):
 
 def test_bad_method_output_is_not_cached(plugins, tmp_path):
     """layer_scores raises before the store is written (stub models: no training needed)."""
-    from memlocbench.run.method_run import Prepared, RunRequest, layer_scores
+    from memlocbench.run.method_run import RunInputs, RunRequest, layer_scores
     from memlocbench.config.profiles import build_config
     from memlocbench.store import ArtefactStore
 
@@ -233,7 +233,7 @@ def test_bad_method_output_is_not_cached(plugins, tmp_path):
     req = RunRequest(task="sst2", model="minilm-l6", methods=["nan-method"], config=build_config("cpu"),
                      store=store)
     models = SimpleNamespace(key=lambda role: role * 4, aliases={})
-    prep = Prepared(p.tasks.get("sst2"), p.models.get("minilm-l6"), None, None, None, models, 6, 0.0, p)
+    prep = RunInputs(p.tasks.get("sst2"), p.models.get("minilm-l6"), None, None, None, models, 6, 0.0, p)
     with pytest.raises(MethodOutputError, match="nan-method.*nan-pkg"):
         layer_scores(req, prep, models, p.methods.get("nan-method"))
     assert not (tmp_path / "layer-scores").exists() or not any((tmp_path / "layer-scores").iterdir())

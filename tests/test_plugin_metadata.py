@@ -124,7 +124,7 @@ def test_a_third_party_methods_tie_rule_decides_its_control_scores(tie_rule, acc
                                                                                                   rank)
     # the neuron track too: layer 2 holds most planted neurons (two of three), and it ties with layer 4
     view = SimpleNamespace(meta=lambda role: {"planted_neurons": {"flat_indices": [20, 21, 40], "width": 10}})
-    neurons = _control(SimpleNamespace(control=True, control_track="neurons"), view, LayerScores(raw=TIED), TIED,
+    neurons = _control(SimpleNamespace(control=True, control_track="planted"), view, LayerScores(raw=TIED), TIED,
                        None, method)
     assert (neurons.tie_rule, neurons.accuracy_at_1) == (tie_rule, acc1)
 

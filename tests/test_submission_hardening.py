@@ -139,9 +139,9 @@ GAPS = {
     "profile_raw inf": (lambda d: d["profile_raw"].__setitem__(0, float("inf")), "field 'profile_raw.0' is inf"),
     "profile_raw 1e999": (lambda d: d.update(profile_raw="1e999"), None),  # parses to inf
     "profile_raw negative": (lambda d: _set_profile(d, [0.0, 1, 1, 1, 1, 1]) and d["profile_raw"].__setitem__(0, -0.5),
-                             "field 'profile_raw.0': Input should be greater than or equal to 0"),
+                             "field 'raw_weights.0': Input should be greater than or equal to 0"),  # schema 1's name upgraded
     "profile_raw edited": (lambda d: d["profile_raw"].__setitem__(0, d["profile_raw"][0] * 3),
-                           "profile does not follow from profile_raw"),
+                           "layer_weights do not follow from raw_weights"),
     "12 layers on minilm-l6": (lambda d: _set_profile(d, [1.0] * 11 + [2.0]), "but model 'minilm-l6' has 6 layers"),
     "accuracy 5.0": (lambda d: d["memorisation"]["memorising"].update(validation_acc=5.0), "validation_acc"),
     "accuracy -3": (lambda d: d["memorisation"]["clean"].update(clean_train_acc=-3), "clean_train_acc"),
@@ -162,7 +162,7 @@ GAPS = {
                                 "is provided by 'memlocbench' here; a result cannot claim another package's method"),
     "built-in package, unknown task": (lambda d: d["task"].update(name="sst3"), "provides no such task"),
     "HTML method name": (lambda d: d["method"].update(name="<img src=x onerror=alert(1)>"), "field 'method.name'"),
-    "markdown profile name": (lambda d: d.update(profile_name="[x](y)"), "field 'profile_name'"),
+    "markdown profile name": (lambda d: d.update(profile_name="[x](y)"), "field 'settings_profile'"),
     "seeds disagree with config": (lambda d: d["seeds"].update(model_seed=7), "but the config gives"),
     "config out of range": (lambda d: _rehash(d) if d["config"]["train"].update(epochs=0) is None else d,
                             "config.train.epochs"),

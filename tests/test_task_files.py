@@ -261,4 +261,4 @@ def test_a_task_file_runs_end_to_end(tmp_path, sst2_rows, monkeypatch):
     assert (r.task.name, r.task.package, r.task.package_version) == ("tiny-sst", "tiny-sst.toml", "1")
     assert r.sizes["original_train_size"] == 60 and r.sizes["effective_train_size"] == 48
     assert (r.sizes["validation_size"], r.sizes["test_size"]) == (12, 12)
-    assert r.num_layers == 3 and len(r.profile) == 3 and (abs(sum(r.profile) - 1) < 1e-9 or r.profile_all_zero)
+    assert r.num_layers == 3 and len(r.layer_weights) == 3 and (abs(sum(r.layer_weights) - 1) < 1e-9 or r.weights_all_zero)

@@ -20,10 +20,12 @@ from memlocbench.cli.options import run_config, run_options
                    "and score each profile against those layers")
 @click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "cuda", "auto"]),
               help="where models and batches live; auto = cuda if available (not part of any key)")
-@click.option("--control-track", type=click.Choice(["pair", "single", "neurons"]), default="pair", show_default=True,
+@click.option("--control-track", type=click.Choice(["pair", "single", "planted", "neurons"]), default="pair",
+              show_default=True,
               help="with --control: 'pair' = the paper's two-layer placements; 'single' = the main task may update "
-                   "one layer, each layer in turn; 'neurons' = the main task may update only a random 1% of the "
-                   "feed-forward neurons, scored by recall@k (single and neurons imply --control)")
+                   "one layer, each layer in turn; 'planted' = the main task may update only a random 1% of the "
+                   "feed-forward neurons, scored by recall@k (single and planted imply --control; 'neurons' is the "
+                   "deprecated name of 'planted')")
 def run(methods, task, model, profile, train_size, epochs, learning_rate, batch_size, max_length, data_seed,
         seed, noise_fraction, data_dir, out, cache_dir, control, control_track, device, quiet) -> None:
     """Train (or reuse) the memorising model and its clean twin, then localise memorisation."""
@@ -31,10 +33,13 @@ def run(methods, task, model, profile, train_size, epochs, learning_rate, batch_
     from memlocbench.run.method_run import run as run_pipeline
     from memlocbench.store import ArtefactStore
 
+    if control_track == "neurons":
+        click.echo("warning: --control-track neurons is deprecated; use --control-track planted", err=True)
+        control_track = "planted"
     plugins = app.cli_plugins()
     for kind, name in (("task", task), ("model", model)):
         plugins.registry(kind).get(name)  # unknown names fail here, before any work
-    resolve_methods(plugins, list(methods))  # so do unknown methods ('all' and 'neurons' are groups)
+    resolve_methods(plugins, list(methods))  # so do unknown methods and suites
     config = run_config(profile, train_size, epochs, learning_rate, batch_size, max_length, data_seed, noise_fraction)
     for one_seed in ([seed] if seed is not None else config.seeds):
         req = RunRequest(task=task, model=model, methods=list(methods), config=config.with_seed(one_seed),
@@ -50,7 +55,7 @@ def run(methods, task, model, profile, train_size, epochs, learning_rate, batch_
 
 def _control_lines(c) -> str:
     """How a control result scored against the layers (or neurons) memorisation was put in."""
-    if c.track == "neurons":
+    if c.track == "planted":
         k = len(c.planted)
         recalls = (f"recall@{k} = {c.recall_at_k:.3f}, recall@{2 * k} = {c.recall_at_2k:.3f} (random "
                    f"{c.random_recall_at_k:.3f}, {c.random_recall_at_2k:.3f}); " if c.top is not None else
@@ -66,7 +71,7 @@ def _report_result(result, path) -> None:
     from memlocbench.results.run_result import setup_label
 
     rows = [[i + 1, f"{raw:.4f}", f"{w:.3f}", "#" * round(40 * w)]
-            for i, (raw, w) in enumerate(zip(result.profile_raw, result.profile))]
+            for i, (raw, w) in enumerate(zip(result.raw_weights, result.layer_weights))]
     where = f"{result.task.name}, {result.model.name}"
     c = result.control
     if c is not None:
@@ -85,7 +90,7 @@ def _report_result(result, path) -> None:
 def _report_summary(s, summary_path) -> None:
     """The run summary: each method's M-CoG (and control scores) and their mean."""
     scores = ["recall_at_k", "random_recall_at_k", "recall_at_2k", "accuracy_at_1"] \
-        if s.control_track == "neurons" else ["accuracy_at_1", "accuracy_at_2"] if s.control else []
+        if s.control_track == "planted" else ["accuracy_at_1", "accuracy_at_2"] if s.control else []
     rows = [[m, f"{v:.2f}"] + [f"{s.control_accuracy[m][k]:.3f}" if k in s.control_accuracy[m] else "n/a"
                                for k in scores] for m, v in s.mcog.items()]
     rows.append(["mean", f"{s.mean_mcog:.2f}"] + [""] * len(scores))

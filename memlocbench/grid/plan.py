@@ -20,7 +20,7 @@ from memlocbench.data.noisy_dataset import build_noisy_dataset
 from memlocbench.errors import MemlocbenchError
 from memlocbench.grid.config import GridConfig, SubGrid
 from memlocbench.grid.estimate import declared_rates, is_small_model, mean_rates, sized_rates, training_rates
-from memlocbench.run.method_run import METHOD_KIND, layer_scores_spec, model_providers, provider_of, resolve_methods, setups
+from memlocbench.run.method_run import SCORES_KIND, layer_scores_spec, model_providers, provider_of, resolve_methods, model_setups
 from memlocbench.run.method_suites import DEFAULT_SUITE, suite_members
 from memlocbench.registry import Plugins
 from memlocbench.config.profiles import RunConfig
@@ -208,8 +208,8 @@ class _Planner:
                 continue
             group_units: list[str] = []
             track = block.control_track if control else "pair"
-            for aliases, placement in setups(task, config, n_layers, control, track=track):
-                view = models.view(aliases) if models else None
+            for aliases, placement in model_setups(task, config, n_layers, control, track=track):
+                setup_models = models.for_setup(aliases) if models else None
                 roles = {r: aliases.get(r, r) for r in ("memorising", "clean")}
                 trained = {r: train_unit(role) for r, role in roles.items()}
                 group_units += trained.values()
@@ -217,15 +217,15 @@ class _Planner:
                     deps = list(trained.values()) + [train_unit(aliases.get(r, r)) for r in method.info.extra_models]
                     where = f" @ {roles['memorising']}" if placement else ""
                     uid = f"{name}: {method.info.name}{where}"
-                    key = self.store.key(layer_scores_spec(method, config, view,
-                                                                       provider_of(self.plugins, "method", method.info.name))) if view else None
+                    key = self.store.key(layer_scores_spec(method, config, setup_models,
+                                                                       provider_of(self.plugins, "method", method.info.name))) if setup_models else None
                     params = {**plugin_defaults(method), **config.methods.get(method.info.name, {})}
                     payload = {**base, "id": uid, "kind": "method", "method": method.info.name,
                                "aliases": aliases, "key": key,
                                "cost": {"category": f"method:{method.info.name}", "rows": rows,
                                         "work": estimated_work(method, params, rows),
                                         "default_rates": self._rates(method, model)}}
-                    group_units.append(self._add(Unit(uid, "method", METHOD_KIND, key, sorted(set(deps)), payload,
+                    group_units.append(self._add(Unit(uid, "method", SCORES_KIND, key, sorted(set(deps)), payload,
                                                       problem)))
             self.groups.append(Group({**base, "methods": [m.info.name for m in methods], "control": control,
                                       "control_track": track},

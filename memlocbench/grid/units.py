@@ -20,37 +20,37 @@ from pathlib import Path
 from typing import Any, Callable
 
 from memlocbench.run.analysis_run import OUTPUT_KIND as ANALYSIS_KIND
-from memlocbench.run.method_run import (METHOD_KIND, Prepared, RunRequest, layer_scores, layer_scores_spec, prepare,
+from memlocbench.run.method_run import (SCORES_KIND, RunInputs, RunRequest, layer_scores, layer_scores_spec, prepare,
                                   provider_of)
 from memlocbench.config.profiles import RunConfig
 from memlocbench.store import ArtefactStore
 from memlocbench.training.trained_models import KIND as MODEL_KIND
 
 
-def _train(prep: Prepared, req: RunRequest, payload: dict) -> str:
+def _train(prep: RunInputs, req: RunRequest, payload: dict) -> str:
     return prep.models.ensure(payload["role"])
 
 
-def _method(prep: Prepared, req: RunRequest, payload: dict) -> str:
+def _method(prep: RunInputs, req: RunRequest, payload: dict) -> str:
     method = _plugins().methods.get(payload["method"])
-    view = prep.models.view(payload["aliases"])
-    layer_scores(req, prep, view, method)
-    return req.store.key(layer_scores_spec(method, req.config, view, provider_of(prep.plugins, "method", method.info.name)))
+    setup_models = prep.models.for_setup(payload["aliases"])
+    layer_scores(req, prep, setup_models, method)
+    return req.store.key(layer_scores_spec(method, req.config, setup_models, provider_of(prep.plugins, "method", method.info.name)))
 
 
-def _analysis(prep: Prepared | None, req: RunRequest, payload: dict) -> str:
+def _analysis(prep: RunInputs | None, req: RunRequest, payload: dict) -> str:
     from memlocbench.run.analysis_run import compute_analysis
 
     return compute_analysis(_plugins(), analysis_request(payload, req.store), log=lambda msg: None).key
 
 
 #: kind -> (store kind of its artefact, function producing it; returns the artefact's key)
-UNIT_KINDS: dict[str, tuple[str, Callable[[Prepared, RunRequest, dict], str]]] = {
+UNIT_KINDS: dict[str, tuple[str, Callable[[RunInputs, RunRequest, dict], str]]] = {
     "train": (MODEL_KIND, _train),
-    "method": (METHOD_KIND, _method),
+    "method": (SCORES_KIND, _method),
     "analysis": (ANALYSIS_KIND, _analysis),
 }
-#: unit kinds that prepare their run themselves (no shared ``Prepared``)
+#: unit kinds that prepare their run themselves (no shared ``RunInputs``)
 _SELF_PREPARED = {"analysis"}
 
 
@@ -83,10 +83,10 @@ def analysis_request(payload: dict, store: ArtefactStore | None = None):
                            progress=False, device=req.device)
 
 
-_prepared: dict[str, Prepared] = {}  # one prepared run per process, reused by consecutive units
+_prepared: dict[str, RunInputs] = {}  # one prepared run per process, reused by consecutive units
 
 
-def _prepare(req: RunRequest, payload: dict) -> Prepared:
+def _prepare(req: RunRequest, payload: dict) -> RunInputs:
     ident = repr((payload["task"], payload["model"], payload["config"], payload.get("data_dir"),
                   payload.get("device"), str(req.store.root)))
     if ident not in _prepared:

@@ -44,7 +44,7 @@ def remove_stale(out_dir: Path, suffixes: tuple[str, ...], written: list[Path]) 
 
 def _heatmap(plt, t: ModelTable, column: str, path: Path) -> Path:
     tasks = [task for task in t.tasks if (task, column) in t.cells]
-    grid = [t.cells[(task, column)].profile for task in tasks]
+    grid = [t.cells[(task, column)].layer_weights for task in tasks]
     fig, ax = plt.subplots(figsize=(1.2 + 0.55 * t.num_layers + 2.2, 1.4 + 0.38 * len(tasks)), dpi=110)
     im = ax.imshow(grid, aspect="auto", cmap="viridis", vmin=0.0)
     ax.set_xticks(range(t.num_layers), [str(i + 1) for i in range(t.num_layers)])

@@ -23,13 +23,16 @@ from memlocbench.leaderboard.collect import SUBMISSION_META
 from memlocbench.leaderboard.verification_record import VERIFICATION
 from memlocbench.results.analysis_result import check_analysis_record, is_analysis_record, recheck_problems
 from memlocbench.results.run_result import SCHEMA_VERSION, Result, RunSummary, field_path
+from memlocbench.results.upgrade import RESULT_STEPS, SUMMARY_STEPS
 
 MAX_RESULT_BYTES = 20_000_000
 MAX_JSON_DEPTH = 32
 
-# Upgrades from older schema versions, keyed by the version they read: each returns the next version's
-# dict. Version 1 is the first, so there is nothing to upgrade yet; older or newer numbers are rejected.
-UPGRADERS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+def _upgraders(data: dict[str, Any]) -> dict[int, Callable[[dict[str, Any]], dict[str, Any]]]:
+    """The upgrade steps of the file's kind (``results.upgrade``), keyed by the version each reads."""
+    return SUMMARY_STEPS if data.get("kind") == "run-summary" else RESULT_STEPS
 
 
 @dataclass
@@ -51,11 +54,12 @@ def _schema_problems(path: Path, data: Any) -> tuple[dict | None, list[str]]:
         return None, [f"{path}: field 'schema_version' is missing; expected {SCHEMA_VERSION}"]
     if not isinstance(version, int) or isinstance(version, bool):
         return None, [f"{path}: field 'schema_version' is {version!r}; expected the integer {SCHEMA_VERSION}"]
-    while version in UPGRADERS:
-        data = UPGRADERS[version](data)
+    steps = _upgraders(data)
+    while version in steps:
+        data = steps[version](data)
         version = data["schema_version"]
     if version != SCHEMA_VERSION:
-        readable = sorted({SCHEMA_VERSION, *UPGRADERS})
+        readable = sorted({SCHEMA_VERSION, *steps})
         return None, [f"{path}: field 'schema_version' is {version}, which this memlocbench cannot read "
                       f"(it reads {', '.join(map(str, readable))}); re-run with a matching memlocbench version"]
     return data, []

@@ -36,7 +36,7 @@ def compare(submitted, rerun, tol: Tolerance) -> tuple[bool, str, float, float]:
     if submitted.sizes != rerun.sizes:
         return False, (f"the re-run's dataset sizes {rerun.sizes} differ from the submitted {submitted.sizes} "
                        "(another data source?)"), float("nan"), float("nan")
-    diff = max(abs(a - b) for a, b in zip(submitted.profile, rerun.profile))
+    diff = max(abs(a - b) for a, b in zip(submitted.layer_weights, rerun.layer_weights))
     mdiff = abs(submitted.mcog - rerun.mcog)
     why = []
     if diff > tol.profile_abs:
@@ -56,7 +56,7 @@ def _rerun(r: Result, plugins, data_dir: Path | None, store: ArtefactStore, log)
                          store=store, progress=False, control=r.control is not None,
                          control_track=r.control.track if r.control else "pair",
                          placements=[tuple(r.control.placement)]
-                         if r.control is not None and r.control.track != "neurons" else None)
+                         if r.control is not None and r.control.track != "planted" else None)
         return run(plugins, req, log=log).results[0]
 
 

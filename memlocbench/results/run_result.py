@@ -3,7 +3,8 @@
 Results are written as JSON; reading one back never executes or unpickles anything. The checks
 here are the ones the leaderboard applies to submissions: names that can become file names match
 the name pattern, every float is finite and every share lies in [0, 1], and every derived number
-(profile from profile_raw, M-CoG, control accuracy@1/@2 and chance) is recomputed, never trusted.
+(layer weights from raw weights, M-CoG, control accuracy@1/@2 and chance) is recomputed, never trusted.
+Files of an older schema are upgraded on read (``results.upgrade``) and then checked the same way.
 """
 
 from __future__ import annotations
@@ -15,105 +16,24 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (BaseModel, ConfigDict, Discriminator, Field, StringConstraints, Tag, ValidationError,
-                      field_validator, model_validator)
+from pydantic import Discriminator, Field, StringConstraints, Tag, ValidationError, field_validator, model_validator
 
 from memlocbench.scoring.layer_weights import control_accuracy, control_placements, layer_ranking, single_layer_placements, mcog, normalise
 from memlocbench.names import Name, path_inside
 from memlocbench.config.profiles import GuardConfig, RunConfig, config_hash
 from memlocbench.errors import InvalidInputError
+from memlocbench.results.fields import (RECOMPUTE_TOLERANCE, Count, Fraction, NonNegative, PackageText, PluginRef,
+                                       StrictRecord, Text)
+from memlocbench.results.guard import MemorisationGuard, MemorisationStats, memorisation_guard
+from memlocbench.results.upgrade import CURRENT, RESULT_STEPS, SUMMARY_STEPS, upgrade
 from memlocbench.store import atomic_write_text
 
-SCHEMA_VERSION = 1
-PROFILE_SUM_TOLERANCE = 1e-6
-#: recomputed numbers (profile from profile_raw, M-CoG, control scores) may differ by this much
-RECOMPUTE_TOLERANCE = 1e-6
+SCHEMA_VERSION = CURRENT
+WEIGHTS_SUM_TOLERANCE = 1e-6
 MAX_LAYERS = 1024
 
-Fraction = Annotated[float, Field(ge=0, le=1)]
-NonNegative = Annotated[float, Field(ge=0)]
-Count = Annotated[int, Field(ge=0)]
-#: a package name (PEP 508) or version string: no spaces, markup or path characters
-PackageText = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._+!-]*$", max_length=100)]
-Text = Annotated[str, StringConstraints(max_length=500)]
-
-
-class _Strict(BaseModel):
-    # allow_inf_nan=False: every float field (nested ones too) must be finite; strict: no coercion
-    # (true is not 1, 3.0 is not an integer, "1" is not a number)
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
-
-
-class PluginRef(_Strict):
-    name: Name
-    version: int = Field(ge=1, description="the task's / model's / method's own version")
-    package: PackageText
-    package_version: PackageText
-
-
-class MemorisationStats(_Strict):
-    role: Name
-    labels: Literal["noisy", "clean"]
-    noisy_fit_perturbed: Fraction = Field(description="share of noisy examples predicted as their perturbed label")
-    noisy_original_acc: Fraction = Field(description="share of noisy examples predicted as their original label")
-    clean_train_acc: Fraction
-    validation_acc: Fraction
-    first_fit_epoch: int | None = Field(ge=1)
-    epochs_trained: int | None = Field(None, ge=1, description="epochs trained (train_until_fit may add some)")
-    epochs: list[dict[Name, float | None]]
-    train_seconds: NonNegative
-    trained_in_this_run: bool
-
-    @model_validator(mode="after")
-    def _shares(self) -> "MemorisationStats":
-        if self.noisy_fit_perturbed + self.noisy_original_acc > 1 + RECOMPUTE_TOLERANCE:
-            raise ValueError("noisy_fit_perturbed + noisy_original_acc exceed 1, but they are shares of the "
-                             "same noisy examples with different labels")
-        for i, stats in enumerate(self.epochs):
-            for key, value in stats.items():
-                if value is None:
-                    continue
-                if value < 0 or (key.endswith(("_acc", "_f1")) and value > 1):
-                    bound = "in [0, 1]" if key.endswith(("_acc", "_f1")) else "non-negative"
-                    raise ValueError(f"epochs.{i}.{key} is {value}; it must be {bound}")
-        last = max((int(e["epoch"]) for e in self.epochs if e.get("epoch") is not None), default=None)
-        if self.first_fit_epoch is not None and last is not None and self.first_fit_epoch > last:
-            raise ValueError(f"first_fit_epoch is {self.first_fit_epoch}, but training recorded {last} epochs")
-        return self
-
-
-class MemorisationGuard(_Strict):
-    """Did the memorising model memorise? Its noisy fit (perturbed labels) must reach
-    ``min_noisy_fit`` while its clean twin's stays at most ``max_clean_twin_fit``; the leaderboard
-    leaves out the results that fail."""
-
-    memorised: bool
-    noisy_fit: float
-    clean_twin_fit: float
-    min_noisy_fit: float
-    max_clean_twin_fit: float
-    epochs_trained: int | None = None
-    reason: str | None = Field(None, description="why it did not count as memorised")
-    derived: bool = Field(False, description="worked out on reading a result written without this block")
-
-
-def memorisation_guard(stats: dict[str, MemorisationStats], guard: GuardConfig,
-                       derived: bool = False) -> MemorisationGuard:
-    mem, clean = stats["memorising"], stats["clean"]
-    why = []
-    if not mem.noisy_fit_perturbed >= guard.min_noisy_fit:
-        why.append(f"noisy fit {mem.noisy_fit_perturbed:.2f} < {guard.min_noisy_fit:.2f}")
-    if not clean.noisy_fit_perturbed <= guard.max_clean_twin_fit:
-        why.append(f"clean twin's perturbed-label fit {clean.noisy_fit_perturbed:.2f} > {guard.max_clean_twin_fit:.2f}")
-    return MemorisationGuard(memorised=not why, noisy_fit=mem.noisy_fit_perturbed,
-                             clean_twin_fit=clean.noisy_fit_perturbed, min_noisy_fit=guard.min_noisy_fit,
-                             max_clean_twin_fit=guard.max_clean_twin_fit,
-                             epochs_trained=mem.epochs_trained if mem.epochs_trained is not None else len(mem.epochs),
-                             reason="; ".join(why) or None, derived=derived)
-
-
 #: the control tracks: the paper's two-layer placements, one layer at a time, and planted neurons
-CONTROL_TRACKS = ("pair", "single", "neurons")
+CONTROL_TRACKS = ("pair", "single", "planted")
 #: the neuron track's models, as ``Result.memorisation`` names their roles
 PLANTED_ROLES = ("planted-neurons", "planted-neurons-clean")
 
@@ -133,7 +53,7 @@ def _higher_first(tie_rule: str) -> bool:
     return tie_rule == "higher-layer-first"
 
 
-class ControlScore(_Strict):
+class ControlScore(StrictRecord):
     """How well a profile finds the layers that the control setup forced memorisation into."""
 
     placement: list[int] = Field(min_length=2, max_length=2, description="0-based first and last layer the main task could update")
@@ -158,11 +78,11 @@ def control_score(profile: list[float], placement: tuple[int, ...], tie_rule: st
                         tie_rule=tie_rule)
 
 
-class NeuronControlScore(_Strict):
+class NeuronControlScore(StrictRecord):
     """The neuron ground-truth track: how well a profile (any method) and a neuron ranking (neuron
     methods) find the planted neurons, the only feed-forward weights the main task could update."""
 
-    track: Literal["neurons"]
+    track: Literal["planted"]
     planted: list[Annotated[int, Field(ge=0)]] = Field(
         min_length=1, description="planted neurons, sorted flat indices layer * width + neuron (the model seed's draw)")
     width: int = Field(ge=1, description="feed-forward neurons per layer (d_ff)")
@@ -192,7 +112,7 @@ def neuron_control_score(profile: list[float], planted: list[int], width: int,
     acc1, _, chance = control_accuracy(profile, most, _higher_first(tie_rule))
     top = ranked_neurons(neurons, min(2 * k, L * width)) if neurons is not None else None
     return NeuronControlScore(
-        track="neurons", planted=list(planted), width=width, planted_per_layer=per_layer, accuracy_at_1=acc1,
+        track="planted", planted=list(planted), width=width, planted_per_layer=per_layer, accuracy_at_1=acc1,
         chance=chance, top=top, recall_at_k=recall(top, planted, k) if top is not None else None,
         recall_at_2k=recall(top, planted, 2 * k) if top is not None else None,
         random_recall_at_k=random_recall(k, L * width), random_recall_at_2k=random_recall(2 * k, L * width),
@@ -213,12 +133,12 @@ def _check_under_tie_rules(c, source: str, mismatches) -> None:
 
 
 #: the tags of ``Result.control``'s two kinds (they appear in validation error locations; ``field_path`` drops them)
-CONTROL_KINDS = ("layers", "neurons")
+CONTROL_KINDS = ("layers", "planted")
 
 
 def _control_kind(value) -> str:
     track = value.get("track") if isinstance(value, dict) else getattr(value, "track", None)
-    return "neurons" if track == "neurons" else "layers"
+    return "planted" if track == "planted" else "layers"
 
 
 def field_path(loc: tuple) -> str:
@@ -232,7 +152,7 @@ def setup_label(result: "Result") -> str:
     c = result.control
     if c is None:
         return "standard"
-    if c.track == "neurons":
+    if c.track == "planted":
         return "planted neurons"
     return f"control {c.placement[0] + 1}-{c.placement[1] + 1}"
 
@@ -240,17 +160,20 @@ def setup_label(result: "Result") -> str:
 def setup_order(result: "Result") -> list:
     """A sort key for the setups of results: standard, then control placements, then planted neurons."""
     c = result.control
-    return [] if c is None else [10**9] if c.track == "neurons" else list(c.placement)
+    return [] if c is None else [10**9] if c.track == "planted" else list(c.placement)
 
 
-class Result(_Strict):
-    schema_version: Literal[1] = SCHEMA_VERSION
+class Result(StrictRecord):
+    """One (task, model, method) run: its per-layer weights (raw as the method gave them, and normalised
+    to sum 1), M-CoG, the memorisation statistics and guard, and, on the control tracks, its scores."""
+
+    schema_version: Literal[2] = SCHEMA_VERSION
     memlocbench_version: PackageText
     created_at: str = Field(description="ISO 8601 time with a time zone")
     task: PluginRef
     model: PluginRef
     method: PluginRef
-    profile_name: Name
+    settings_profile: Name = Field(description="the settings profile the config started from (config.profile)")
     config: dict[str, Any]
     config_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
     seeds: dict[Name, int]
@@ -258,16 +181,22 @@ class Result(_Strict):
     memorisation: dict[Literal["memorising", "clean"], MemorisationStats]
     num_layers: int = Field(ge=1, le=MAX_LAYERS)
     details: dict[str, Any]
-    profile_raw: list[NonNegative]
-    profile: list[NonNegative]
-    profile_all_zero: bool = Field(description="raw weights were all zero; profile set uniform")
+    raw_weights: list[NonNegative] = Field(description="the method's raw per-layer weights (LayerScores.raw)")
+    layer_weights: list[NonNegative] = Field(description="raw_weights normalised to sum 1 (uniform if all zero)")
+    weights_all_zero: bool = Field(description="raw weights were all zero; layer weights set uniform")
     mcog: float
-    control: Annotated[Annotated[ControlScore, Tag("layers")] | Annotated[NeuronControlScore, Tag("neurons")],
+    control: Annotated[Annotated[ControlScore, Tag("layers")] | Annotated[NeuronControlScore, Tag("planted")],
                        Discriminator(_control_kind)] | None = None
-    memorisation_guard: MemorisationGuard | None = None
+    memorisation_guard: MemorisationGuard
     timings: dict[Name, NonNegative]
     cached: dict[Name, bool] = Field(description="which stages were reused from the artefact store")
     environment: dict[Name, Text]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _upgrade(cls, data: Any) -> Any:
+        """Files of an older schema are upgraded in memory first (``results.upgrade``)."""
+        return upgrade(data, RESULT_STEPS)
 
     @field_validator("created_at")
     @classmethod
@@ -285,33 +214,28 @@ class Result(_Strict):
     @model_validator(mode="after")
     def _consistent(self) -> "Result":
         L = self.num_layers
-        for name in ("profile_raw", "profile"):
+        for name in ("raw_weights", "layer_weights"):
             values = getattr(self, name)
             if len(values) != L:
                 raise ValueError(f"{name} has {len(values)} entries, expected one per layer ({L})")
-        if abs(sum(self.profile) - 1) > PROFILE_SUM_TOLERANCE:
-            raise ValueError(f"profile sums to {sum(self.profile):.8f}, expected 1")
-        expected_profile = normalise(self.profile_raw)
-        worst = max(abs(a - b) for a, b in zip(self.profile, expected_profile))
+        if abs(sum(self.layer_weights) - 1) > WEIGHTS_SUM_TOLERANCE:
+            raise ValueError(f"layer_weights sum to {sum(self.layer_weights):.8f}, expected 1")
+        expected_weights = normalise(self.raw_weights)
+        worst = max(abs(a - b) for a, b in zip(self.layer_weights, expected_weights))
         if worst > RECOMPUTE_TOLERANCE:
-            raise ValueError(f"profile does not follow from profile_raw (normalised to sum 1; off by up to {worst:.3g})")
-        if self.profile_all_zero != (sum(self.profile_raw) == 0):
-            raise ValueError(f"profile_all_zero is {self.profile_all_zero}, but profile_raw sums to {sum(self.profile_raw)}")
-        expected = mcog(self.profile)
+            raise ValueError(f"layer_weights do not follow from raw_weights (normalised to sum 1; off by up to {worst:.3g})")
+        if self.weights_all_zero != (sum(self.raw_weights) == 0):
+            raise ValueError(f"weights_all_zero is {self.weights_all_zero}, but raw_weights sum to {sum(self.raw_weights)}")
+        expected = mcog(self.layer_weights)
         if abs(self.mcog - expected) > RECOMPUTE_TOLERANCE:
-            raise ValueError(f"mcog is {self.mcog}, but the profile gives {expected}")
+            raise ValueError(f"mcog is {self.mcog}, but the layer weights give {expected}")
         if config_hash(self.config) != self.config_hash:
             raise ValueError("config_hash does not match the sha256 of the config")
         self._check_config()
         self._check_sizes()
         self._check_control()
-        if {"memorising", "clean"} <= set(self.memorisation):
-            expected = memorisation_guard(self.memorisation, GuardConfig(**self.config.get("guard", {})),
-                                          derived=self.memorisation_guard is None)
-            if self.memorisation_guard is None:  # written before the guard existed: classify it from its own statistics
-                self.memorisation_guard = expected
-            else:  # a stated guard must be the one its statistics and config give (it decides what is ranked)
-                self._check_guard(expected)
+        # the stated guard must be the one its statistics and config give (it decides what is ranked)
+        self._check_guard(memorisation_guard(self.memorisation, GuardConfig(**self.config.get("guard", {}))))
         return self
 
     def _check_guard(self, expected: MemorisationGuard) -> None:
@@ -332,8 +256,8 @@ class Result(_Strict):
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
             raise ValueError(f"config.{where}: {first['msg']}") from None
-        if cfg.profile != self.profile_name:
-            raise ValueError(f"profile_name is {self.profile_name!r}, but config.profile is {cfg.profile!r}")
+        if cfg.profile != self.settings_profile:
+            raise ValueError(f"settings_profile is {self.settings_profile!r}, but config.profile is {cfg.profile!r}")
         expected = {"data_seed": cfg.data.seed, "model_seed": cfg.train.seed}
         if self.seeds != expected:
             raise ValueError(f"seeds are {self.seeds}, but the config gives {expected}")
@@ -359,7 +283,7 @@ class Result(_Strict):
         c = self.control
         if c is None:
             roles = ("memorising", "clean")
-        elif c.track == "neurons":
+        elif c.track == "planted":
             roles = PLANTED_ROLES
             self._check_neurons(c)
         else:
@@ -400,14 +324,14 @@ class Result(_Strict):
     def _layer_mismatches(self, c: ControlScore, tie_rule: str) -> list[tuple[str, Any, Any]]:
         """(field, stated, recomputed) for the layer control scores that the profile and the placement do
         not give under ``tie_rule``."""
-        acc1, acc2, chance = control_accuracy(self.profile, c.placement, _higher_first(tie_rule))
+        acc1, acc2, chance = control_accuracy(self.layer_weights, c.placement, _higher_first(tie_rule))
         return [(f, getattr(c, f), v) for f, v in (("accuracy_at_1", acc1), ("accuracy_at_2", acc2), ("chance", chance))
                 if abs(getattr(c, f) - v) > RECOMPUTE_TOLERANCE]
 
     def _neuron_mismatches(self, c: NeuronControlScore, tie_rule: str) -> list[tuple[str, Any, Any]]:
         """(field, stated, recomputed) for the neuron-track scores that the planted set, the profile and
         the top neurons do not give under ``tie_rule``."""
-        expected = neuron_control_score(self.profile, c.planted, c.width, tie_rule)
+        expected = neuron_control_score(self.layer_weights, c.planted, c.width, tie_rule)
         checks = [("planted_per_layer", expected.planted_per_layer), ("accuracy_at_1", expected.accuracy_at_1),
                   ("chance", expected.chance), ("random_recall_at_k", expected.random_recall_at_k),
                   ("random_recall_at_2k", expected.random_recall_at_2k)]
@@ -420,7 +344,7 @@ class Result(_Strict):
                 if ((getattr(c, f) != v) if isinstance(v, list) else abs(getattr(c, f) - v) > RECOMPUTE_TOLERANCE)]
 
     def filename(self) -> str:
-        if self.control is not None and self.control.track == "neurons":
+        if self.control is not None and self.control.track == "planted":
             return f"{self.task.name}__{self.model.name}__{self.method.name}__planted-neurons__{self.config_hash[:12]}.json"
         setup = f"__control-{self.control.placement[0]}-{self.control.placement[1]}" if self.control else ""
         # (single-layer placements are control-k-k, so the two tracks never share a file name)
@@ -455,18 +379,18 @@ def environment() -> dict[str, str]:
     }
 
 
-class RunSummary(_Strict):
+class RunSummary(StrictRecord):
     """One run of several methods on the same trained models: each method's M-CoG and their mean
     (the paper's per-task M-CoG), and, for control runs, the mean accuracies over placements."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[2] = SCHEMA_VERSION
     kind: Literal["run-summary"] = "run-summary"
     task: Name
     model: Name
-    profile_name: Name
+    settings_profile: Name
     config_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
     control: bool
-    control_track: Literal["pair", "single", "neurons"] | None = None
+    control_track: Literal["pair", "single", "planted"] | None = None
     mcog: dict[Name, NonNegative] = Field(min_length=1, description="method -> M-CoG (mean over placements for control runs)")
     mean_mcog: NonNegative
     control_accuracy: dict[Name, dict[Literal["accuracy_at_1", "accuracy_at_2", "true_layer_rank", "chance",
@@ -477,6 +401,12 @@ class RunSummary(_Strict):
     results: list[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+\.json$", max_length=300)]] = Field(
         description="file names of the results summarised")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _upgrade(cls, data: Any) -> Any:
+        """Summaries of an older schema are upgraded in memory first (``results.upgrade``)."""
+        return upgrade(data, SUMMARY_STEPS)
+
     @model_validator(mode="after")
     def _mean(self) -> "RunSummary":
         expected = sum(self.mcog.values()) / len(self.mcog)
@@ -485,7 +415,7 @@ class RunSummary(_Strict):
         return self
 
     def write(self, out_dir: Path) -> Path:
-        kind = ({"single": "control-single-summary", "neurons": "planted-neurons-summary"}.get(
+        kind = ({"single": "control-single-summary", "planted": "planted-neurons-summary"}.get(
             self.control_track, "control-summary")) if self.control else "summary"
         path = path_inside(Path(out_dir), f"{self.task}__{self.model}__{kind}__{self.config_hash[:12]}.summary.json")
         atomic_write_text(path, self.model_dump_json(indent=2) + "\n")
@@ -501,12 +431,12 @@ def summarise(results: list[Result], control: bool, track: str | None = None) ->
     if control:
         for m, rs in by_method.items():
             keys = ("accuracy_at_1", "accuracy_at_2", "true_layer_rank", "chance")
-            if track == "neurons":
+            if track == "planted":
                 keys = ("accuracy_at_1", "chance", "random_recall_at_k", "random_recall_at_2k") + \
                     (("recall_at_k", "recall_at_2k") if all(r.control.top is not None for r in rs) else ())
             acc[m] = {k: sum(getattr(r.control, k) or 0 for r in rs) / len(rs) for k in keys}
     first = results[0]
-    return RunSummary(task=first.task.name, model=first.model.name, profile_name=first.profile_name,
+    return RunSummary(task=first.task.name, model=first.model.name, settings_profile=first.settings_profile,
                       config_hash=first.config_hash, control=control, control_track=track, mcog=mcogs,
                       mean_mcog=sum(mcogs.values()) / len(mcogs), control_accuracy=acc,
                       results=[r.filename() for r in results])

@@ -21,7 +21,7 @@ from pathlib import Path
 from memlocbench import __version__
 from memlocbench.run.analysis_context import AnalysisContext
 from memlocbench.results.analysis_result import AnalysisResult, guarded_seeds
-from memlocbench.run.method_run import (Prepared, RunRequest, _ref, layer_scores, memorisation_stats, prepare,
+from memlocbench.run.method_run import (RunInputs, RunRequest, _ref, layer_scores, memorisation_stats, prepare,
                                          provider_of)
 from memlocbench.registry import Plugins
 from memlocbench.run.method_suites import method_suites
@@ -83,7 +83,7 @@ class AnalysisOutcome:
     output: AnalysisOutput
     cached: bool  # the output came from the store
     seconds: float  # reading or computing the output
-    prep: Prepared  # the run of the first analysed seed
+    prep: RunInputs  # the run of the first analysed seed
     config: RunConfig  # its config, with ``seeds`` = every requested model seed
     seeds: list[int]  # the analysed model seeds
     guards: dict[int, MemorisationGuard] = field(default_factory=dict)  # every seed's, when the guard applies
@@ -123,10 +123,10 @@ def compute_analysis(plugins: Plugins, req: AnalysisRequest, log=print) -> Analy
 
 
 def _prepare_seeds(plugins: Plugins, req: AnalysisRequest, cfg: RunConfig, seeds: list[int],
-                   log) -> dict[int, Prepared]:
+                   log) -> dict[int, RunInputs]:
     """Each model seed's prepared run (``cfg`` is the first seed's)."""
 
-    def prepared(config: RunConfig) -> Prepared:
+    def prepared(config: RunConfig) -> RunInputs:
         return prepare(plugins, RunRequest(task=req.task, model=req.model, methods=[], config=config,
                                            data_dir=req.data_dir, out_dir=req.out_dir, store=req.store,
                                            progress=req.progress, device=req.device))
@@ -156,7 +156,7 @@ def _guard_seeds(info, models_for_seed: dict, cfg: RunConfig, seeds: list[int],
     return guards, analysed
 
 
-def _context(plugins: Plugins, req: AnalysisRequest, prep: Prepared, cfg: RunConfig, analysed: list[int],
+def _context(plugins: Plugins, req: AnalysisRequest, prep: RunInputs, cfg: RunConfig, analysed: list[int],
              models_for_seed: dict, log) -> AnalysisContext:
     """The analysis' context on ``prep`` (the first analysed seed's run), with the registered methods'
     scores when the analysis reads them."""

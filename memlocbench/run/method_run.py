@@ -35,7 +35,7 @@ from memlocbench.store import ArtefactStore
 from memlocbench.training.trained_models import (CONTROL_NORMALISER, PLANTED, TrainedModels, control_placements,
                                                  single_layer_placements)
 
-METHOD_KIND = "layer-scores"
+SCORES_KIND = "layer-scores"
 #: the tensor file of a neuron method's entry in the store: {"neurons": [L, d_ff]}
 NEURON_TENSORS = "neurons"
 
@@ -54,7 +54,7 @@ class RunRequest:
     device: str = "cpu"  # cpu | cuda | auto (memlocbench.run.device); not part of any key
     placements: list[tuple[int, int]] | None = None  # with control: only these placements (default: all three)
     control_track: str = "pair"  # "pair": the paper's two-layer placements; "single": one layer each;
-    # "neurons": the main task may update only the planted neurons (the neuron ground-truth track)
+    # "planted": the main task may update only the planted neurons (the neuron ground-truth track)
 
 
 @dataclass
@@ -147,7 +147,7 @@ def layer_scores_spec(method, config: RunConfig, models: TrainedModels, method_p
 
 
 @dataclass
-class Prepared:
+class RunInputs:
     """Everything of a run that does not depend on the method: task, model adapter, tokenised noisy
     dataset and the trained models (trained on demand, through the store)."""
 
@@ -162,7 +162,7 @@ class Prepared:
     plugins: Any = None  # the registries it was prepared from (method providers for cache keys)
 
 
-def prepare(plugins: Plugins, req: RunRequest) -> Prepared:
+def prepare(plugins: Plugins, req: RunRequest) -> RunInputs:
     """Load the task, build the noisy dataset, tokenise it and set up the trained models."""
     task = plugins.tasks.get(req.task)
     adapter = plugins.models.get(req.model)
@@ -191,14 +191,14 @@ def prepare(plugins: Plugins, req: RunRequest) -> Prepared:
                            dataset, train_enc, val_enc, cfg, progress=req.progress, aux_loader=aux_loader,
                            device=device, providers=model_providers(plugins, task.metadata.name, req.model))
     num_layers = len(adapter.layer_modules(models.pretrained()))
-    return Prepared(task, adapter, tokenizer, dataset, train_enc, models, num_layers, seconds, plugins)
+    return RunInputs(task, adapter, tokenizer, dataset, train_enc, models, num_layers, seconds, plugins)
 
 
-def setups(task_name: str, config: RunConfig, num_layers: int, control: bool,
+def model_setups(task_name: str, config: RunConfig, num_layers: int, control: bool,
            placements: list[tuple[int, int]] | None = None, track: str = "pair") -> list[tuple[dict, tuple | None]]:
     """The (role aliases, control placement) pairs a run localises on: the memorising model and its
     twin, or (control) each placement's control model and its clean twin (``placements``: only
-    these; default all three), or (track "neurons") the planted-neuron models, placement None."""
+    these; default all three), or (track "planted") the planted-neuron models, placement None."""
     if not control:
         return [({}, None)]
     if task_name == config.control.aux_task:
@@ -206,7 +206,7 @@ def setups(task_name: str, config: RunConfig, num_layers: int, control: bool,
                                 f"choose another main task")
     if track not in CONTROL_TRACKS:
         raise InvalidInputError(f"unknown control track {track!r}; valid: {', '.join(CONTROL_TRACKS)}")
-    if track == "neurons":
+    if track == "planted":
         if placements is not None:
             raise InvalidInputError("the neuron track has no layer placements; leave them out")
         return [({"memorising": PLANTED, "clean": f"{PLANTED}-clean", "classifier-only": CONTROL_NORMALISER}, None)]
@@ -218,53 +218,53 @@ def setups(task_name: str, config: RunConfig, num_layers: int, control: bool,
               "classifier-only": CONTROL_NORMALISER}, (a, b)) for a, b in chosen]
 
 
-def layer_scores(req: RunRequest, prep: Prepared, view: TrainedModels, method) -> tuple[LayerScores, bool]:
-    """A method's layer scores on the models of ``view``: from the store, or computed and stored.
+def layer_scores(req: RunRequest, prep: RunInputs, setup_models: TrainedModels, method) -> tuple[LayerScores, bool]:
+    """A method's layer scores on the models of ``setup_models``: from the store, or computed and stored.
     Returns (scores, whether they came from the store)."""
     name = method.info.name
-    spec = layer_scores_spec(method, req.config, view, provider_of(prep.plugins, "method", name))
+    spec = layer_scores_spec(method, req.config, setup_models, provider_of(prep.plugins, "method", name))
     key = req.store.key(spec)
     neuron = getattr(method.info, "granularity", "layer") == "neuron"
-    if req.store.has(METHOD_KIND, key) and (not neuron or req.store.has_tensors(METHOD_KIND, key, NEURON_TENSORS)):
-        saved = req.store.meta(METHOD_KIND, key)
-        neurons = req.store.tensors(METHOD_KIND, key, NEURON_TENSORS)["neurons"] if neuron else None
+    if req.store.has(SCORES_KIND, key) and (not neuron or req.store.has_tensors(SCORES_KIND, key, NEURON_TENSORS)):
+        saved = req.store.meta(SCORES_KIND, key)
+        neurons = req.store.tensors(SCORES_KIND, key, NEURON_TENSORS)["neurons"] if neuron else None
         return LayerScores(raw=saved["raw"], details=saved["details"], neurons=neurons), True
-    ctx = MethodContext(prep.task.metadata.name, prep.adapter, prep.tokenizer, prep.dataset, prep.train_enc, view,
+    ctx = MethodContext(prep.task.metadata.name, prep.adapter, prep.tokenizer, prep.dataset, prep.train_enc, setup_models,
                         req.config, prep.num_layers, req.progress)
     scores = method.localise(ctx)
-    width = ffn_width(prep.adapter, view) if neuron else None
+    width = ffn_width(prep.adapter, setup_models) if neuron else None
     check_method_output(scores, prep.num_layers, name, prep.plugins.registry("method").provider(name).package,
                         neuron_width=width)
     neurons = scores.neurons.detach().float().cpu() if neuron else None
     scores = LayerScores(raw=[float(x) for x in scores.raw], details=scores.details, neurons=neurons)
-    req.store.put(METHOD_KIND, key, {"spec": spec, "raw": scores.raw, "details": scores.details,
+    req.store.put(SCORES_KIND, key, {"spec": spec, "raw": scores.raw, "details": scores.details,
                                      "num_layers": prep.num_layers},
                   tensors={NEURON_TENSORS: {"neurons": neurons}} if neuron else None)
     return scores, False
 
 
-def ffn_width(adapter, view: TrainedModels) -> int:
+def ffn_width(adapter, setup_models: TrainedModels) -> int:
     """d_ff of the memorising model: the input width of its layers' feed-forward down-projections."""
     from memlocbench.models.neuron_masks import ffn_shape
 
-    return ffn_shape(adapter, view.load("memorising"))[1]
+    return ffn_shape(adapter, setup_models.load("memorising"))[1]
 
 
-def _run_method(plugins, req, prep: Prepared, view, method, stats, timings, placement) -> Result:
+def _run_method(plugins, req, prep: RunInputs, setup_models, method, stats, timings, placement) -> Result:
     cfg = req.config
     name = method.info.name
     t0 = time.perf_counter()
-    scores, cached = layer_scores(req, prep, view, method)
+    scores, cached = layer_scores(req, prep, setup_models, method)
     timings["method"] = time.perf_counter() - t0
     num_layers, dataset, task, adapter = prep.num_layers, prep.dataset, prep.task, prep.adapter
-    profile = normalise(scores.raw)
+    weights = normalise(scores.raw)
     return Result(
         memlocbench_version=__version__,
         created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         task=_ref(plugins, "task", task.metadata.name, task.metadata.version),
         model=_ref(plugins, "model", req.model, adapter.info.version),
         method=_ref(plugins, "method", name, method.info.version),
-        profile_name=cfg.profile,
+        settings_profile=cfg.profile,
         config=cfg.model_dump(mode="json"),
         config_hash=cfg.hash(),
         seeds={"data_seed": cfg.data.seed, "model_seed": cfg.train.seed},
@@ -272,11 +272,11 @@ def _run_method(plugins, req, prep: Prepared, view, method, stats, timings, plac
         memorisation=stats,
         num_layers=num_layers,
         details=scores.details,
-        profile_raw=scores.raw,
-        profile=profile,
-        profile_all_zero=sum(scores.raw) == 0,
-        mcog=mcog(profile),
-        control=_control(req, view, scores, profile, placement, method),
+        raw_weights=scores.raw,
+        layer_weights=weights,
+        weights_all_zero=sum(scores.raw) == 0,
+        mcog=mcog(weights),
+        control=_control(req, setup_models, scores, weights, placement, method),
         memorisation_guard=memorisation_guard(stats, cfg.guard),
         timings=timings,
         cached={"memorising": not stats["memorising"].trained_in_this_run,
@@ -285,14 +285,14 @@ def _run_method(plugins, req, prep: Prepared, view, method, stats, timings, plac
     )
 
 
-def _control(req: RunRequest, view: TrainedModels, scores: LayerScores, profile: list[float], placement,
+def _control(req: RunRequest, setup_models: TrainedModels, scores: LayerScores, profile: list[float], placement,
              method):
     """The result's control block: against the placement layers (pair, single), or against the
     planted neurons (neurons track; recall@k for a neuron method); None outside the control setup.
     Layers of equal weight are ranked by the method's ``MethodInfo.tie_rule``, which the block records."""
     tie_rule = getattr(method.info, "tie_rule", "lower-layer-first")
-    if req.control and req.control_track == "neurons":
-        planted = view.meta("memorising")["planted_neurons"]
+    if req.control and req.control_track == "planted":
+        planted = setup_models.meta("memorising")["planted_neurons"]
         neurons = scores.neurons if getattr(method.info, "granularity", "layer") == "neuron" else None
         return neuron_control_score(profile, planted["flat_indices"], planted["width"], tie_rule, neurons)
     return control_score(profile, placement, tie_rule, req.control_track) if placement else None
@@ -317,25 +317,25 @@ def run(plugins: Plugins, req: RunRequest, log=print) -> RunOutput:
         f"({len(dataset.noisy_idx)} with perturbed labels), {len(dataset.validation)} validation")
 
     results, paths = [], []
-    for aliases, placement in setups(prep.task.metadata.name, req.config, prep.num_layers, req.control,
+    for aliases, placement in model_setups(prep.task.metadata.name, req.config, prep.num_layers, req.control,
                                       req.placements, req.control_track):
-        view = models.view(aliases)
+        setup_models = models.for_setup(aliases)
         t0 = time.perf_counter()
         for role in ("memorising", "clean"):
-            view.ensure(role)
+            setup_models.ensure(role)
         timings["training"] = time.perf_counter() - t0
-        stats = memorisation_stats(view)
+        stats = memorisation_stats(setup_models)
         m, c = stats["memorising"], stats["clean"]
         log(f"{m.role}: fits {m.noisy_fit_perturbed:.1%} of noisy examples to their perturbed labels "
             f"(first fitted at epoch {m.first_fit_epoch}); {c.role} predicts the perturbed label for "
-            f"{c.noisy_fit_perturbed:.1%} of them" + ("" if view.trained_now else " [models from the store]"))
+            f"{c.noisy_fit_perturbed:.1%} of them" + ("" if setup_models.trained_now else " [models from the store]"))
         guard = memorisation_guard(stats, req.config.guard)
         if not guard.memorised:
             log(f"WARNING: NOT MEMORISED: {m.role} on {prep.task.metadata.name} ({guard.reason}, after "
                 f"{guard.epochs_trained} epochs); its layer profiles measure no memorisation and the "
                 f"leaderboard leaves them out. Train longer (profile train.until_fit, --epochs) or on more data.")
         for method in methods:
-            result = _run_method(plugins, req, prep, view, method, stats, dict(timings), placement)
+            result = _run_method(plugins, req, prep, setup_models, method, stats, dict(timings), placement)
             results.append(result)
             paths.append(result.write(req.out_dir))
     output = RunOutput(results, paths)

@@ -155,7 +155,7 @@ class TrainedModels:
     def resolve(self, role: str) -> str:
         return self.aliases.get(role, role)
 
-    def view(self, aliases: dict[str, str]) -> "TrainedModels":
+    def for_setup(self, aliases: dict[str, str]) -> "TrainedModels":
         """The same models (and cached pretrained base) with roles renamed, so a method that loads
         'memorising' and 'clean' gets, say, a control model and its clean twin."""
         other = copy.copy(self)

@@ -50,7 +50,7 @@ def true_rank(r: Result, higher_wins_ties: bool = False) -> float:
     profile, ties broken as the method's tie rule says)."""
     if r.control.true_layer_rank is not None:
         return r.control.true_layer_rank
-    order = layer_ranking(r.profile, higher_wins_ties)
+    order = layer_ranking(r.layer_weights, higher_wins_ties)
     return 1 + min(order.index(i) for i in r.control.placement)
 
 

@@ -50,5 +50,5 @@ def _row(key: tuple[str, str, str, str], rs: list[Result]) -> NeuronRow:
 def neuron_rows(entries: list[Entry]) -> list[NeuronRow]:
     """The neuron track, per method: recall@k of neuron methods against random, and every method's
     top layer against the layers holding the most planted neurons. Neuron methods first, by recall@k."""
-    rows = [_row(key, rs) for key, rs in track_groups(entries, ("neurons",)).items()]
+    rows = [_row(key, rs) for key, rs in track_groups(entries, ("planted",)).items()]
     return sorted(rows, key=lambda n: (n.model, n.recall is None, -(n.recall or 0.0), n.method, n.submission))

@@ -34,8 +34,9 @@ class Cell:
         return statistics.fmean(r.mcog for r in self.results)
 
     @property
-    def profile(self) -> list[float]:
-        return [statistics.fmean(vals) for vals in zip(*(r.profile for r in self.results))]
+    def layer_weights(self) -> list[float]:
+        """The per-layer weights, averaged over the cell's results (model seeds)."""
+        return [statistics.fmean(vals) for vals in zip(*(r.layer_weights for r in self.results))]
 
     @property
     def seeds(self) -> list[int]:
@@ -44,8 +45,8 @@ class Cell:
     @property
     def pooled_mcog(self) -> float:
         """The paper's seed aggregation: raw per-layer weights (linear in the per-window errors)
-        averaged over seeds, then one profile and one M-CoG."""
-        return mcog(normalise([statistics.fmean(v) for v in zip(*(r.profile_raw for r in self.results))]))
+        averaged over seeds, then one set of layer weights and one M-CoG."""
+        return mcog(normalise([statistics.fmean(v) for v in zip(*(r.raw_weights for r in self.results))]))
 
     def text(self) -> str:
         return mean_sd([r.mcog for r in self.results])

@@ -20,9 +20,9 @@ def _row(e: Entry) -> list:
     r = e.result
     mem, clean = r.memorisation["memorising"], r.memorisation["clean"]
     return [md_escape(r.model.name), md_escape(r.task.name), md_escape(r.method.name), setup_label(r),
-            md_escape(r.profile_name), r.sizes.get("effective_train_size", ""), r.sizes.get("n_noisy", ""),
+            md_escape(r.settings_profile), r.sizes.get("effective_train_size", ""), r.sizes.get("n_noisy", ""),
             r.seeds.get("model_seed", ""), f"{mem.noisy_fit_perturbed:.2f}", f"{clean.noisy_fit_perturbed:.2f}",
-            " ".join(f"{w:.2f}" for w in r.profile), f"{r.mcog:.2f}",
+            " ".join(f"{w:.2f}" for w in r.layer_weights), f"{r.mcog:.2f}",
             "yes" if memorised(r) else "~~no~~ (left out)", md_escape(e.submission),
             {None: "", True: "yes", False: "FAILED"}[e.verified]]
 
