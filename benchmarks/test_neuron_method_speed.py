@@ -74,7 +74,7 @@ def test_zero_out_speed(benchmark, work):
     fast, slow = _compare(benchmark, _fast(work, ZeroOut(), {"n_noisy": 0}),
                           lambda: zero_out_reference(model, enc, data.noisy_labels, noisy, clean), "zero-out", n=N)
     # the untrained model's zero-out effects are about 1e-7 nats, fp32 forward passes differ by about 1e-9
-    # (tests/test_neuron_methods.py checks 1e-3 on a trained model)
+    # (tests/plugins/test_neuron_methods.py checks 1e-3 on a trained model)
     _agree(fast, slow, 1e-2)
 
 

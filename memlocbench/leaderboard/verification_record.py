@@ -19,7 +19,7 @@ class _Strict(BaseModel):
 
 class Tolerance(_Strict):
     """How far a re-run may land from the submitted numbers. Re-runs on the same machine and
-    software are bit-identical (tests/test_submission_hardening.py::test_verify_*); across machines,
+    software are bit-identical (tests/leaderboard/test_submission_hardening.py::test_verify_*); across machines,
     thread counts and torch builds, float rounding can change training slightly, so a per-layer
     weight may move by up to ``profile_abs`` and M-CoG by up to ``mcog_abs``."""
 

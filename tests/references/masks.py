@@ -1,6 +1,6 @@
 """The mask-learning neuron methods (slimming, hard-concrete) written plainly after MemPi
 (terarachang/MemPi) and Louizos et al. (2018): their own hooks on BERT's intermediate module, one example
-at a time, float64 by default, their own loss and gate arithmetic. ``tests/test_mask_methods.py``
+at a time, float64 by default, their own loss and gate arithmetic. ``tests/plugins/test_mask_methods.py``
 compares the methods' fast paths with it and ``benchmarks/test_mask_speed.py`` times it."""
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ classification as the methods' docstrings state: one example at a time (batch of
 one neuron at a time for zero-out, one integration step at a time for integrated gradients, whole-model
 forward passes, and their own hooks on BERT's feed-forward down-projection
 (``bert.encoder.layer[l].output.dense``, or the ``projections`` given for another family). Nothing here
-imports the methods' helpers; ``tests/test_neuron_methods.py`` and
+imports the methods' helpers; ``tests/plugins/test_neuron_methods.py`` and
 ``benchmarks/test_neuron_method_speed.py`` compare them with the methods' fast paths.
 
 Each returns [L, d_ff] float64 scores: mean over ``noisy`` minus mean over ``clean`` of the per-example

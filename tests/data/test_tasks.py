@@ -31,7 +31,7 @@ from memlocbench.errors import DataUnavailableError
 from memlocbench.config.profiles import DataConfig
 from memlocbench_tasks.catalogue import ALL_TASKS
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 SEP = "[SEP]"
 TASKS = {t.metadata.name: t for t in ALL_TASKS}
 

@@ -19,7 +19,7 @@ import pytest
 from memlocbench.contracts import hookspecs, protocols
 from memlocbench.registry import Provider, load_plugins
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs" / "plugins.md"
 HOOKS = sorted(name for name, obj in vars(hookspecs).items() if hasattr(obj, f"{hookspecs.PROJECT}_spec"))
 #: hook -> (the protocol its objects satisfy, the records and return types they carry)
@@ -100,9 +100,9 @@ def test_every_hook_has_a_section_with_its_signature(hook):
 @pytest.mark.parametrize("hook", HOOKS)
 def test_every_hook_is_implemented_by_a_test(hook):
     implemented = re.compile(rf"@hookimpl\s*\n\s*def {hook}\(")
-    files = [p.name for p in sorted(Path(__file__).parent.glob("test_*.py"))
+    files = [p.name for p in sorted(Path(__file__).resolve().parents[1].rglob("test_*.py"))
              if p.name != Path(__file__).name and implemented.search(p.read_text(encoding="utf-8"))]
-    assert files, f"no test implements the hook {hook} (a @hookimpl def {hook}(...) in tests/test_*.py)"
+    assert files, f"no test implements the hook {hook} (a @hookimpl def {hook}(...) in tests/**/test_*.py)"
 
 
 @pytest.mark.parametrize("hook", HOOKS)

@@ -21,7 +21,7 @@ from memlocbench.names import Name, path_inside
 from memlocbench.config.profiles import config_hash
 from memlocbench.results.run_result import read_result
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BASELINE = REPO / "leaderboard" / "submissions" / "memlocbench-cpu-baseline"
 PLAIN = "sst2__minilm-l6__layer-swapping__2f5dae697d19.json"
 CONTROL = "sst2__minilm-l6__layer-swapping__control-2-3__582ffc8deb01.json"

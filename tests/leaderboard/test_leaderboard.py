@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from memlocbench.cli import main
 from memlocbench.results.run_result import read_result
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 COMMITTED = REPO / "leaderboard" / "submissions"
 
 

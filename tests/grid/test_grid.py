@@ -25,7 +25,7 @@ from memlocbench.store import ArtefactStore
 from store_faults import crash_once_env
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TINY = {"tasks": ["sst2", "mrpc"], "methods": ["layer-swapping", "gradient-attribution"], "seeds": [1],
         "train_size": 32, "max_length": 16, "epochs": 1}
 # fields of a result that may differ between two runs of the same settings

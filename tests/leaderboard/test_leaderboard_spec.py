@@ -18,7 +18,7 @@ from memlocbench.registry import load_plugins
 from memlocbench.results.analysis_result import AnalysisResult
 from memlocbench.results.run_result import PluginRef
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 COMMITTED = REPO / "leaderboard" / "submissions"
 PACKAGE = REPO / "memlocbench" / "leaderboard"
 PAPER = frozenset({"layer-swapping", "layer-retraining", "gradient-attribution", "probing"})

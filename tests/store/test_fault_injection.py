@@ -98,7 +98,7 @@ def test_sigkill_at_random_points_keeps_the_store_consistent(mirror, tmp_path):
 
 def _grid(data, store, out):
     """`memlocbench grid` (local executor) under the test-only crash hook of store_faults.py."""
-    return [sys.executable, str(Path(__file__).with_name("store_faults.py")), "grid", "--tasks", "sst2",
+    return [sys.executable, str(Path(__file__).resolve().parents[1] / "store_faults.py"), "grid", "--tasks", "sst2",
             "--methods", "layer-swapping", "--seeds", "1", "--train-size", "32", "--max-length", "16", "--epochs",
             "1", "--data-dir", str(data), "--cache-dir", str(store), "--out", str(out), "--quiet"]
 

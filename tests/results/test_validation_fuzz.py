@@ -21,7 +21,7 @@ from memlocbench.names import NAME_PATTERN
 from memlocbench.results.run_result import RECOMPUTE_TOLERANCE
 from memlocbench.leaderboard import Checked, SubmissionError, submit, validate_file
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BASELINE = REPO / "leaderboard" / "submissions" / "memlocbench-cpu-baseline"
 FILES = [BASELINE / n for n in (
     "sst2__minilm-l6__layer-swapping__2f5dae697d19.json",

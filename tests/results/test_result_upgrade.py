@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from memlocbench.results.run_result import Result, RunSummary
 from memlocbench.results.upgrade import result_1_to_2, summary_1_to_2, upgrade, RESULT_STEPS
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BASELINE = REPO / "leaderboard" / "submissions" / "memlocbench-cpu-baseline"
 LEGACY = REPO / "tests" / "legacy_results"
 

@@ -27,7 +27,7 @@ from memlocbench.training.trained_models import (CONTROL_NORMALISER, recipe_for,
                                                  single_layer_placements)
 from memlocbench.training.trainer import train_classifier
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 COMMITTED = REPO / "leaderboard" / "submissions"
 
 
@@ -54,7 +54,7 @@ def test_guard_thresholds(mem, clean, ok, why):
 
 #: results written before the guard existed (schema 1, no ``memorisation_guard`` block): the layer-swapping
 #: results of the first committed baseline (8 fixed epochs), kept here after the baseline was rerun
-LEGACY = Path(__file__).resolve().parent / "legacy_results"
+LEGACY = Path(__file__).resolve().parents[1] / "legacy_results"
 
 
 def test_results_without_the_block_are_classified_on_reading():

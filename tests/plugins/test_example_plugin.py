@@ -1,6 +1,6 @@
 """A real package outside memlocbench, pip-installed into a temporary folder, adds a task, a
 method and two analyses through the ``memlocbench`` entry-point group; ``list``, ``run`` and
-``analyse`` use them (``tests/test_plugin_metadata.py``: its declarations, without installing it)."""
+``analyse`` use them (``tests/registry/test_plugin_metadata.py``: its declarations, without installing it)."""
 
 from __future__ import annotations
 
