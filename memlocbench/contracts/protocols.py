@@ -30,7 +30,8 @@ class TaskMetadata(_Strict):
 
     name: Name
     description: str
-    hub_id: str
+    hub_id: str | None = Field(None, description="the hub dataset (datasets.load_dataset); None for a task whose "
+                                                 "data are local files only (a task file)")
     hub_config: str | None = None
     hub_revision: str | None = Field(None, description="hub revision, e.g. 'refs/convert/parquet' for script datasets")
     mirror_folder: str | None = Field(None, description="folder in a local mirror; default: the task name")
@@ -52,7 +53,8 @@ class TaskMetadata(_Strict):
 class ModelInfo(_Strict):
     name: Name
     description: str
-    hub_id: str
+    hub_id: str | None = Field(None, description="the hub dataset (datasets.load_dataset); None for a task whose "
+                                                 "data are local files only (a task file)")
     family: str
     sentence_representation: Literal["first-token", "last-token"]
     version: int = Field(ge=1, default=1)

@@ -140,6 +140,9 @@ def load_raw_splits(meta: TaskMetadata, data_dir: str | Path | None, splits: lis
             )
         return load_jsonl_files(meta, {s: folder / f"{s}.jsonl" for s in splits})
 
+    if meta.hub_id is None:
+        raise DataUnavailableError(f"task {meta.name!r} has no hub dataset (TaskMetadata.hub_id is None) and no "
+                                   f"local mirror was given: pass --data-dir or ${DATA_DIR_ENV}")
     try:
         loaded = datasets.load_dataset(meta.hub_id, meta.hub_config, revision=meta.hub_revision)
     except Exception as exc:

@@ -23,9 +23,8 @@ The task is a :class:`~memlocbench.data.hub.HubTask` whose raw splits come from 
 follows. Folders listed in ``$MEMLOCBENCH_TASK_PATH`` (``os.pathsep``-separated) are searched for
 ``*.toml`` task files, which the registry registers like any plugin's tasks.
 
-``TaskMetadata`` requires a hub id and hub splits; a file task fills them with placeholders:
-``hub_id`` is :data:`HUB_ID_PLACEHOLDER` and ``splits`` maps each declared role to itself
-(e.g. ``{"train": "train", "evaluation": "evaluation"}``).
+A file task has no hub dataset (``TaskMetadata.hub_id`` is None); its ``splits`` map each declared role
+to itself (e.g. ``{"train": "train", "evaluation": "evaluation"}``).
 """
 
 from __future__ import annotations
@@ -47,8 +46,6 @@ from memlocbench.names import Name
 
 #: environment variable: folders (``os.pathsep``-separated) whose ``*.toml`` files declare tasks
 TASK_PATH_ENV = "MEMLOCBENCH_TASK_PATH"
-#: what a file task's ``TaskMetadata.hub_id`` holds: it has no hub dataset
-HUB_ID_PLACEHOLDER = "none:local-files"
 _FILE_ROLES = ("train", "evaluation", "validation", "test")
 
 
@@ -122,8 +119,8 @@ class TaskFile(_Strict):
         return self
 
     def metadata(self) -> TaskMetadata:
-        """The task's ``TaskMetadata``, with the placeholders for a task without a hub dataset."""
-        return TaskMetadata(name=self.name, description=self.description, hub_id=HUB_ID_PLACEHOLDER,
+        """The task's ``TaskMetadata``: no hub dataset, each declared split a role of its own."""
+        return TaskMetadata(name=self.name, description=self.description, hub_id=None,
                             splits={role: role for role in self.data.files()},
                             text_fields=tuple(self.text_columns), label_field=self.label_column,
                             label_names=tuple(self.label_names), license=self.license, citation=self.citation,

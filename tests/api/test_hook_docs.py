@@ -126,13 +126,19 @@ def test_the_optional_members_are_found_in_the_protocols_docstrings():
 
 
 def test_the_page_imports_only_the_public_api():
+    """The plugin API (``memlocbench.api``) and the plugin author's checks (``memlocbench.testing``)."""
     import memlocbench.api
+    import memlocbench.testing
 
+    public = {"memlocbench.api": set(memlocbench.api.__all__), "memlocbench.testing": set(memlocbench.testing.__all__)}
     imports = [line.strip() for block in _code_blocks(_text()) for line in block.splitlines()
                if re.match(r"\s*(from|import) memlocbench\b", line)]
-    assert imports and all(line.startswith("from memlocbench.api import ") for line in imports), imports
-    names = {n.strip() for line in imports for n in line.split(" import ", 1)[1].split(",")}
-    assert names <= set(memlocbench.api.__all__), names - set(memlocbench.api.__all__)
+    assert imports
+    for line in imports:
+        module = line.split()[1]
+        assert line.startswith("from ") and module in public, line
+        names = {n.strip() for n in line.split(" import ", 1)[1].split(",")}
+        assert names <= public[module], names - public[module]
 
 
 @pytest.fixture(scope="module")

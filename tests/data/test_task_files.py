@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from memlocbench.data.task_file import HUB_ID_PLACEHOLDER, TASK_PATH_ENV, FileTask, task_from_file
+from memlocbench.data.task_file import TASK_PATH_ENV, FileTask, task_from_file
 from memlocbench.errors import InvalidDataError, InvalidInputError
 from memlocbench.registry import PluginWarning, Provider, load_plugins
 
@@ -73,7 +73,7 @@ def test_csv_task_follows_the_hub_procedure(tmp_path, sst2_rows, monkeypatch):
     monkeypatch.chdir(tmp_path)  # relative paths resolve against the TOML file's folder, not the cwd
     task = task_from_file(Path("tasks") / "tiny-sst.toml")
     assert isinstance(task, FileTask) and task.path == path.resolve()
-    assert task.metadata.hub_id == HUB_ID_PLACEHOLDER and task.metadata.splits == {"train": "train",
+    assert task.metadata.hub_id is None and task.metadata.splits == {"train": "train",
                                                                                    "evaluation": "evaluation"}
     data = task.load(None, 1, "[SEP]")
     # train as written (label names mapped to their index); the 21 evaluation rows halved: 10 / 11

@@ -54,11 +54,14 @@ def _write(path: Path, data: dict | str) -> Path:
 
 
 def _set_profile(d: dict, raw: list[float]) -> dict:
-    """A self-consistent profile: raw weights, their normalisation and M-CoG (and control scores)."""
-    d["profile_raw"], d["num_layers"] = raw, len(raw)
-    d["profile"] = normalise(raw)
-    d["profile_all_zero"] = sum(raw) == 0
-    d["mcog"] = mcog(d["profile"])
+    """Self-consistent layer weights: raw weights, their normalisation and M-CoG, under the file's own
+    schema's names (schema 1: profile_raw / profile / profile_all_zero; schema 2: raw_weights / ...)."""
+    raw_key, weights_key, zero_key = (("raw_weights", "layer_weights", "weights_all_zero") if d["schema_version"] >= 2
+                                      else ("profile_raw", "profile", "profile_all_zero"))
+    d[raw_key], d["num_layers"] = raw, len(raw)
+    d[weights_key] = normalise(raw)
+    d[zero_key] = sum(raw) == 0
+    d["mcog"] = mcog(d[weights_key])
     return d
 
 
@@ -270,7 +273,7 @@ def test_validate_and_submit_understand_run_summaries(tmp_path, board):
 @pytest.mark.slow
 def test_verify_reruns_results_and_catches_edited_numbers(tmp_path, mirror, session_store):
     """A tiny real run, submitted to a temporary leaderboard, verified; then its numbers are edited
-    consistently (profile_raw, profile, M-CoG; the config and its hash unchanged): validation cannot
+    consistently (raw and normalised layer weights, M-CoG; the config and its hash unchanged): validation cannot
     tell, verify does, and the page says so."""
     lb = ["--submissions", tmp_path / "subs", "--out", tmp_path / "lb" / "README.md", "--figures", tmp_path / "lb" / "fig"]
     res = _invoke("run", "--method", "layer-swapping", "--task", "sst2", "--train-size", 48, "--max-length", 32,
