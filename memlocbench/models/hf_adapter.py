@@ -205,7 +205,7 @@ class HFAdapter:
         is ``norm(sum)`` and a change ``d`` of the down-projection's output makes it ``norm(sum + d)``
         (post-norm layers: BERT's ``output.LayerNorm``, OPT's ``final_layer_norm`` when
         ``do_layer_norm_before`` is false). The default, all None, is right for pre-norm families only:
-        a post-norm family must override it. Optional for adapters that are not HFAdapters: zero-out uses
+        a post-norm family must override it. Optional for adapters that are not HFAdapters: a neuron method may use
         it to update a layer's output for a zeroed neuron without running the layer again, and runs the
         layer again where it is missing. ``memlocbench.testing.check_model_adapter`` checks it."""
         return [None] * len(self.layer_modules(model))

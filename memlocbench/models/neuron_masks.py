@@ -3,8 +3,8 @@
 Neuron j of layer l is input feature j of the layer's feed-forward down-projection
 (``adapter.ffn_projections(model)[l]``, see the ModelAdapter protocol). ``scaled_neurons`` multiplies
 those activations by a per-layer factor through forward pre-hooks: 0 zeroes (ablates) a neuron, a
-tensor that requires grad makes a differentiable mask (slimming, hard-concrete, integrated
-gradients). ``recorded_neurons`` keeps the activations of a forward pass.
+tensor that requires grad makes a differentiable mask (for mask-learning and gradient-based neuron
+methods). ``recorded_neurons`` keeps the activations of a forward pass.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The analyses' numbers: per model and task the declared measures (each analysis' latest result), their
-correlations over tasks, the scatter points of the figure, and the neuron-ablation results.
+correlations over tasks, the scatter points of the figure, and the ablation results (analysis results holding ablation curves).
 
 Analysis results are chosen per (model, task, analysis): the most recent (ties: the file name). A
 result none of whose model seeds memorised (the memorisation guard) enters no cell or correlation.
