@@ -103,14 +103,19 @@ def _check_ffn(adapter, model: nn.Module, batch: dict, layers: nn.ModuleList, d_
     seen: list[list[int]] = [[] for _ in projections]
     handles = [p.register_forward_pre_hook(lambda m, args, s=s: s.append(args[0].shape[-1])) for p, s in
                zip(projections, seen)]
+    _forward_with_hooks(model, batch, handles)
+    assert all(s == [d_ff] for s in seen), (f"model {name!r}: each down-projection must run once per forward pass "
+                                            f"on d_ff={d_ff} activations; seen {seen}")
+
+
+def _forward_with_hooks(model: nn.Module, batch: dict, handles: list) -> None:
+    """One no-grad forward pass with the hooks behind ``handles`` in place, removed afterwards."""
     try:
         with torch.no_grad():
             model(**batch)
     finally:
         for handle in handles:
             handle.remove()
-    assert all(s == [d_ff] for s in seen), (f"model {name!r}: each down-projection must run once per forward pass "
-                                            f"on d_ff={d_ff} activations; seen {seen}")
 
 
 def _layer_after_zeroing(model, batch, layer, proj, norm, zero) -> dict[str, torch.Tensor]:
@@ -123,12 +128,7 @@ def _layer_after_zeroing(model, batch, layer, proj, norm, zero) -> dict[str, tor
         handles.append(proj.register_forward_pre_hook(lambda m, a: (a[0] * zero,)))
     if norm is not None:
         handles.append(norm.register_forward_pre_hook(lambda m, a: out.__setitem__("sum", a[0])))
-    try:
-        with torch.no_grad():
-            model(**batch)
-    finally:
-        for handle in handles:
-            handle.remove()
+    _forward_with_hooks(model, batch, handles)
     return out
 
 

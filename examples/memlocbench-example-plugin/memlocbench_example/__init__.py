@@ -38,6 +38,7 @@ EMOTION_BINARY = EmotionBinary(TaskMetadata(
 ))
 
 
+@torch.no_grad()
 def relative_change(adapter, mem, clean, num_layers: int) -> list[float]:
     """Per layer, ||theta_mem - theta_clean|| / ||theta_clean|| over the layer's parameters."""
     clean_params = dict(clean.named_parameters())

@@ -14,8 +14,7 @@ INTRO = ("Zeroing what each method points at on the memorising model (issue #15)
          "for a layer method its top layer's whole FFN. Drops in percentage points of noisy fit (perturbed-label "
          "accuracy on the noisy examples), clean training accuracy and validation accuracy, one number per budget. "
          "*Selectivity*: the noisy-fit drop at the largest budget whose validation drop is ≤ the limit "
-         "(default 1 point); empty where no budget stays within it. Produced by `memlocbench analyse "
-         "neuron-ablation`.")
+         "(default 1 point); empty where no budget stays within it.")
 HEADERS = ["task", "method", "ablated", "noisy-fit drop", "clean train drop", "validation drop", "selectivity"]
 DROPS = ("noisy_fit_drop", "clean_train_acc_drop", "validation_acc_drop")
 
@@ -49,11 +48,13 @@ def _point_rows(task: str, r: AnalysisResult) -> list[list[str]]:
 
 def section(collected: Collected, figures_rel: str | None) -> list[str]:
     """Markdown lines of the section (a note when there are no ablation results)."""
-    md = ["## Causal ablation track", "", INTRO, ""]
     results = ablation_results(collected.analyses)
+    names = sorted({r.analysis.name for tasks in results.values() for r in tasks.values()})
+    produced = " Produced by " + ", ".join(f"`memlocbench analyse {md_escape(n)}`" for n in names) + "." if names else ""
+    md = ["## Causal ablation track", "", INTRO + produced, ""]
     if not results:
-        return md + ["_No ablation results yet: run `memlocbench analyse neuron-ablation --task T` and submit the "
-                     "file._", ""]
+        return md + ["_No ablation results yet: run an analysis that records ablation curves "
+                     "(`memlocbench list analyses`) and submit the file._", ""]
     for model in sorted(results):
         rows = [row for task in sorted(results[model])
                 for row in _curve_rows(task, results[model][task]) + _point_rows(task, results[model][task])]
