@@ -180,8 +180,12 @@ def _format(spec: TaskFile, files: dict[str, Path], path: Path) -> str:
 def _data_files(spec: TaskFile, path: Path) -> dict[str, Path]:
     """Role -> absolute data file; InvalidInputError naming the field of a file that is missing."""
     folder = path.resolve().parent
-    files = {role: (folder / Path(p).expanduser()).resolve() for role, p in spec.data.files().items()}
+    files = {role: (folder / p).resolve() for role, p in spec.data.files().items()}
     for role, file in files.items():
+        if not file.is_relative_to(folder):
+            raise InvalidInputError(f"task file {path}: data.{role} = {getattr(spec.data, role)!r} resolves to "
+                                    f"{file}, outside the task file's folder {folder}; data files must lie in "
+                                    f"that folder or below it")
         if not file.is_file():
             raise InvalidInputError(f"task file {path}: data.{role} = {getattr(spec.data, role)!r}: no such file "
                                     f"({file})")

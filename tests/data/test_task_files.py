@@ -163,6 +163,21 @@ def test_missing_fields_files_and_columns(tmp_path, sst2_rows):
     assert task_from_file(_task_file(tmp_path, data={"train": "train.txt", "evaluation": "dev.csv", "format": "csv"}))
 
 
+def test_data_files_must_lie_in_the_task_files_folder(tmp_path, sst2_rows):
+    """A data path from the file's content is resolved and must stay in the TOML file's folder (or below)."""
+    inner = tmp_path / "tasks"
+    _csv(tmp_path / "outside.csv", sst2_rows[:10])
+    _csv(inner / "sub" / "dev.csv", sst2_rows[10:20])
+    for train in ("../outside.csv", str(tmp_path / "outside.csv")):
+        with pytest.raises(InvalidInputError, match=r"data.train = .* outside the task file's folder"):
+            task_from_file(_task_file(inner, data={"train": train, "evaluation": "sub/dev.csv"}))
+    (inner / "train.csv").symlink_to(tmp_path / "outside.csv")  # a link that leads out counts as outside
+    with pytest.raises(InvalidInputError, match="outside the task file's folder"):
+        task_from_file(_task_file(inner, data={"train": "train.csv", "evaluation": "sub/dev.csv"}))
+    _csv(inner / "sub" / "train.csv", sst2_rows[:10])
+    assert task_from_file(_task_file(inner, data={"train": "sub/train.csv", "evaluation": "sub/dev.csv"}))
+
+
 @pytest.mark.parametrize("content,expected", [
     ("sentence,label\ngood,positive\nfine,neutral\n", r"train.csv, line 3: label 'neutral' cannot be read"),
     ("sentence,label\ngood,1\nfine,7\n", r"train.csv, line 3: label 7 is out of range; valid labels: 0..1"),
