@@ -82,17 +82,29 @@ def csv_list(value: str | None, cast=str) -> list | str | None:
         raise click.BadParameter(f"expected a comma-separated list, got {value!r}") from None
 
 
+def _split(item: str) -> tuple[str, str] | None:
+    """(key, value) of a KEY=VALUE item, or None when it has no '=' or no key."""
+    key, sep, value = item.partition("=")
+    return (key.strip(), value) if sep and key.strip() else None
+
+
+def _json_or_none(value: str) -> tuple[bool, Any]:
+    """(parsed, the value read as JSON)."""
+    try:
+        return True, json.loads(value)
+    except json.JSONDecodeError:
+        return False, None
+
+
 def json_params(items: tuple[str, ...], flag: str, base: dict[str, Any]) -> dict[str, Any]:
     """``base`` updated with KEY=VALUE items whose VALUE must be JSON (``--param``)."""
     given = dict(base)
     for item in items:
-        key, sep, value = item.partition("=")
-        try:
-            given[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            sep = ""
-        if not sep or not key.strip():
+        pair = _split(item)
+        parsed, value = _json_or_none(pair[1]) if pair else (False, None)
+        if not parsed:
             raise InvalidInputError(f"{flag} {item!r}: expected KEY=VALUE with a JSON value, e.g. runs=3")
+        given[pair[0]] = value
     return given
 
 
@@ -101,11 +113,9 @@ def key_values(items: tuple[str, ...], flag: str, example: str) -> dict[str, Any
     item overrides an earlier one with the same KEY."""
     given: dict[str, Any] = {}
     for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
+        pair = _split(item)
+        if pair is None:
             raise click.BadParameter(f"{item!r}: expected KEY=VALUE, e.g. {example}", param_hint=flag)
-        try:
-            given[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            given[key.strip()] = value
+        parsed, value = _json_or_none(pair[1])
+        given[pair[0]] = value if parsed else pair[1]
     return given
