@@ -2,19 +2,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-
-# The tests follow the package (tests/<stage>/test_*.py). A few share helpers and fixtures across stages
-# (``from test_models import _adapter``): every stage folder is importable whichever tests are selected.
-for _stage in sorted(p for p in Path(__file__).resolve().parent.iterdir() if p.is_dir() and any(p.glob("test_*.py"))):
-    if str(_stage) not in sys.path:
-        sys.path.append(str(_stage))
 
 
 def mirror_dir() -> Path:

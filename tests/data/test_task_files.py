@@ -3,7 +3,6 @@ data, the paper's split procedure, discovery through $MEMLOCBENCH_TASK_PATH, and
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import subprocess
@@ -16,60 +15,12 @@ import pytest
 from memlocbench.data.task_file import TASK_PATH_ENV, FileTask, task_from_file
 from memlocbench.errors import InvalidDataError, InvalidInputError
 from memlocbench.registry import PluginWarning, Provider, load_plugins
-
-LABELS = ("negative", "positive")
-BASE = {"name": "tiny-sst", "description": "SST-2 sentences, a few dozen", "license": "see SST-2",
-        "citation": "Socher et al. (2013)", "label_names": list(LABELS), "text_columns": ["sentence"],
-        "label_column": "label"}
-
-
-@pytest.fixture(scope="module")
-def sst2_rows(mirror) -> list[dict]:
-    with open(mirror / "sst2" / "train.jsonl", encoding="utf-8") as f:
-        return [json.loads(next(f)) for _ in range(100)]
-
-
-def _toml(fields: dict, data: dict) -> str:
-    """Fields as TOML (json.dumps of a string or list of strings is a TOML value)."""
-    top = "".join(f"{k} = {json.dumps(v)}\n" for k, v in fields.items())
-    return top + "\n[data]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in data.items())
-
-
-def _csv(path: Path, rows: list[dict], header=("sentence", "label"), label_names: bool = True) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        for r in rows:
-            label = LABELS[r["label"]] if label_names else r["label"]
-            w.writerow([r["sentence"] if h == "sentence" else label if h == "label" else "x" for h in header])
-    return path
-
-
-def _jsonl(path: Path, rows: list[dict]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
-
-
-def _task_file(folder: Path, fields: dict | None = None, data: dict | None = None, name: str = "task.toml") -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
-    path.write_text(_toml({**BASE, **(fields or {})}, data or {"train": "train.csv", "evaluation": "dev.csv"}))
-    return path
-
-
-def _csv_task(folder: Path, rows: list[dict], n_train: int = 40, n_eval: int = 21, **fields) -> Path:
-    _csv(folder / "data" / "train.csv", rows[:n_train])
-    _csv(folder / "data" / "dev.csv", rows[n_train:n_train + n_eval], label_names=False)
-    return _task_file(folder, fields, {"train": "data/train.csv", "evaluation": "data/dev.csv"},
-                      name=f"{fields.get('name', BASE['name'])}.toml")
-
+from task_file_fixtures import csv_task, sst2_rows, write_csv, write_jsonl, write_task_file  # noqa: F401  (fixture)
 
 # -- reading the data ---------------------------------------------------------------------------
 
 def test_csv_task_follows_the_hub_procedure(tmp_path, sst2_rows, monkeypatch):
-    path = _csv_task(tmp_path / "tasks", sst2_rows)
+    path = csv_task(tmp_path / "tasks", sst2_rows)
     monkeypatch.chdir(tmp_path)  # relative paths resolve against the TOML file's folder, not the cwd
     task = task_from_file(Path("tasks") / "tiny-sst.toml")
     assert isinstance(task, FileTask) and task.path == path.resolve()
@@ -88,10 +39,10 @@ def test_csv_task_follows_the_hub_procedure(tmp_path, sst2_rows, monkeypatch):
 
 def test_jsonl_task_with_validation_and_test_files_and_two_text_columns(tmp_path):
     rows = [{"premise": f"premise {i}", "hypothesis": f"hypothesis {i}", "gold": i % 3} for i in range(12)]
-    _jsonl(tmp_path / "train.jsonl", rows[:6])
-    _jsonl(tmp_path / "val.jsonl", rows[6:9])
-    _jsonl(tmp_path / "test.jsonl", rows[9:])
-    path = _task_file(tmp_path, {"label_names": ["a", "b", "c"], "text_columns": ["premise", "hypothesis"],
+    write_jsonl(tmp_path / "train.jsonl", rows[:6])
+    write_jsonl(tmp_path / "val.jsonl", rows[6:9])
+    write_jsonl(tmp_path / "test.jsonl", rows[9:])
+    path = write_task_file(tmp_path, {"label_names": ["a", "b", "c"], "text_columns": ["premise", "hypothesis"],
                                  "label_column": "gold"},
                       {"train": "train.jsonl", "validation": "val.jsonl", "test": "test.jsonl"})
     data = task_from_file(path).load(None, 1, "</s>")
@@ -101,8 +52,8 @@ def test_jsonl_task_with_validation_and_test_files_and_two_text_columns(tmp_path
 
 
 def test_train_only_task_holds_out_a_share_of_train(tmp_path, sst2_rows):
-    _csv(tmp_path / "all.csv", sst2_rows[:40], header=("id", "sentence", "label"))
-    path = _task_file(tmp_path, data={"train": "all.csv", "eval_fraction_of_train": 0.25})
+    write_csv(tmp_path / "all.csv", sst2_rows[:40], header=("id", "sentence", "label"))
+    path = write_task_file(tmp_path, data={"train": "all.csv", "eval_fraction_of_train": 0.25})
     data = task_from_file(path).load(None, 1, "[SEP]")
     # ceil(0.25 * 40) = 10 held out, halved 5 / 5
     assert (len(data.train), len(data.validation), len(data.test)) == (30, 5, 5)
@@ -112,8 +63,8 @@ def test_train_only_task_holds_out_a_share_of_train(tmp_path, sst2_rows):
 
 def test_csv_texts_are_read_as_written(tmp_path):
     rows = [{"sentence": s, "label": i % 2} for i, s in enumerate(["05", "NA", "", "1,5", 'say "hi"\nthen go', "x"])]
-    _csv(tmp_path / "train.csv", rows, label_names=False)
-    path = _task_file(tmp_path, data={"train": "train.csv", "validation": "train.csv", "test": "train.csv"})
+    write_csv(tmp_path / "train.csv", rows, label_names=False)
+    path = write_task_file(tmp_path, data={"train": "train.csv", "validation": "train.csv", "test": "train.csv"})
     assert task_from_file(path).load(None, 1, "[SEP]").train.texts == [r["sentence"] for r in rows]
 
 
@@ -136,9 +87,9 @@ def test_csv_texts_are_read_as_written(tmp_path):
     ({}, {"train": "train.csv", "eval_fraction_of_train": 1.5}, "data.eval_fraction_of_train: Input should be less than 1"),
 ])
 def test_bad_fields_name_the_field_and_what_is_valid(tmp_path, sst2_rows, fields, data, expected):
-    _csv(tmp_path / "train.csv", sst2_rows[:10])
-    _csv(tmp_path / "dev.csv", sst2_rows[10:20])
-    path = _task_file(tmp_path, fields, data)
+    write_csv(tmp_path / "train.csv", sst2_rows[:10])
+    write_csv(tmp_path / "dev.csv", sst2_rows[10:20])
+    path = write_task_file(tmp_path, fields, data)
     with pytest.raises(InvalidInputError) as info:
         task_from_file(path)
     assert str(info.value).startswith(f"task file {path}: ") and expected in str(info.value)
@@ -151,31 +102,31 @@ def test_missing_fields_files_and_columns(tmp_path, sst2_rows):
     (tmp_path / "broken.toml").write_text('name = "x\n')
     with pytest.raises(InvalidInputError, match="not valid TOML"):
         task_from_file(tmp_path / "broken.toml")
-    _csv(tmp_path / "train.csv", sst2_rows[:10])
+    write_csv(tmp_path / "train.csv", sst2_rows[:10])
     with pytest.raises(InvalidInputError, match=r"data.evaluation = 'dev.csv': no such file"):
-        task_from_file(_task_file(tmp_path))
-    _csv(tmp_path / "dev.csv", sst2_rows[10:20])
+        task_from_file(write_task_file(tmp_path))
+    write_csv(tmp_path / "dev.csv", sst2_rows[10:20])
     with pytest.raises(InvalidInputError, match=r"has no column\(s\) 'text' \(its first row has: 'sentence', 'label'\)"):
-        task_from_file(_task_file(tmp_path, {"text_columns": ["text"]}))
+        task_from_file(write_task_file(tmp_path, {"text_columns": ["text"]}))
     (tmp_path / "train.txt").write_text("sentence,label\na,1\n")
     with pytest.raises(InvalidInputError, match=r"data.format is not given .* set data.format to one of: csv, jsonl"):
-        task_from_file(_task_file(tmp_path, data={"train": "train.txt", "evaluation": "dev.csv"}))
-    assert task_from_file(_task_file(tmp_path, data={"train": "train.txt", "evaluation": "dev.csv", "format": "csv"}))
+        task_from_file(write_task_file(tmp_path, data={"train": "train.txt", "evaluation": "dev.csv"}))
+    assert task_from_file(write_task_file(tmp_path, data={"train": "train.txt", "evaluation": "dev.csv", "format": "csv"}))
 
 
 def test_data_files_must_lie_in_the_task_files_folder(tmp_path, sst2_rows):
     """A data path from the file's content is resolved and must stay in the TOML file's folder (or below)."""
     inner = tmp_path / "tasks"
-    _csv(tmp_path / "outside.csv", sst2_rows[:10])
-    _csv(inner / "sub" / "dev.csv", sst2_rows[10:20])
+    write_csv(tmp_path / "outside.csv", sst2_rows[:10])
+    write_csv(inner / "sub" / "dev.csv", sst2_rows[10:20])
     for train in ("../outside.csv", str(tmp_path / "outside.csv")):
         with pytest.raises(InvalidInputError, match=r"data.train = .* outside the task file's folder"):
-            task_from_file(_task_file(inner, data={"train": train, "evaluation": "sub/dev.csv"}))
+            task_from_file(write_task_file(inner, data={"train": train, "evaluation": "sub/dev.csv"}))
     (inner / "train.csv").symlink_to(tmp_path / "outside.csv")  # a link that leads out counts as outside
     with pytest.raises(InvalidInputError, match="outside the task file's folder"):
-        task_from_file(_task_file(inner, data={"train": "train.csv", "evaluation": "sub/dev.csv"}))
-    _csv(inner / "sub" / "train.csv", sst2_rows[:10])
-    assert task_from_file(_task_file(inner, data={"train": "sub/train.csv", "evaluation": "sub/dev.csv"}))
+        task_from_file(write_task_file(inner, data={"train": "train.csv", "evaluation": "sub/dev.csv"}))
+    write_csv(inner / "sub" / "train.csv", sst2_rows[:10])
+    assert task_from_file(write_task_file(inner, data={"train": "sub/train.csv", "evaluation": "sub/dev.csv"}))
 
 
 @pytest.mark.parametrize("content,expected", [
@@ -187,14 +138,14 @@ def test_data_files_must_lie_in_the_task_files_folder(tmp_path, sst2_rows):
 ])
 def test_bad_csv_rows_name_the_file_and_line(tmp_path, content, expected):
     (tmp_path / "train.csv").write_text(content)
-    path = _task_file(tmp_path, data={"train": "train.csv", "validation": "train.csv", "test": "train.csv"})
+    path = write_task_file(tmp_path, data={"train": "train.csv", "validation": "train.csv", "test": "train.csv"})
     with pytest.raises(InvalidDataError, match=expected):
         task_from_file(path).load(None, 1, "[SEP]")
 
 
 def test_bad_jsonl_row_names_the_file_and_line(tmp_path):
-    _jsonl(tmp_path / "train.jsonl", [{"sentence": "ok", "label": 0}, {"sentence": 3, "label": 1}])
-    path = _task_file(tmp_path, data={"train": "train.jsonl", "eval_fraction_of_train": 0.5})
+    write_jsonl(tmp_path / "train.jsonl", [{"sentence": "ok", "label": 0}, {"sentence": 3, "label": 1}])
+    path = write_task_file(tmp_path, data={"train": "train.jsonl", "eval_fraction_of_train": 0.5})
     with pytest.raises(InvalidDataError, match=r"train.jsonl, line 2: the text field 'sentence' is 3, not a string"):
         task_from_file(path).load(None, 1, "[SEP]")
 
@@ -209,9 +160,9 @@ def _load_with_warnings():
 
 def test_task_path_registers_task_files_and_one_broken_file_breaks_nothing(tmp_path, sst2_rows, monkeypatch):
     first, second = tmp_path / "first", tmp_path / "second"
-    _csv_task(first, sst2_rows)
-    _csv_task(second, sst2_rows, name="other-sst", version=3)
-    broken = _task_file(first, {"name": "broken"}, {"train": "data/train.csv", "evaluation": "data/dev.csv",
+    csv_task(first, sst2_rows)
+    csv_task(second, sst2_rows, name="other-sst", version=3)
+    broken = write_task_file(first, {"name": "broken"}, {"train": "data/train.csv", "evaluation": "data/dev.csv",
                                                      "format": "tsv"}, name="broken.toml")
     monkeypatch.setenv(TASK_PATH_ENV, os.pathsep.join([str(first), str(tmp_path / "nowhere"), "", str(second)]))
     plugins, msg = _load_with_warnings()
@@ -226,9 +177,9 @@ def test_task_path_registers_task_files_and_one_broken_file_breaks_nothing(tmp_p
 
 
 def test_task_files_cannot_take_a_builtin_name_and_the_first_of_two_wins(tmp_path, sst2_rows, monkeypatch):
-    _csv_task(tmp_path / "a", sst2_rows, name="sst2")
-    _csv_task(tmp_path / "a", sst2_rows, name="twice", description="first")
-    _csv_task(tmp_path / "b", sst2_rows, name="twice", description="second")
+    csv_task(tmp_path / "a", sst2_rows, name="sst2")
+    csv_task(tmp_path / "a", sst2_rows, name="twice", description="first")
+    csv_task(tmp_path / "b", sst2_rows, name="twice", description="second")
     monkeypatch.setenv(TASK_PATH_ENV, os.pathsep.join([str(tmp_path / "a"), str(tmp_path / "b")]))
     plugins, msg = _load_with_warnings()
     assert "package sst2.toml 1 registers the task 'sst2', which the built-in package memlocbench" in msg
@@ -239,7 +190,7 @@ def test_task_files_cannot_take_a_builtin_name_and_the_first_of_two_wins(tmp_pat
 
 
 def test_cli_lists_task_files_and_warns_about_broken_ones(tmp_path, sst2_rows):
-    _csv_task(tmp_path, sst2_rows)
+    csv_task(tmp_path, sst2_rows)
     (tmp_path / "broken.toml").write_text("name = [\n")
     env = {**os.environ, TASK_PATH_ENV: str(tmp_path)}
     out = subprocess.run([sys.executable, "-m", "memlocbench.cli", "list", "tasks"], capture_output=True, text=True,
@@ -255,16 +206,16 @@ def test_cli_lists_task_files_and_warns_about_broken_ones(tmp_path, sst2_rows):
 def test_a_task_file_runs_end_to_end(tmp_path, sst2_rows, monkeypatch):
     """A CSV task file found through $MEMLOCBENCH_TASK_PATH, a tiny random BERT, layer swapping: a valid
     result naming the task file as the task's package."""
-    from test_models import _TinyModels, _adapter
+    from tiny_models import TinyModels, tiny_adapter
 
     from memlocbench.config.profiles import build_config
     from memlocbench.results.run_result import Result
     from memlocbench.run.method_run import RunRequest, run
     from memlocbench.store import ArtefactStore
 
-    _csv_task(tmp_path / "tasks", sst2_rows, n_train=60, n_eval=24)
+    csv_task(tmp_path / "tasks", sst2_rows, n_train=60, n_eval=24)
     monkeypatch.setenv(TASK_PATH_ENV, str(tmp_path / "tasks"))
-    plugins = load_plugins(extra=[(_TinyModels([_adapter("bert", {"vocab": 0})]), Provider("tests", "0"))])
+    plugins = load_plugins(extra=[(TinyModels([tiny_adapter("bert", {"vocab": 0})]), Provider("tests", "0"))])
     assert not plugins.failures
     req = RunRequest(task="tiny-sst", model="tiny-bert", methods=["layer-swapping"],
                      config=build_config("cpu", data={"train_size": 48, "max_length": 32},

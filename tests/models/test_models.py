@@ -19,23 +19,17 @@ import time
 import pytest
 import torch
 from conftest import single_thread
-from transformers import BertConfig, GPTNeoConfig, GPTNeoXConfig, OPTConfig
 
-from memlocbench import hookimpl
 from memlocbench.data.encoding import encode
 from memlocbench.errors import ModelUnavailableError
 from memlocbench.scoring.layer_weights import windows
 from memlocbench.models.partial_forward import all_layer_inputs, logits_from, run_layers
 from memlocbench.registry import Provider, load_plugins
 from memlocbench_methods.layer_swapping import swap_cached
-from memlocbench_models.bert import BertAdapter, minilm_source
-from memlocbench_models.gpt_neo import GPTNeoAdapter
-from memlocbench_models.gpt_neox import GPTNeoXAdapter
-from memlocbench_models.opt import OPTAdapter
 from references.layer_swapping import swap_by_copy
+from tiny_models import ARCHS, TinyModels, tiny_adapter, tokenizer_dirs  # noqa: F401  (fixture)
+from tiny_models import num_layers as _num_layers
 
-ARCHS = ["bert", "opt", "gpt-neox", "gpt-neo"]
-EOT = "<|endoftext|>"
 
 # Module prefixes of the parameters that must land in the "head" group.
 HEAD_MODULES = {
@@ -46,31 +40,6 @@ HEAD_MODULES = {
 }
 PAPER_FROZEN = ("embed", "wpe", "wte", "project_in")  # substrings the paper's code freezes
 
-CORPUS = [
-    "a stirring , funny and finally transporting re-imagining of beauty and the beast",
-    "apparently reassembled from the cutting-room floor of any given daytime soap .",
-    "they presume their audience wo n't sit still for a sociology lesson | however",
-    "this is a visually stunning rumination on love , memory , history and the war",
-    "the movie is bad , the acting is worse , and the script is the worst of all .",
-    "it 's a charming and often affecting journey .",
-]
-
-
-def _bpe(specials: list[str], bos: str | None):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=320, special_tokens=specials, show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tok.train_from_iterator(CORPUS * 4, trainer)
-    if bos is not None:  # like OPT: "</s> text"
-        bos_id = tok.token_to_id(bos)
-        tok.post_processor = processors.TemplateProcessing(
-            single=f"{bos} $A", pair=f"{bos} $A $B", special_tokens=[(bos, bos_id)])
-    return tok
-
 
 @pytest.fixture(scope="module", autouse=True)
 def _one_thread():
@@ -79,55 +48,8 @@ def _one_thread():
 
 
 @pytest.fixture(scope="module")
-def tokenizer_dirs(tmp_path_factory):
-    from transformers import PreTrainedTokenizerFast
-
-    root = tmp_path_factory.mktemp("tokenizers")
-    opt = PreTrainedTokenizerFast(tokenizer_object=_bpe(["<s>", "<pad>", "</s>", "<unk>"], "</s>"),
-                                  bos_token="</s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>")
-    opt.save_pretrained(root / "opt")
-    gpt = PreTrainedTokenizerFast(tokenizer_object=_bpe([EOT], None),
-                                  bos_token=EOT, eos_token=EOT, unk_token=EOT)
-    gpt.save_pretrained(root / "gpt")
-    return {"opt": str(root / "opt"), "gpt": str(root / "gpt"), "vocab": len(gpt)}
-
-
-def _tiny_config(arch: str, vocab: int):
-    common = dict(hidden_size=32, max_position_embeddings=64)
-    if arch == "bert":
-        return BertConfig(vocab_size=30522, num_hidden_layers=3, num_attention_heads=4,
-                          intermediate_size=64, **common)
-    if arch == "opt":  # word_embed_proj_dim != hidden_size: project_in / project_out, as in opt-350m
-        return OPTConfig(vocab_size=vocab, num_hidden_layers=4, num_attention_heads=4, ffn_dim=64,
-                         word_embed_proj_dim=16, pad_token_id=1, bos_token_id=2, eos_token_id=2, **common)
-    if arch == "gpt-neox":  # no pad id in the config, like pythia's
-        return GPTNeoXConfig(vocab_size=vocab, num_hidden_layers=4, num_attention_heads=4,
-                             intermediate_size=64, bos_token_id=0, eos_token_id=0, pad_token_id=None,
-                             **common)
-    if arch == "gpt-neo":  # 6 layers: more than 4 stand-in layers below a window; local attention bites
-        return GPTNeoConfig(vocab_size=vocab, num_layers=6, attention_types=[[["global", "local"], 3]],
-                            num_heads=4, window_size=4, bos_token_id=0, eos_token_id=0,
-                            pad_token_id=None, **common)
-    raise ValueError(arch)
-
-
-def _num_layers(arch: str) -> int:
-    return {"bert": 3, "opt": 4, "gpt-neox": 4, "gpt-neo": 6}[arch]
-
-
-def _adapter(arch: str, dirs: dict):
-    cfg = _tiny_config(arch, dirs["vocab"])
-    kw = dict(name=f"tiny-{arch}", hub_id=f"tests/tiny-{arch}", description=f"tiny random {arch}", config=cfg)
-    if arch == "bert":
-        return BertAdapter(source=minilm_source, **kw)
-    cls = {"opt": OPTAdapter, "gpt-neox": GPTNeoXAdapter, "gpt-neo": GPTNeoAdapter}[arch]
-    src = dirs["opt"] if arch == "opt" else dirs["gpt"]
-    return cls(source=lambda: src, **kw)
-
-
-@pytest.fixture(scope="module")
 def adapters(tokenizer_dirs):
-    return {arch: _adapter(arch, tokenizer_dirs) for arch in ARCHS}
+    return {arch: tiny_adapter(arch, tokenizer_dirs) for arch in ARCHS}
 
 
 def _model(adapter, seed: int):
@@ -323,15 +245,6 @@ def test_swap_cached_equals_reference(adapters, arch, mirror):
 
 
 # -- (d) the whole pipeline ---------------------------------------------------------------------------
-class _TinyModels:
-    def __init__(self, adapters):
-        self.adapters = adapters
-
-    @hookimpl
-    def register_models(self, register):
-        for a in self.adapters:
-            register(a)
-
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_pipeline_end_to_end(adapters, arch, mirror, tmp_path):
@@ -339,7 +252,7 @@ def test_pipeline_end_to_end(adapters, arch, mirror, tmp_path):
     from memlocbench.config.profiles import build_config
     from memlocbench.store import ArtefactStore
 
-    plugins = load_plugins(extra=[(_TinyModels(list(adapters.values())), Provider("tests", "0"))])
+    plugins = load_plugins(extra=[(TinyModels(list(adapters.values())), Provider("tests", "0"))])
     assert not plugins.failures
     req = RunRequest(
         task="sst2", model=f"tiny-{arch}", methods=["layer-swapping"],
@@ -363,7 +276,7 @@ def test_pipeline_cpu_fast_profile(adapters, mirror, tmp_path):
     from memlocbench.config.profiles import build_config
     from memlocbench.store import ArtefactStore
 
-    plugins = load_plugins(extra=[(_TinyModels(list(adapters.values())), Provider("tests", "0"))])
+    plugins = load_plugins(extra=[(TinyModels(list(adapters.values())), Provider("tests", "0"))])
     store = ArtefactStore(tmp_path / "cache")
     outs = {}
     for profile in ("cpu", "cpu-fast"):
@@ -441,7 +354,7 @@ def test_pipeline_control_tracks_and_normaliser(adapters, mirror, tmp_path, trac
     from memlocbench.config.profiles import build_config
     from memlocbench.store import ArtefactStore
 
-    plugins = load_plugins(extra=[(_TinyModels(list(adapters.values())), Provider("tests", "0"))])
+    plugins = load_plugins(extra=[(TinyModels(list(adapters.values())), Provider("tests", "0"))])
     cfg = build_config("cpu", data={"train_size": 48, "max_length": 32}, train={"epochs": 1, "batch_size": 8},
                        control={"aux_train_size": 16, "epochs": 1})
     store = ArtefactStore(tmp_path / "cache")

@@ -12,8 +12,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 from conftest import REPO, single_thread
-from test_models import ARCHS, _adapter, tokenizer_dirs  # noqa: F401  (fixture)
-from test_task_files import _csv_task, sst2_rows  # noqa: F401  (fixture)
+from tiny_models import ARCHS, tokenizer_dirs  # noqa: F401  (fixture)
+from tiny_models import tiny_adapter as _adapter
+from task_file_fixtures import csv_task, sst2_rows  # noqa: F401  (fixture)
 
 from memlocbench.contracts.protocols import LayerScores, MethodInfo, TaskMetadata
 from memlocbench.contracts.task_data import Examples, TaskData
@@ -50,7 +51,7 @@ def test_catalogue_tasks_conform(mirror, name):
 
 
 def test_a_task_file_conforms(tmp_path, sst2_rows):  # noqa: F811
-    check_task(task_from_file(_csv_task(tmp_path, sst2_rows)), None)
+    check_task(task_from_file(csv_task(tmp_path, sst2_rows)), None)
 
 
 class _Task:

@@ -271,8 +271,8 @@ def test_cli_activations_on_minilm(mirror, tmp_path, session_store):
 
 
 # -- the decoder families ------------------------------------------------------------------------------
-from test_models import _adapter as _family_adapter  # noqa: E402
-from test_models import tokenizer_dirs  # noqa: E402,F401  (fixture)
+from tiny_models import tiny_adapter as _family_adapter  # noqa: E402
+from tiny_models import tokenizer_dirs  # noqa: E402,F401  (fixture)
 
 
 @pytest.mark.parametrize("arch", ["opt", "gpt-neox", "gpt-neo"])
