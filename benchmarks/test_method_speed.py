@@ -27,7 +27,7 @@ import torch
 from memlocbench.data.encoding import encode
 from memlocbench.scoring.layer_weights import layer_weights_from_windows, mcog, normalise
 from memlocbench.registry import load_plugins
-from memlocbench.config.profiles import build_config
+from memlocbench.run.settings import profile_config
 from memlocbench.training.trainer import train_classifier
 from memlocbench_methods import gradient_attribution as ga
 from memlocbench_methods import layer_retraining as lr
@@ -174,7 +174,7 @@ def test_layer_retraining_speed(benchmark, models):
         assert a[w]["noisy"] == pytest.approx(b[w]["noisy"], abs=0.02)
     # the cpu-fast profile's compute settings (bf16, length-grouped batches): faster, not equal
     t0 = time.perf_counter()
-    c = retrain_all(build_config("cpu-fast").compute)
+    c = retrain_all(profile_config("cpu-fast").compute)
     fast_seconds = time.perf_counter() - t0
     gap = sum(abs(c[w]["noisy"] - b[w]["noisy"]) for w in b) / len(b)
     prof_c, prof_b = _retraining_profile(c), _retraining_profile(b)
@@ -199,7 +199,7 @@ def test_training_speed(benchmark, models):
     compute settings (bf16, length-grouped batches, training set scored until the first fit)."""
     adapter, enc, labels, noisy, pretrained, _, _ = _work(models, N)
     clean = [i for i in range(N) if i not in noisy]
-    cfg = build_config("cpu", train={"epochs": 2})
+    cfg = profile_config("cpu", train={"epochs": 2})
     names = [n for n, _ in pretrained.named_parameters() if adapter.parameter_group(n) != "embeddings"]
 
     def train(compute=None):
@@ -207,7 +207,7 @@ def test_training_speed(benchmark, models):
         return train_classifier(model, names, enc, labels, noisy, clean, enc, labels, cfg.train, progress=False,
                                 compute=compute)
 
-    fast, exact = _compare(benchmark, lambda: train(build_config("cpu-fast").compute), train,
+    fast, exact = _compare(benchmark, lambda: train(profile_config("cpu-fast").compute), train,
                            "training (2 epochs), cpu-fast compute vs exact")
     assert len(fast.history) == len(exact.history) == 2
     assert abs(fast.history[-1].loss - exact.history[-1].loss) < 0.2

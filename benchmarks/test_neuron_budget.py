@@ -18,7 +18,7 @@ import pytest
 
 from memlocbench.run.method_run import RunRequest, prepare, run
 from memlocbench.registry import load_plugins
-from memlocbench.config.profiles import build_config
+from memlocbench.run.settings import profile_config
 from memlocbench.store import ArtefactStore
 
 NEURON_METHODS = ["zero-out", "activations", "integrated-gradients", "slimming", "hard-concrete"]
@@ -26,7 +26,7 @@ NEURON_METHODS = ["zero-out", "activations", "integrated-gradients", "slimming",
 
 def _request(plugins, store: ArtefactStore, out: Path, method: str) -> RunRequest:
     data = Path(os.environ.get("MEMLOCBENCH_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
-    cfg = build_config("cpu", data={"train_size": 300}, train={"seed": 1})
+    cfg = profile_config("cpu", data={"train_size": 300}, train={"seed": 1})
     return RunRequest(task="sst2", model="minilm-l6", methods=[method], config=cfg, data_dir=data, out_dir=out,
                       store=store, progress=False)
 

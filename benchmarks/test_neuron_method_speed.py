@@ -22,7 +22,7 @@ import torch
 
 from memlocbench.data.encoding import encode
 from memlocbench.run.method_context import MethodContext
-from memlocbench.config.profiles import build_config
+from memlocbench.run.settings import profile_config
 from memlocbench_methods.activations import Activations
 from memlocbench_methods.integrated_gradients import IntegratedGradients
 from memlocbench_methods.zero_out import ZeroOut
@@ -60,7 +60,7 @@ def work():
 
 def _fast(work, method, params):
     adapter, tok, enc, data, model, _ = work
-    cfg = build_config("cpu", methods={method.info.name: params})
+    cfg = profile_config("cpu", methods={method.info.name: params})
     ctx = MethodContext("sst2", adapter, tok, data, enc, GivenModel(model), cfg, L, progress=False)
     return lambda: method.localise(ctx).neurons
 

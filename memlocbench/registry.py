@@ -32,7 +32,7 @@ import pluggy
 
 from memlocbench.contracts import hookspecs
 from memlocbench.contracts.hookspecs import hookimpl
-from memlocbench.errors import MemlocbenchError, MemlocbenchWarning, UnknownNameError
+from memlocbench.errors import InvalidInputError, MemlocbenchError, MemlocbenchWarning, UnknownNameError
 from memlocbench.contracts.protocols import (Analysis, AnalysisInfo, Executor, LocalisationMethod, MethodInfo, ModelAdapter,
                                    ModelInfo, Task, TaskMetadata)
 
@@ -338,3 +338,18 @@ def load_plugins(extra: Iterable[tuple[object, Provider]] = (), entry_points: bo
     registries = _registries(entries, _impostors(entries, loading.failures), loading.failures)
     return Plugins(registries["task"], registries["model"], registries["method"], loading.failures,
                    executors=registries["executor"], analyses=registries["analysis"])
+
+
+def default_model(plugins: Plugins) -> str:
+    """The model a command uses when none is named: the one whose ``ModelInfo.default`` is set. Of
+    several, the built-in package's; several from other packages and none built in is an error, as is
+    none at all (name one with ``--model``)."""
+    declared = [name for name in plugins.models.names() if plugins.models.get(name).info.default]
+    builtin = [name for name in declared if plugins.models.provider(name).package == BUILTIN_PACKAGE]
+    if len(builtin) == 1 or len(declared) == 1:
+        return (builtin or declared)[0]
+    if not declared:
+        raise InvalidInputError(f"no installed model declares itself the default (ModelInfo.default); name one "
+                               f"with --model: {', '.join(plugins.models.names()) or 'none installed'}")
+    raise InvalidInputError(f"several installed models declare themselves the default ({', '.join(declared)}); "
+                           f"name one with --model")

@@ -77,13 +77,13 @@ def small_sst2_models(plugins, mirror: Path, store_dir: Path, batch_size: int, n
     training-loop tests. Returns (adapter, dataset, train encoding, validation encoding, config, models)."""
     from memlocbench.data.encoding import encode
     from memlocbench.data.noisy_dataset import build_noisy_dataset
-    from memlocbench.config.profiles import build_config
+    from memlocbench.run.settings import profile_config
     from memlocbench.store import ArtefactStore
     from memlocbench.training.trained_models import TrainedModels
 
     adapter = plugins.models.get("minilm-l6")
     tok = adapter.load_tokenizer()
-    cfg = build_config("cpu", data={"train_size": 32, "max_length": 32}, train={"epochs": 1, "batch_size": batch_size})
+    cfg = profile_config("cpu", data={"train_size": 32, "max_length": 32}, train={"epochs": 1, "batch_size": batch_size})
     data = build_noisy_dataset(plugins.tasks.get("sst2"), cfg.data, mirror, tok.sep_token)
     enc = encode(tok, data.train_texts, 32)
     val = encode(tok, data.validation.texts[:n_validation], 32)

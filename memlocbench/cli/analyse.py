@@ -7,6 +7,7 @@ from tabulate import tabulate
 
 from memlocbench.cli import app
 from memlocbench.cli.app import main
+from memlocbench.registry import default_model
 from memlocbench.cli.options import json_params, run_config, run_options
 
 
@@ -25,9 +26,10 @@ def analyse(name, task, model, profile, train_size, epochs, learning_rate, batch
     from memlocbench.store import ArtefactStore
 
     plugins = app.cli_plugins()
+    model = model or default_model(plugins)
     for kind, value in (("analysis", name), ("task", task), ("model", model)):
         plugins.registry(kind).get(value)  # unknown names fail here, before any work
-    config = run_config(profile, train_size, epochs, learning_rate, batch_size, max_length, data_seed, noise_fraction)
+    config = run_config(plugins, profile, train_size, epochs, learning_rate, batch_size, max_length, data_seed, noise_fraction)
     if params:
         given = json_params(params, "--param", config.analyses.get(name, {}))
         config = config.model_copy(update={"analyses": {**config.analyses, name: given}})

@@ -18,7 +18,7 @@ def _grid_options(f):
     options = [
         click.argument("grid_file", required=False, type=click.Path(dir_okay=False, path_type=Path)),
         click.option("--tasks", help="comma-separated tasks, or 'all'"),
-        click.option("--models", help="comma-separated model adapters [default: minilm-l6]"),
+        click.option("--models", help="comma-separated model adapters [default: the installed default model]"),
         click.option("--methods", help="comma-separated methods or suites; 'all' = the paper suite's methods [default: all]"),
         click.option("--analyses", help="comma-separated analyses to run on each task x model over the seeds "
                                         "(memlocbench list analyses) [default: none]"),

@@ -27,6 +27,8 @@ def list_cmd(kind: str, data_dir: Path | None) -> None:
             rows.append(_task_row(name, obj, data_dir, notes) + [package])
         else:
             description = obj.description if kind == "executors" else obj.info.description
+            if kind == "models" and obj.info.default:
+                description = f"{description} [default]"
             rows.append([name, description, package])
     headers = ["name", "what it is"]
     if kind == "tasks":

@@ -18,7 +18,8 @@ def run_options(f):
     """The task, model, data and training options shared by ``run`` and ``analyse``."""
     options = [
         click.option("--task", required=True, help="classification task, e.g. sst2"),
-        click.option("--model", default="minilm-l6", show_default=True, help="model adapter"),
+        click.option("--model", help="model adapter [default: the installed default model, marked in "
+                                     "`memlocbench list models`]"),
         click.option("--profile", default="cpu", show_default=True,
                      help="named settings: cpu, cpu-fast (bf16 and other speed-ups) or paper"),
         click.option("--train-size", type=click.IntRange(2), help="class-stratified training subsample (before the noise)"),
@@ -46,13 +47,14 @@ def run_options(f):
     return f
 
 
-def run_config(profile, train_size, epochs, learning_rate, batch_size, max_length, data_seed,
+def run_config(plugins, profile, train_size, epochs, learning_rate, batch_size, max_length, data_seed,
                noise_fraction) -> RunConfig:
-    """The run config of a profile with the values of ``run_options`` over it (None: the profile's)."""
-    from memlocbench.config.profiles import build_config
+    """The run config of a profile (with the plugins' parameters for it) and the values of ``run_options``
+    over it (None: the profile's)."""
+    from memlocbench.run.settings import profile_config
 
-    return build_config(
-        profile,
+    return profile_config(
+        profile, plugins=plugins,
         data={"train_size": train_size, "max_length": max_length, "seed": data_seed, "noise_fraction": noise_fraction},
         train={"epochs": epochs, "learning_rate": learning_rate, "batch_size": batch_size},
     )

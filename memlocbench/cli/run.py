@@ -7,6 +7,7 @@ from tabulate import tabulate
 
 from memlocbench.cli import app
 from memlocbench.cli.app import main
+from memlocbench.registry import default_model
 from memlocbench.cli.options import run_config, run_options
 
 
@@ -37,10 +38,11 @@ def run(methods, task, model, profile, train_size, epochs, learning_rate, batch_
         click.echo("warning: --control-track neurons is deprecated; use --control-track planted", err=True)
         control_track = "planted"
     plugins = app.cli_plugins()
+    model = model or default_model(plugins)
     for kind, name in (("task", task), ("model", model)):
         plugins.registry(kind).get(name)  # unknown names fail here, before any work
     resolve_methods(plugins, list(methods))  # so do unknown methods and suites
-    config = run_config(profile, train_size, epochs, learning_rate, batch_size, max_length, data_seed, noise_fraction)
+    config = run_config(plugins, profile, train_size, epochs, learning_rate, batch_size, max_length, data_seed, noise_fraction)
     for one_seed in ([seed] if seed is not None else config.seeds):
         req = RunRequest(task=task, model=model, methods=list(methods), config=config.with_seed(one_seed),
                          data_dir=data_dir, out_dir=out, store=ArtefactStore(cache_dir), progress=not quiet,

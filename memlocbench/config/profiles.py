@@ -1,4 +1,6 @@
-"""Run settings, in one place: the data, training and method parameters, as named profiles.
+"""Run settings as named profiles: the data, training, control, compute and guard settings. A method's
+or analysis' parameters under a profile are the plugin's own (its ``profile_params``), merged in by
+``build_config(plugin_params=...)``.
 
 ``paper`` holds the values of Dankers & Titov (2024); ``cpu`` is the embedded default, sized so
 that MiniLM-L6 memorises the noisy labels within minutes on a 2-core machine; ``cpu-fast`` is
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -130,9 +133,6 @@ def config_hash(obj: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-#: memorisation-map settings of the cpu profile (the paper's are the analysis' defaults)
-CPU_MAP = {"runs": 8, "epochs": 6, "learning_rate": 1e-4, "batch_size": 16}
-
 PROFILES: dict[str, RunConfig] = {
     "cpu": RunConfig(
         profile="cpu",
@@ -142,13 +142,8 @@ PROFILES: dict[str, RunConfig] = {
         train=TrainConfig(seed=1, epochs=8, learning_rate=1e-4, batch_size=16,
                           until_fit=TrainUntilFit(max_epochs=30, extra_epochs=1, noisy_fit=0.9)),
         control=ControlConfig(aux_train_size=200, epochs=14),
-        # Layer retraining costs 21 windows x 5 epochs of fine-tuning in the paper; on 2 cores that is
-        # 2-3x the training of both models. The cpu profile retrains 2 epochs of batch 16 at the lr
-        # the models were trained with (paper: 5 epochs, batch 8, lr 3e-5; the `paper` profile keeps that).
-        methods={"layer-retraining": {"epochs": 2, "batch_size": 16, "learning_rate": 1e-4}},
-        # The paper trains 30 maps runs of 10 epochs (lr 3e-5, batch 8) on half the data; on 2 cores
-        # one task must take at most 10 minutes (README, "Analyses", measured there).
-        analyses={"memorisation-map": CPU_MAP},
+        # A method's or analysis' parameters under this profile come from the plugin itself (its
+        # ``profile_params``): build_config's ``plugin_params``.
     ),
     "paper": RunConfig(
         profile="paper",
@@ -165,6 +160,23 @@ PROFILES["cpu-fast"] = PROFILES["cpu"].model_copy(update={
                              train_eval="until-fit"),
 })
 
+#: a profile that is another with different arithmetic: a plugin's ``profile_params`` for the base apply to it
+PROFILE_BASES = {"cpu-fast": "cpu"}
+
+#: {"methods": {name: params}, "analyses": {name: params}}: the plugins' parameters under one profile
+PluginParams = Mapping[str, Mapping[str, Mapping[str, Any]]]
+
+
+def params_for_profile(profile_params: Any, profile: str) -> dict[str, Any] | None:
+    """A plugin's declared parameters for ``profile`` (its ``profile_params``: profile name -> params),
+    those of the profile's base (``PROFILE_BASES``) where it declares none; None when it declares none."""
+    if not isinstance(profile_params, Mapping):
+        return None
+    for name in (profile, PROFILE_BASES.get(profile)):
+        if name is not None and isinstance(profile_params.get(name), Mapping):
+            return dict(profile_params[name])
+    return None
+
 
 def build_config(profile: str = "cpu", *, data: dict[str, Any] | None = None,
                  train: dict[str, Any] | None = None,
@@ -172,10 +184,15 @@ def build_config(profile: str = "cpu", *, data: dict[str, Any] | None = None,
                  compute: dict[str, Any] | None = None,
                  guard: dict[str, Any] | None = None,
                  methods: dict[str, dict[str, Any]] | None = None,
-                 analyses: dict[str, dict[str, Any]] | None = None) -> RunConfig:
+                 analyses: dict[str, dict[str, Any]] | None = None,
+                 plugin_params: PluginParams | None = None) -> RunConfig:
     """A profile with some values overridden; ``None`` overrides are ignored. An explicit number of
     epochs (``train={"epochs": N}``) trains exactly N epochs: it switches the profile's
-    ``train_until_fit`` off unless ``train["until_fit"]`` is given too."""
+    ``train_until_fit`` off unless ``train["until_fit"]`` is given too.
+
+    ``plugin_params`` are the methods' and analyses' own parameters under this profile (what
+    ``memlocbench.run.settings.profile_config`` collects from the installed plugins); ``methods`` and
+    ``analyses`` override them, one plugin's dict at a time."""
     if profile not in PROFILES:
         raise UnknownNameError("profile", profile, list(PROFILES))
     base = PROFILES[profile].model_dump()
@@ -184,9 +201,11 @@ def build_config(profile: str = "cpu", *, data: dict[str, Any] | None = None,
     for section, values in (("data", data), ("train", train), ("control", control),
                              ("compute", compute), ("guard", guard)):
         base[section].update({k: v for k, v in (values or {}).items() if v is not None})
-    if methods:
-        base["methods"] = {**base["methods"], **methods}
-    base["analyses"] = {**PROFILES[profile].analyses, **(analyses or {})}
+    declared = plugin_params or {}
+    base["methods"] = {**base["methods"], **{k: dict(v) for k, v in declared.get("methods", {}).items()},
+                       **(methods or {})}
+    base["analyses"] = {**PROFILES[profile].analyses,
+                        **{k: dict(v) for k, v in declared.get("analyses", {}).items()}, **(analyses or {})}
     try:
         return RunConfig(**base)
     except ValidationError as exc:

@@ -60,6 +60,8 @@ class ModelInfo(_Strict):
     version: int = Field(ge=1, default=1)
     num_layers: int | None = Field(None, ge=1, description="layer count, declared so that result files can be "
                                    "checked without loading weights; None = not declared")
+    default: bool = Field(False, description="the model `memlocbench run`, `analyse` and `grid` use when none is "
+                                             "named; it should run offline (weights shipped in a package)")
 
 
 class MethodInfo(_Strict):
@@ -195,6 +197,8 @@ class Measure(_Strict):
     kind: Literal["location", "generalisation"]
     paper_rho: float | None = Field(None, ge=-1, le=1, description="for a location: the paper's Spearman rho "
                                                                     "against its generalisation score, shown beside ours")
+    description: str = Field("", max_length=300, description="one sentence on what it measures, for the "
+                                                              "section's introduction")
 
 
 class AnalysisInfo(_Strict):

@@ -16,7 +16,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from memlocbench.errors import InvalidInputError
-from memlocbench.config.profiles import RunConfig, build_config
+from memlocbench.config.profiles import RunConfig
+from memlocbench.run.settings import profile_config
 
 #: flat keys (as the flags of ``memlocbench run``) -> (section of RunConfig, field)
 RUN_KEYS = {
@@ -32,7 +33,8 @@ class SubGrid(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     tasks: list[str] | Literal["all"] = Field(description="task names, or 'all' registered tasks")
-    models: list[str] = ["minilm-l6"]
+    models: list[str] | None = Field(None, description="model adapters; default: the installed default model "
+                                                     "(ModelInfo.default)")
     methods: list[str] | Literal["all"] = "all"
     analyses: list[str] = Field([], description="analyses (memlocbench list analyses) on each task x model, over "
                                                 "the block's seeds, as `memlocbench analyse` runs them")
@@ -50,11 +52,12 @@ class SubGrid(BaseModel):
     learning_rate: float | None = None
     batch_size: int | None = None
 
-    def run_config(self) -> RunConfig:
+    def run_config(self, plugins) -> RunConfig:
+        """The block's run config: its profile, with the plugins' parameters for it, and its keys over it."""
         sections: dict[str, dict[str, Any]] = {"data": {}, "train": {}}
         for flat, (section, name) in RUN_KEYS.items():
             sections[section][name] = getattr(self, flat)
-        return build_config(self.profile, **sections)
+        return profile_config(self.profile, plugins=plugins, **sections)
 
 
 class GridConfig(BaseModel):

@@ -22,7 +22,7 @@ from memlocbench.grid.config import GridConfig, SubGrid
 from memlocbench.grid.estimate import declared_rates, is_small_model, mean_rates, sized_rates, training_rates
 from memlocbench.run.method_run import SCORES_KIND, layer_scores_spec, model_providers, provider_of, resolve_methods, model_setups
 from memlocbench.run.method_suites import DEFAULT_SUITE, suite_members
-from memlocbench.registry import Plugins
+from memlocbench.registry import Plugins, default_model
 from memlocbench.config.profiles import RunConfig
 from memlocbench.store import ArtefactStore
 from memlocbench.training.trained_models import KIND as MODEL_KIND
@@ -263,10 +263,10 @@ class _Planner:
     def plan(self) -> Plan:
         for block in self.cfg.grids:
             tasks = _names(self.plugins.tasks, block.tasks)
-            models = _names(self.plugins.models, block.models)
+            models = _names(self.plugins.models, block.models or [default_model(self.plugins)])
             methods = resolve_methods(self.plugins, ["all"] if block.methods == "all" else block.methods)
             analyses = [self.plugins.analyses.get(a) for a in block.analyses]
-            base = block.run_config()
+            base = block.run_config(self.plugins)
             for task in tasks:
                 for model in models:
                     seeds = block.seeds or base.seeds

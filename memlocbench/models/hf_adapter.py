@@ -77,16 +77,18 @@ class HFAdapter:
     version: int = 1  # bumped when the model an adapter builds changes
 
     def __init__(self, name: str, hub_id: str, description: str,
-                 source: Callable[[], str] | None = None, config=None, num_layers: int | None = None):
+                 source: Callable[[], str] | None = None, config=None, num_layers: int | None = None,
+                 default: bool = False):
         """``source`` returns a local folder to load from (default: the hub id); ``config`` builds
         a randomly initialised model instead (used for offline plumbing tests). ``num_layers``
         declares the layer count (taken from ``config`` when given), so that result files can be
-        checked without loading the model."""
+        checked without loading the model. ``default`` declares the model the one used when a
+        command names none (``ModelInfo.default``)."""
         if config is not None:
             num_layers = getattr(config, "num_hidden_layers", None) or getattr(config, "num_layers", None)
         self.info = ModelInfo(name=name, hub_id=hub_id, description=description, family=self.family,
                               sentence_representation=self.representation, num_layers=num_layers,
-                              version=self.version)
+                              version=self.version, default=default)
         self._source = source or (lambda: hub_id)
         self._config = config
 
@@ -114,7 +116,7 @@ class HFAdapter:
             raise ModelUnavailableError(
                 f"model {self.info.name!r}: could not load its {what} from {src!r} "
                 f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]}). It comes from the Hugging Face "
-                f"hub; make the hub reachable or use the offline default 'minilm-l6'."
+                f"hub; make the hub reachable or use a model that runs offline (`memlocbench list models`)."
             ) from exc
 
     def load_tokenizer(self):

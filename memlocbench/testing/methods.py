@@ -7,7 +7,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from memlocbench.config.profiles import build_config
+from memlocbench.run.settings import profile_config
 from memlocbench.contracts.protocols import LayerScores, MethodInfo, TaskMetadata
 from memlocbench.contracts.task_data import Examples, TaskData
 from memlocbench.data.encoding import encode
@@ -52,7 +52,7 @@ def tiny_method_context(adapter, workdir: str | Path, *, train_size: int = 40, m
     several methods: each model is trained once."""
     task = SyntheticTask((train_size, 12, 12), num_labels)
     tokenizer = adapter.load_tokenizer()
-    cfg = build_config("cpu", data={"train_size": train_size, "max_length": max_length, "seed": seed},
+    cfg = profile_config("cpu", data={"train_size": train_size, "max_length": max_length, "seed": seed},
                        train={"epochs": epochs, "batch_size": 8, "seed": seed})
     dataset = build_noisy_dataset(task, cfg.data, None, adapter.separator(tokenizer))
     train_enc = encode(tokenizer, dataset.train_texts, max_length)

@@ -122,8 +122,11 @@ class Centroids:
         description="per layer, where noisy examples sit between their original and perturbed class centroids: "
                     "crossing and initiation layers",
         version=2,  # 2: the sd over model seeds
-        measures=(Measure(key="crossing_layer", label="centroid crossing", kind="location", paper_rho=0.75),
-                  Measure(key="initiation_layer", label="centroid initiation", kind="location")),
+        measures=(Measure(key="crossing_layer", label="centroid crossing", kind="location", paper_rho=0.75,
+                          description="the layer (1..L) where noisy examples move to their perturbed label's "
+                                      "centroid"),
+                  Measure(key="initiation_layer", label="centroid initiation", kind="location",
+                          description="the layer where clean examples first sit nearer their own class centroid")),
     )
     defaults = DEFAULTS
     # seconds per training row: CPU, MiniLM-L6 (README "Analyses": 8 s on SST-2, 600 rows); GPU, 12 layers

@@ -90,8 +90,10 @@ class ProbingEvents:
                     "initiation of classification",
         version=2,  # 2: the sd over model seeds
         measures=(Measure(key="memorisation_layer", label="probing memorisation layer", kind="location",
-                          paper_rho=0.63),
-                  Measure(key="initiation_layer", label="probing initiation", kind="location")),
+                          paper_rho=0.63, description="the hidden state (0 = embeddings) from which probes "
+                                                      "fit the noisy labels"),
+                  Measure(key="initiation_layer", label="probing initiation", kind="location",
+                          description="the hidden state from which probes classify the clean examples")),
     )
     defaults = DEFAULTS
     # seconds per training row: CPU, MiniLM-L6 (README "Analyses": 29 s on SST-2, 600 rows); GPU, 12 layers

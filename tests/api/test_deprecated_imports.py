@@ -132,7 +132,7 @@ def old_plugin(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_plugin_on_old_paths_loads_and_runs(old_plugin, mirror, tmp_path):
-    from memlocbench.config.profiles import build_config
+    from memlocbench.run.settings import profile_config
     from memlocbench.registry import Provider, load_plugins
     from memlocbench.results.run_result import Result
     from memlocbench.run.analysis_run import AnalysisRequest, analyse
@@ -141,7 +141,7 @@ def test_plugin_on_old_paths_loads_and_runs(old_plugin, mirror, tmp_path):
 
     plugins = load_plugins(extra=[(old_plugin, Provider("old-style-plugin", "0.0.1"))])
     assert {"old-sst2"} <= set(plugins.tasks.names()) and "old-norms" in plugins.methods.names()
-    config = build_config("cpu", data={"train_size": 48, "max_length": 24}, train={"epochs": 1, "batch_size": 16})
+    config = profile_config("cpu", data={"train_size": 48, "max_length": 24}, train={"epochs": 1, "batch_size": 16})
     store = ArtefactStore(tmp_path / "store")
     out = run(plugins, RunRequest(task="old-sst2", model="minilm-l6", methods=["old-norms"], config=config,
                                   data_dir=mirror, out_dir=tmp_path / "results", store=store, progress=False),

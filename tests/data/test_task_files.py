@@ -208,7 +208,7 @@ def test_a_task_file_runs_end_to_end(tmp_path, sst2_rows, monkeypatch):
     result naming the task file as the task's package."""
     from tiny_models import TinyModels, tiny_adapter
 
-    from memlocbench.config.profiles import build_config
+    from memlocbench.run.settings import profile_config
     from memlocbench.results.run_result import Result
     from memlocbench.run.method_run import RunRequest, run
     from memlocbench.store import ArtefactStore
@@ -218,7 +218,7 @@ def test_a_task_file_runs_end_to_end(tmp_path, sst2_rows, monkeypatch):
     plugins = load_plugins(extra=[(TinyModels([tiny_adapter("bert", {"vocab": 0})]), Provider("tests", "0"))])
     assert not plugins.failures
     req = RunRequest(task="tiny-sst", model="tiny-bert", methods=["layer-swapping"],
-                     config=build_config("cpu", data={"train_size": 48, "max_length": 32},
+                     config=profile_config("cpu", data={"train_size": 48, "max_length": 32},
                                          train={"epochs": 1, "batch_size": 8}),
                      out_dir=tmp_path / "results", store=ArtefactStore(tmp_path / "cache"), progress=False)
     out = run(plugins, req, log=lambda *_: None)

@@ -322,10 +322,10 @@ def test_verify_reruns_only_the_recorded_control_placement(plugins, mirror, tmp_
     """verify asks the pipeline for one control placement; one that the model does not have is refused
     before any training."""
     from memlocbench.run.method_run import RunRequest, run
-    from memlocbench.config.profiles import build_config
+    from memlocbench.run.settings import profile_config
     from memlocbench.store import ArtefactStore
 
-    cfg = build_config("cpu", data={"train_size": 64, "max_length": 32}, train={"epochs": 1})
+    cfg = profile_config("cpu", data={"train_size": 64, "max_length": 32}, train={"epochs": 1})
     req = RunRequest(task="sst2", model="minilm-l6", methods=["layer-swapping"], config=cfg, data_dir=mirror,
                      out_dir=tmp_path / "out", store=ArtefactStore(tmp_path / "store"), progress=False,
                      control=True, placements=[(3, 3)])

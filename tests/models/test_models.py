@@ -249,14 +249,14 @@ def test_swap_cached_equals_reference(adapters, arch, mirror):
 @pytest.mark.parametrize("arch", ARCHS)
 def test_pipeline_end_to_end(adapters, arch, mirror, tmp_path):
     from memlocbench.run.method_run import RunRequest, run
-    from memlocbench.config.profiles import build_config
+    from memlocbench.run.settings import profile_config
     from memlocbench.store import ArtefactStore
 
     plugins = load_plugins(extra=[(TinyModels(list(adapters.values())), Provider("tests", "0"))])
     assert not plugins.failures
     req = RunRequest(
         task="sst2", model=f"tiny-{arch}", methods=["layer-swapping"],
-        config=build_config("cpu", data={"train_size": 48, "max_length": 32}, train={"epochs": 1, "batch_size": 8}),
+        config=profile_config("cpu", data={"train_size": 48, "max_length": 32}, train={"epochs": 1, "batch_size": 8}),
         data_dir=mirror, out_dir=tmp_path / "results", store=ArtefactStore(tmp_path / "cache"), progress=False,
     )
     out = run(plugins, req, log=lambda *_: None)
@@ -273,7 +273,7 @@ def test_pipeline_cpu_fast_profile(adapters, mirror, tmp_path):
     """The cpu-fast profile (bf16, length-grouped batches, cached classifier-only features) runs the
     methods that train, on a decoder; its models are stored apart from the exact ones."""
     from memlocbench.run.method_run import RunRequest, run
-    from memlocbench.config.profiles import build_config
+    from memlocbench.run.settings import profile_config
     from memlocbench.store import ArtefactStore
 
     plugins = load_plugins(extra=[(TinyModels(list(adapters.values())), Provider("tests", "0"))])
@@ -282,7 +282,7 @@ def test_pipeline_cpu_fast_profile(adapters, mirror, tmp_path):
     for profile in ("cpu", "cpu-fast"):
         req = RunRequest(
             task="sst2", model="tiny-gpt-neo", methods=["gradient-attribution", "layer-retraining"],
-            config=build_config(profile, data={"train_size": 48, "max_length": 32}, train={"epochs": 1, "batch_size": 8},
+            config=profile_config(profile, data={"train_size": 48, "max_length": 32}, train={"epochs": 1, "batch_size": 8},
                                 methods={"layer-retraining": {"epochs": 1}}),
             data_dir=mirror, out_dir=tmp_path / profile, store=store, progress=False,
         )
@@ -351,11 +351,11 @@ def test_pipeline_control_tracks_and_normaliser(adapters, mirror, tmp_path, trac
     """Both control tracks end to end on a tiny BERT: placements, scores with their track, and gradient
     attribution normalised by the control recipe with no main layers (role control-none)."""
     from memlocbench.run.method_run import RunRequest, run
-    from memlocbench.config.profiles import build_config
+    from memlocbench.run.settings import profile_config
     from memlocbench.store import ArtefactStore
 
     plugins = load_plugins(extra=[(TinyModels(list(adapters.values())), Provider("tests", "0"))])
-    cfg = build_config("cpu", data={"train_size": 48, "max_length": 32}, train={"epochs": 1, "batch_size": 8},
+    cfg = profile_config("cpu", data={"train_size": 48, "max_length": 32}, train={"epochs": 1, "batch_size": 8},
                        control={"aux_train_size": 16, "epochs": 1})
     store = ArtefactStore(tmp_path / "cache")
     req = RunRequest(task="sst2", model="tiny-bert", methods=["layer-swapping", "gradient-attribution"], config=cfg,

@@ -101,9 +101,9 @@ def test_map_runs_train_fixed_epochs_even_when_the_profile_trains_until_fit():
     the learning-rate schedule over its maximum and trains on until the noisy examples fit) must not leak in."""
     from types import SimpleNamespace
 
-    from memlocbench.config.profiles import build_config
+    from memlocbench.run.settings import profile_config
 
-    cfg = build_config("cpu")
+    cfg = profile_config("cpu")
     assert cfg.train.until_fit is not None  # the memorising models do train until they fit
     p = {**mm.DEFAULTS, **cfg.analyses.get("memorisation-map", {})}
     run = mm.MemorisationMap.train_config(SimpleNamespace(config=cfg), 3, p)
@@ -217,20 +217,24 @@ def test_analyses_registered_with_their_package(plugins):
 
 
 def test_analysis_settings_leave_method_config_hashes_alone():
-    from memlocbench.config.profiles import PROFILES, build_config
+    from memlocbench.run.settings import profile_config
 
-    cfg = build_config("cpu", analyses={"memorisation-map": {"runs": 3}})
+    cfg = profile_config("cpu", analyses={"memorisation-map": {"runs": 3}})
     assert cfg.analyses["memorisation-map"]["runs"] == 3 and "analyses" not in cfg.model_dump()
-    assert cfg.hash() == PROFILES["cpu"].hash()
-    assert build_config("cpu").analyses == PROFILES["cpu"].analyses
+    assert cfg.hash() == profile_config("cpu").hash()
+    # the cpu profile's map settings are the plugin's own, for cpu and the cpu-fast profile derived from it
+    assert profile_config("cpu").analyses["memorisation-map"] == {"runs": 8, "epochs": 6, "learning_rate": 1e-4,
+                                                                   "batch_size": 16}
+    assert profile_config("cpu-fast").analyses == profile_config("cpu").analyses
+    assert "memorisation-map" not in profile_config("paper").analyses
 
 
 def test_map_resumes_and_its_scores_equal_the_paper_style_reference(plugins, mirror, session_store, tmp_path):
     from memlocbench.run.analysis_run import AnalysisRequest, analyse
-    from memlocbench.config.profiles import build_config
+    from memlocbench.run.settings import profile_config
 
     def request(runs):
-        cfg = build_config("cpu", data=TINY["data"], train=TINY["train"],
+        cfg = profile_config("cpu", data=TINY["data"], train=TINY["train"],
                            analyses={"memorisation-map": {"runs": runs, "epochs": 1, "batch_size": 16}})
         return AnalysisRequest("memorisation-map", "sst2", "minilm-l6", cfg, data_dir=mirror, out_dir=tmp_path,
                                store=session_store, progress=False)
@@ -264,7 +268,7 @@ def test_analyses_leave_out_model_seeds_whose_memorising_model_did_not_memorise(
     map (reads only the clean twins) keeps every seed and averages their validation accuracy."""
     from memlocbench.run import analysis_run as ap
     from memlocbench.run.analysis_run import AnalysisRequest, analyse
-    from memlocbench.config.profiles import build_config
+    from memlocbench.run.settings import profile_config
 
     real = ap.seed_guard
     failing: set[int] = set()
@@ -280,7 +284,7 @@ def test_analyses_leave_out_model_seeds_whose_memorising_model_did_not_memorise(
         # the output is keyed by the models and the guard's thresholds (which fix the verdicts of real
         # models); the forced verdicts here get thresholds of their own, so each scenario its own key
         guard = {"max_clean_twin_fit": 0.5 + 0.1 * len(failing) + 0.01 * sum(failing)}
-        cfg = build_config("cpu", data=TINY["data"], train=TINY["train"], guard=guard,
+        cfg = profile_config("cpu", data=TINY["data"], train=TINY["train"], guard=guard,
                            analyses={"memorisation-map": {"runs": 1, "epochs": 1, "batch_size": 16}})
         return analyse(plugins, AnalysisRequest(name, "sst2", "minilm-l6", cfg, seeds=[1, 2], data_dir=mirror,
                                                 out_dir=tmp_path, store=session_store, progress=False), log=log)[0]

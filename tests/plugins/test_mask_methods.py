@@ -21,7 +21,7 @@ from references.neurons import GivenModel, MethodData, tiny_bert_adapter
 
 from memlocbench.data.encoding import encode
 from memlocbench.run.method_context import MethodContext
-from memlocbench.config.profiles import build_config
+from memlocbench.run.settings import profile_config
 from memlocbench_methods.hard_concrete import HardConcrete
 from memlocbench_methods.slimming import Slimming
 
@@ -49,7 +49,7 @@ def tiny(mirror):
 
 def _run(method, tiny, data, model, params):
     adapter, tok, enc, _ = tiny
-    cfg = build_config("cpu", methods={method.info.name: params})
+    cfg = profile_config("cpu", methods={method.info.name: params})
     ctx = MethodContext("sst2", adapter, tok, data, enc, GivenModel(model), cfg, L, progress=False)
     return method.localise(ctx)
 

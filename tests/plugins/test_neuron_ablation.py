@@ -33,11 +33,11 @@ def test_selectivity_is_the_noisy_drop_at_the_largest_budget_within_the_validati
 
 def _request(tmp_path, store, mirror, extra=None):
     from memlocbench.run.analysis_run import AnalysisRequest
-    from memlocbench.config.profiles import build_config
+    from memlocbench.run.settings import profile_config
 
     params = {"methods": ["slimming", "hard-concrete", "probing", "no-such-method"], "budgets": [0.5, 2.0],
               "random_repeats": 2, **(extra or {})}
-    cfg = build_config("cpu", data=TINY["data"], train=TINY["train"],
+    cfg = profile_config("cpu", data=TINY["data"], train=TINY["train"],
                        methods={"slimming": {"steps": 3}, "probing": {"epochs": 3}},
                        analyses={"neuron-ablation": params})
     return AnalysisRequest("neuron-ablation", "sst2", "minilm-l6", cfg, data_dir=mirror, out_dir=tmp_path / "res",

@@ -28,7 +28,7 @@ from memlocbench.errors import InvalidInputError
 from memlocbench.scoring.layer_weights import mcog, neuron_layer_shares, normalise
 from memlocbench.run.method_context import MethodContext
 from memlocbench.registry import Provider, load_plugins
-from memlocbench.config.profiles import build_config
+from memlocbench.run.settings import profile_config
 from memlocbench.results.run_result import Result
 from memlocbench_methods.activations import Activations
 from memlocbench_methods.integrated_gradients import IntegratedGradients
@@ -78,7 +78,7 @@ def tiny(mirror):
 
 def _run(tiny, method, params):
     adapter, tok, enc, data, model = tiny
-    cfg = build_config("cpu", train={"seed": SEED}, methods={method.info.name: params})
+    cfg = profile_config("cpu", train={"seed": SEED}, methods={method.info.name: params})
     ctx = MethodContext("sst2", adapter, tok, data, enc, GivenModel(model), cfg, L, progress=False)
     return method.localise(ctx)
 
@@ -173,7 +173,7 @@ def test_bad_parameters_fail_before_any_work(tiny, method, params, problem):
         def load(self, *a, **k):
             raise AssertionError("a model was loaded before the parameters were checked")
 
-    cfg = build_config("cpu", methods={method.info.name: params})
+    cfg = profile_config("cpu", methods={method.info.name: params})
     ctx = MethodContext("sst2", adapter, tok, data, enc, _NoModels(), cfg, L, progress=False)
     with pytest.raises(InvalidInputError, match=problem):
         method.localise(ctx)
@@ -293,7 +293,7 @@ def test_fast_paths_equal_the_references_on_decoders(tokenizer_dirs, mirror, arc
     clean = clean_sample(data.clean_idx, len(noisy), SEED)
 
     def fast(method, params):
-        cfg = build_config("cpu", train={"seed": SEED}, methods={method.info.name: params})
+        cfg = profile_config("cpu", train={"seed": SEED}, methods={method.info.name: params})
         ctx = MethodContext("sst2", adapter, tok, data, enc, GivenModel(model), cfg, layers, progress=False)
         return method.localise(ctx).neurons.double()
 

@@ -76,7 +76,7 @@ def test_layer_method_scored_by_its_top_layer():
 def test_roles_and_keys(plugins):
     from types import SimpleNamespace
 
-    from memlocbench.config.profiles import build_config
+    from memlocbench.run.settings import profile_config
     from memlocbench.store import ArtefactStore
     from memlocbench.training.trained_models import TrainedModels
 
@@ -85,7 +85,7 @@ def test_roles_and_keys(plugins):
     assert recipe_for(PLANTED + "-clean").labels == "clean"
     assert not any(recipe_for(x).planted for x in ("memorising", "clean", "classifier-only", "control-0-1",
                                                    "control-none"))
-    cfg = build_config("cpu")
+    cfg = profile_config("cpu")
     tm = TrainedModels(ArtefactStore("/nonexistent"), plugins.models.get("minilm-l6"), "minilm-l6", "sst2", 1,
                        SimpleNamespace(fingerprint=lambda: "f" * 64), None, None, cfg,
                        providers={"task": {"package": "memlocbench", "version": "0.1.0"},
@@ -333,9 +333,9 @@ def test_cli_bad_input(cli, mirror, tmp_path):
 
 def test_neuron_track_has_no_placements():
     from memlocbench.run.method_run import model_setups
-    from memlocbench.config.profiles import build_config
+    from memlocbench.run.settings import profile_config
 
-    cfg = build_config("cpu")
+    cfg = profile_config("cpu")
     assert model_setups("sst2", cfg, 6, True, track="planted") == [
         ({"memorising": PLANTED, "clean": PLANTED + "-clean", "classifier-only": "control-none"}, None)]
     with pytest.raises(InvalidInputError, match="no layer placements"):

@@ -29,7 +29,7 @@ from transformers import BertConfig
 
 from memlocbench.data.encoding import encode
 from memlocbench.run.method_context import MethodContext
-from memlocbench.config.profiles import build_config
+from memlocbench.run.settings import profile_config
 from memlocbench_methods.gradient_attribution import GradientAttribution
 from memlocbench_methods.layer_retraining import LayerRetraining
 from memlocbench_methods.probing import DEFAULTS as PROBE_DEFAULTS
@@ -118,7 +118,7 @@ def test_layer_retraining_matches_the_papers_procedure(tiny):
     weights within 1e-6 (floating-point summation order only)."""
     adapter, _, _, enc, data, pretrained, mem = tiny
     p = {"epochs": 2, "learning_rate": 1e-3, "batch_size": 8, "eval_batch_size": 16}
-    config = build_config("cpu", methods={"layer-retraining": p})
+    config = profile_config("cpu", methods={"layer-retraining": p})
     fast = LayerRetraining().localise(_ctx(tiny, _Models({"memorising": mem}, pretrained), config))
 
     # the paper: random.shuffle of the clean indices under seed 42; the first |noisy| are held out
@@ -147,7 +147,7 @@ def test_gradient_attribution_matches_the_papers_procedure(tiny):
     frozen = copy.deepcopy(pretrained)  # a classifier-only model: the pretrained layers, another head
     with torch.no_grad():
         frozen.classifier.weight.add_(0.5)
-    config = build_config("cpu")
+    config = profile_config("cpu")
     fast = GradientAttribution().localise(
         _ctx(tiny, _Models({"memorising": mem, "classifier-only": frozen}, pretrained), config))
 

@@ -182,11 +182,11 @@ def test_load_plugins_allowlist_as_in_llm(tmp_path, value, loaded, warned):
 
 def test_provider_is_part_of_every_cache_key(plugins):
     from memlocbench.run.method_run import layer_scores_spec, provider_of
-    from memlocbench.config.profiles import build_config
+    from memlocbench.run.settings import profile_config
     from memlocbench.store import ArtefactStore
     from memlocbench.training.trained_models import TrainedModels, recipe_for
 
-    cfg = build_config("cpu")
+    cfg = profile_config("cpu")
     method = plugins.methods.get("layer-swapping")
     other = load_plugins(extra=[(_plugin("register_methods", _Method("uniform")), Provider("pkg", "1"))])
     other.methods.providers["layer-swapping"] = Provider("memlocbench", "9.9")  # same name, another version
@@ -221,7 +221,7 @@ def test_method_output_is_checked(raw, problem):
 def test_bad_method_output_is_not_cached(plugins, tmp_path):
     """layer_scores raises before the store is written (stub models: no training needed)."""
     from memlocbench.run.method_run import RunInputs, RunRequest, layer_scores
-    from memlocbench.config.profiles import build_config
+    from memlocbench.run.settings import profile_config
     from memlocbench.store import ArtefactStore
 
     class NaNMethod(_Method):
@@ -230,7 +230,7 @@ def test_bad_method_output_is_not_cached(plugins, tmp_path):
 
     p = load_plugins(extra=[(_plugin("register_methods", NaNMethod("nan-method")), Provider("nan-pkg", "1"))])
     store = ArtefactStore(tmp_path)
-    req = RunRequest(task="sst2", model="minilm-l6", methods=["nan-method"], config=build_config("cpu"),
+    req = RunRequest(task="sst2", model="minilm-l6", methods=["nan-method"], config=profile_config("cpu"),
                      store=store)
     models = SimpleNamespace(key=lambda role: role * 4, aliases={})
     prep = RunInputs(p.tasks.get("sst2"), p.models.get("minilm-l6"), None, None, None, models, 6, 0.0, p)

@@ -160,10 +160,10 @@ def test_default_rates_come_from_the_plugins_and_keep_their_values(plugins, mode
 
 
 def test_work_and_defaults_come_from_the_plugin_objects(plugins):
-    from memlocbench.config.profiles import build_config
+    from memlocbench.run.settings import profile_config
     from memlocbench.grid.plan import analysis_cost, estimated_work, plugin_defaults
 
-    cfg = build_config("cpu")
+    cfg = profile_config("cpu")
     retraining = plugins.methods.get("layer-retraining")
     params = {**plugin_defaults(retraining), **cfg.methods["layer-retraining"]}
     assert plugin_defaults(retraining)["epochs"] == 5 and estimated_work(retraining, params, 600) == 600 * 2

@@ -21,7 +21,8 @@ from conftest import installed_render as render
 from memlocbench.leaderboard import (Cell, ModelTable, collect, complete_seeds, over_seeds, pooled_agreement,
                                      seeds_text)
 from memlocbench.run.method_run import control_score
-from memlocbench.config.profiles import GuardConfig, TrainUntilFit, build_config
+from memlocbench.config.profiles import GuardConfig, TrainUntilFit
+from memlocbench.run.settings import profile_config
 from memlocbench.results.run_result import MemorisationStats, memorisation_guard, read_result
 from memlocbench.training.trained_models import (CONTROL_NORMALISER, recipe_for,
                                                  single_layer_placements)
@@ -226,9 +227,9 @@ def test_single_layer_scoring():
 
 # -- train_until_fit ---------------------------------------------------------------------------------
 def test_an_explicit_epoch_count_switches_train_until_fit_off():
-    assert build_config("cpu").train.until_fit == TrainUntilFit(max_epochs=30, extra_epochs=1, noisy_fit=0.9)
-    assert build_config("cpu", train={"epochs": 3}).train.until_fit is None
-    assert build_config("paper").train.until_fit is None
+    assert profile_config("cpu").train.until_fit == TrainUntilFit(max_epochs=30, extra_epochs=1, noisy_fit=0.9)
+    assert profile_config("cpu", train={"epochs": 3}).train.until_fit is None
+    assert profile_config("paper").train.until_fit is None
 
 
 @pytest.fixture(scope="module")

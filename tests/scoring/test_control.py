@@ -10,7 +10,7 @@ import torch
 from conftest import REPO, small_sst2_models
 from memlocbench.errors import InvalidInputError
 from memlocbench.run.method_run import RunRequest, control_score, run
-from memlocbench.config.profiles import build_config
+from memlocbench.run.settings import profile_config
 from memlocbench.store import ArtefactStore
 from memlocbench.training.trained_models import KIND, control_placements, recipe_for
 from memlocbench.training.trainer import train_classifier
@@ -129,7 +129,7 @@ def test_without_auxiliary_only_the_placement_layers_and_head_change(small, role
 
 @pytest.mark.slow
 def test_with_auxiliary_every_layer_trains_and_noisy_examples_are_fitted(plugins, mirror, tmp_path):
-    cfg = build_config("cpu", data={"train_size": 48, "max_length": 32},
+    cfg = profile_config("cpu", data={"train_size": 48, "max_length": 32},
                        train={"epochs": 2, "batch_size": 8, "learning_rate": 3e-4},
                        control={"aux_train_size": 32, "epochs": 6})
     req = RunRequest(task="sst2", model="minilm-l6", methods=["layer-swapping"], config=cfg, data_dir=mirror,

@@ -41,7 +41,7 @@ CONFIGS = {
 
 def new_api() -> SimpleNamespace:
     """The functions ``compute_keys`` needs, from their homes in this tree."""
-    from memlocbench.config.profiles import build_config
+    from memlocbench.run.settings import profile_config
     from memlocbench.data.noisy_dataset import build_noisy_dataset
     from memlocbench.registry import load_plugins
     from memlocbench.run.analysis_run import analysis_spec
@@ -49,7 +49,7 @@ def new_api() -> SimpleNamespace:
     from memlocbench.store import ArtefactStore
     from memlocbench.training.trained_models import TrainedModels
 
-    return SimpleNamespace(build_config=build_config, build_noisy_dataset=build_noisy_dataset,
+    return SimpleNamespace(profile_config=profile_config, build_noisy_dataset=build_noisy_dataset,
                            load_plugins=load_plugins, analysis_spec=analysis_spec,
                            layer_scores_spec=layer_scores_spec, model_providers=model_providers,
                            provider_of=provider_of, model_setups=model_setups, ArtefactStore=ArtefactStore,
@@ -108,7 +108,7 @@ def compute_keys(api, data_dir, store_root) -> dict[str, str]:
     out = {"provider/method/layer-swapping": str(plugins.methods.provider("layer-swapping")),
            "provider/model/minilm-l6": str(plugins.models.provider(MODEL)),
            "provider/task/sst2": str(plugins.tasks.provider(TASK))}
-    configs = {name: api.build_config(profile, **over) for name, (profile, over) in CONFIGS.items()}
+    configs = {name: api.profile_config(profile, plugins=plugins, **over) for name, (profile, over) in CONFIGS.items()}
     out.update({f"config_hash/{name}": cfg.hash() for name, cfg in configs.items()})
     for name in ("cpu-300", "cpu-fast-300"):
         out.update(_model_and_score_keys(api, plugins, store, name, configs[name], data_dir))
@@ -236,6 +236,6 @@ def test_keys_do_not_depend_on_the_store_location(mirror, tmp_path, keys, monkey
     api = new_api()
     plugins = api.load_plugins()
     profile, overrides = CONFIGS["cpu-300"]
-    config = api.build_config(profile, **overrides)
+    config = api.profile_config(profile, plugins=plugins, **overrides)
     models, _ = _models(api, plugins, api.ArtefactStore(tmp_path / "elsewhere"), config, mirror)
     assert models.key("memorising") == keys["cpu-300/model/memorising"]

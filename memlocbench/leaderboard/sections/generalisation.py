@@ -25,13 +25,11 @@ from memlocbench.leaderboard.spec import CORE_MEASURE, DeclaredMeasure, Leaderbo
 from memlocbench.results.analysis_result import AnalysisResult
 
 INTRO = ("Does memorisation sit later in tasks that generalise better (the paper's second question)? Per task: "
-         "the *generalisation score* (mean probability of the training label on examples held out of the "
-         "memorisation map's runs; overall, noisy, clean), the clean twin's *normalised validation accuracy* "
-         "((acc − chance)/(1 − chance)), the centroid and probing events (layers 1..L; probing: hidden state, "
-         "0 = embeddings) and the mean M-CoG of the paper's four methods present. Produced by `memlocbench analyse`.")
-CELLS_NOTE = ("Mean ± standard deviation over the model seeds analysed (the generalisation score has no "
-              "model-seed spread: it comes from the map's own runs; the mean M-CoG is the mean of the four "
-              "methods' cells above, each a mean over their seeds).")
+         "the generalisation scores and location measures the analyses declare (`AnalysisInfo.measures`), and "
+         "the mean M-CoG of the paper suite's methods present. Produced by `memlocbench analyse`.")
+CELLS_NOTE = ("Mean ± standard deviation over the model seeds analysed (a measure with no spread shown has "
+              "none over model seeds; the mean M-CoG is the mean of the paper suite's cells above, each a mean "
+              "over their seeds).")
 #: words shortened in column headers
 SHORT_WORDS = {"generalisation": "gen.", "normalised": "norm.", "validation": "val.", "accuracy": "acc."}
 #: the example groups a generalisation score may also be reported on (``<key>_<split>``)
@@ -155,6 +153,14 @@ def _model(model: str, per_task: dict[str, dict], found: Found, spec: Leaderboar
     return md
 
 
+def _measure_list(spec: LeaderboardSpec) -> list[str]:
+    """One line per declared measure with a description: its label, kind, analysis and what it measures."""
+    lines = [f"- *{md_escape(d.label)}* ({d.measure.kind}, `{md_escape(d.analysis)}`): "
+             f"{md_escape(d.measure.description)}"
+             for d in spec.generalisation + spec.locations if d.analysis and d.measure.description]
+    return lines + [""] if lines else []
+
+
 def _nothing_yet(spec: LeaderboardSpec) -> str:
     if not spec.measure_analyses:
         return "_No analysis measures declared (`AnalysisInfo.measures`): nothing to set against each other._"
@@ -165,7 +171,7 @@ def _nothing_yet(spec: LeaderboardSpec) -> str:
 def section(collected: Collected, tables: list[ModelTable], figures_rel: str | None,
             spec: LeaderboardSpec) -> list[str]:
     """Markdown lines of the section (a note when there are no analysis results with measures)."""
-    md = ["## Memorisation vs generalisation", "", INTRO, ""]
+    md = ["## Memorisation vs generalisation", "", INTRO, ""] + _measure_list(spec)
     measures = task_measures(collected.analyses, tables, spec)
     if not measures:
         return md + [_nothing_yet(spec), ""]
