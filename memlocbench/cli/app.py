@@ -49,3 +49,8 @@ class _Group(click.Group):
 @click.version_option(__version__, prog_name="memlocbench")
 def main() -> None:
     """Where in a trained network does memorisation live? (Dankers & Titov, 2024)"""
+
+
+from memlocbench.cli.schema import schema  # noqa: E402 (a standalone command, added to the group here)
+
+main.add_command(schema)

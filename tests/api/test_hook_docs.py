@@ -1,8 +1,10 @@
 """docs/plugins.md, the hook reference, stays complete and accurate (in the manner of datasette's
 ``test_plugin_hooks_are_documented``): every hook spec has a section with its signature and a test that
-implements it; every member of every plugin protocol (the optional ones its docstring names included)
-and every field of the metadata records is mentioned in its hook's section; the examples import only
-``memlocbench.api``, register without a warning, and do what the page says."""
+implements it; every method of every plugin protocol (the optional ones its docstring names as calls
+included) has a section of its own, headed by its call as the protocol declares it; every member of every
+plugin protocol and every field of the metadata records is mentioned in its hook's section; the examples
+import only ``memlocbench.api`` (and ``memlocbench.testing``), register without a warning, and do what the
+page says; and the documentation site's pages link only what exists."""
 
 from __future__ import annotations
 
@@ -70,6 +72,24 @@ def _optional_members(protocol: type) -> set[str]:
     return {n for n in names if not hasattr(builtins, n)}
 
 
+def _methods(protocol: type) -> dict[str, str]:
+    """A protocol's methods, each with its call as declared: the required ones from their signatures
+    (``load(data_dir, seed, separator)``), the optional ones as the protocol's docstring writes them
+    (``ffn_projections(model)``)."""
+    calls = {}
+    for name, obj in vars(protocol).items():
+        if not name.startswith("_") and callable(obj):
+            args = [a for a in inspect.signature(obj).parameters if a != "self"]
+            calls[name] = f"{name}({', '.join(args)})"
+    for name, args in re.findall(r"``([a-z_][a-z0-9_]*)\(([^)]*)\)", inspect.getdoc(protocol) or ""):
+        calls.setdefault(name, f"{name}({args})")
+    return calls
+
+
+def _headings(text: str) -> list[str]:
+    return re.findall(r"^#{3,} (.*)$", text, re.M)
+
+
 def _members(protocol: type) -> set[str]:
     required = {n for n in vars(protocol) if not n.startswith("_") and callable(vars(protocol)[n])}
     return required | set(protocol.__annotations__) | _optional_members(protocol)
@@ -109,11 +129,44 @@ def test_every_hook_is_implemented_by_a_test(hook):
 def test_every_protocol_member_and_record_field_is_in_its_hooks_section(hook):
     protocol, records = CONTRACTS[hook]
     section = _section(hook)
-    missing = sorted(m for m in _members(protocol) if f"`{m}" not in section)
+    missing = sorted(m for m in _members(protocol) if not re.search(rf"`({protocol.__name__}\.)?{m}\b", section))
     assert not missing, f"{protocol.__name__} members not mentioned in the section of {hook}: {missing}"
     for record in records:
         missing = [f for f in _fields(record) if not re.search(rf"`{f}\b", section)]
         assert not missing, f"{record.__name__} fields not mentioned in the section of {hook}: {missing}"
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_protocol_method_has_a_section_headed_by_its_call(hook):
+    """Each method of the hook's protocol, required or optional, is a subsection of the hook's section,
+    headed by its call as the protocol declares it (so the page cannot drift from the signatures), and
+    says something under its heading."""
+    protocol, _ = CONTRACTS[hook]
+    section = _section(hook)
+    for name, call in _methods(protocol).items():
+        heading = next((h for h in _headings(section) if f"`{protocol.__name__}.{call}" in h), None)
+        assert heading, f"the section of {hook} has no heading naming `{protocol.__name__}.{call}`"
+        body = section.split(heading, 1)[1].split("\n#", 1)[0]
+        assert len(body.split()) >= 10, f"the section `{protocol.__name__}.{call}` says next to nothing"
+
+
+def test_the_protocols_methods_are_found():
+    """``_methods`` really finds them (else the previous test would check little)."""
+    assert _methods(protocols.Task) == {"load": "load(data_dir, seed, separator)"}
+    assert {"load_model", "parameter_group", "sentence_representation", "ffn_projections"} <= set(_methods(protocols.ModelAdapter))
+    assert _methods(protocols.ModelAdapter)["ffn_projections"] == "ffn_projections(model)"
+    assert set(_methods(protocols.LocalisationMethod)) == {"localise", "estimate_work"}
+    assert set(_methods(protocols.Analysis)) == {"analyse", "recheck", "estimate_work"}
+    assert _methods(protocols.Executor) == {"execute": "execute(units, options, report)"}
+
+
+def test_the_page_is_in_the_site_and_links_only_existing_pages():
+    """docs/plugins.md is a page of the documentation site (mkdocs.yml), and its links within the site
+    name pages that exist."""
+    config = (REPO / "mkdocs.yml").read_text(encoding="utf-8")
+    assert re.search(r"^\s+- [^\n]*: plugins\.md$", config, re.M)
+    for target in re.findall(r"\]\(([a-z0-9_./-]+\.md)(?:#[^)]*)?\)", _text()):
+        assert (DOCS.parent / target).is_file(), f"docs/plugins.md links {target}, which does not exist"
 
 
 def test_the_optional_members_are_found_in_the_protocols_docstrings():
