@@ -5,6 +5,25 @@ from __future__ import annotations
 import difflib
 
 
+def plural(noun: str) -> str:
+    """``analysis`` -> ``analyses``, ``task`` -> ``tasks``: the plural of a plugin kind in a message."""
+    return noun[:-2] + "es" if noun.endswith("is") else noun + "s"
+
+
+def suggest(name: str, valid: list[str]) -> str | None:
+    """The valid name closest to ``name``, ignoring case and ``-``/``_``/``.`` (``SST2`` -> ``sst2``,
+    ``layer_swapping`` -> ``layer-swapping``); None when nothing is close."""
+    def norm(s: str) -> str:
+        return "".join(ch for ch in s.casefold() if ch not in "-_. ")
+
+    exact = [v for v in valid if norm(v) == norm(name)]
+    if exact:
+        return exact[0]
+    by_norm = {norm(v): v for v in valid}
+    close = difflib.get_close_matches(norm(name), list(by_norm), n=1, cutoff=0.5)
+    return by_norm[close[0]] if close else None
+
+
 class MemlocbenchWarning(UserWarning):
     """Base class of the warnings the CLI prints as one ``warning: ...`` line."""
 
@@ -26,12 +45,11 @@ class UnknownNameError(MemlocbenchError):
 
     def __init__(self, kind: str, name: str, valid: list[str]):
         self.kind, self.name, self.valid = kind, name, sorted(valid)
-        close = difflib.get_close_matches(name, self.valid, n=1, cutoff=0.5)
-        self.suggestion = close[0] if close else None
+        self.suggestion = suggest(name, self.valid)
         msg = f"unknown {kind} {name!r}."
         if self.suggestion:
             msg += f" Did you mean {self.suggestion!r}?"
-        msg += f" Valid {kind}s: {', '.join(self.valid) or '(none registered)'}."
+        msg += f" Valid {plural(kind)}: {', '.join(self.valid) or '(none registered)'}."
         super().__init__(msg)
 
 
@@ -74,3 +92,29 @@ class InvalidDataError(MemlocbenchError):
 
 class MethodOutputError(MemlocbenchError):
     """A localisation method returned weights or details the benchmark cannot use."""
+
+
+class StoreWriteError(MemlocbenchError):
+    """The artefact store could not be written (disk full, read-only, a path in the way)."""
+
+    def __init__(self, root, what: str, exc: OSError):
+        self.root, self.what = root, what
+        super().__init__(f"could not write {what} to the artefact store at {root}: "
+                         f"{exc.strerror or type(exc).__name__} ({exc.filename or root}). Free space, "
+                         f"make it writable, or choose another store with --cache-dir / $MEMLOCBENCH_CACHE_DIR; "
+                         f"nothing partial was kept")
+
+
+class NotARegularFileError(MemlocbenchError):
+    """A path that should be an ordinary file is a FIFO, device, folder or dangling link, or too large."""
+
+    exit_code = 2
+
+
+class AnalysisOutputError(MemlocbenchError):
+    """An analysis returned a summary or details the benchmark cannot use (nothing is cached)."""
+
+
+class PluginFailedError(MemlocbenchError):
+    """A plugin's code (a method's ``localise``, an analysis' ``analyse``, ...) raised an exception, or
+    called ``sys.exit``; the message names the plugin, its package and where it raised."""

@@ -28,3 +28,24 @@ def path_inside(folder: Path, filename: str) -> Path:
     if Path(filename).name != filename or path.resolve().parent != folder.resolve():
         raise InvalidInputError(f"refusing to write {filename!r}: it would not lie directly inside {folder}")
     return path
+
+
+def display_name_problem(name: str) -> str | None:
+    """Why a free-text display name (a submission's ``--name``) could pass for another or hide text, or
+    None: control characters (C0, C1), format characters such as bidi overrides and zero-width joiners
+    (Unicode category Cf), and letters from more than one script in one name (a Cyrillic 'а' in a Latin
+    'Lab' is a homoglyph). Names in one script, accents included, are fine."""
+    import unicodedata
+
+    for ch in name:
+        category = unicodedata.category(ch)
+        if category in ("Cc", "Cf", "Co", "Cs", "Cn"):
+            return f"it contains the invisible or control character U+{ord(ch):04X}"
+    scripts = set()
+    for ch in name:
+        if ch.isalpha():
+            word = unicodedata.name(ch, "UNKNOWN").split(" ")[0]
+            scripts.add("CJK" if word in ("CJK", "HIRAGANA", "KATAKANA") else word)
+    if len(scripts) > 1:
+        return f"it mixes letters of several scripts ({', '.join(sorted(scripts)).lower()}), so it could pass for another name"
+    return None

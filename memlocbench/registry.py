@@ -300,7 +300,7 @@ def _impostors(entries: list[_Entry], failures: list[str]) -> set[str]:
     for spec, name, _, prov in entries:
         if prov.package != BUILTIN_PACKAGE and (spec.kind, name) in builtin:
             impostors.add(prov.package)
-            _warn(f"error: package {prov} registers the {spec.kind} {name!r}, which the built-in package "
+            _warn(f"package {prov} registers the {spec.kind} {name!r}, which the built-in package "
                   f"{builtin[spec.kind, name]} provides; built-in names cannot be taken over, so every "
                   f"plugin of package {prov.package} was rejected", failures)
     return impostors

@@ -7,13 +7,16 @@ determines the artefact, so an identical request finds it and recomputes nothing
 Guarantees:
 
 * **Atomic entries.** An entry is written into a temporary sibling folder
-  ``.tmp-<key>-<pid>-<random>`` and renamed into place in one step; an interrupted write leaves no
-  entry. Temporary folders whose owning process is dead are swept on the next ``put`` (those of
-  another host, or of an older memlocbench without the pid in the name, after 6 hours).
+  ``.tmp-<key>-<host>-<pid>-<random>`` and renamed into place in one step; an interrupted write leaves
+  no entry. Temporary folders of this host whose owning process is dead are swept on the next ``put``
+  or first look (those of another host, or unattributable, after 6 hours). A write that fails (disk
+  full, read-only store) is a ``StoreWriteError`` naming the store, and leaves nothing behind.
 * **Integrity.** Every read is checked against the manifest's digests. An entry that is corrupt,
   truncated, missing a file or has no manifest (written by memlocbench < 0.2, before digests) is
   moved to ``<root>/quarantine/<kind>/<key>-<timestamp>`` with a :class:`StoreWarning` naming it,
-  and counts as absent, so the caller recomputes it.
+  and counts as absent, so the caller recomputes it. So is an entry whose ``meta.json`` records the
+  spec of another key (copied or renamed), and a file, FIFO or link in place of an entry or its files
+  (never read: ``memlocbench.files.read_regular_file``).
 * **Concurrent writers.** If another process commits the same key first, ``put`` keeps theirs,
   removes its own temporary folder and returns the committed entry.
 
@@ -39,8 +42,10 @@ from platformdirs import user_cache_dir
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save_file
 
-from memlocbench.errors import CorruptEntryError, StoreWarning
+from memlocbench.errors import (CorruptEntryError, InvalidInputError, NotARegularFileError, StoreWarning,
+                                StoreWriteError)
 from memlocbench.config.profiles import config_hash
+from memlocbench.files import read_regular_file
 
 CACHE_ENV = "MEMLOCBENCH_CACHE_DIR"
 MANIFEST = "manifest.json"
@@ -48,7 +53,15 @@ MANIFEST_FORMAT = 1
 QUARANTINE = "quarantine"
 #: temporary folders that cannot be attributed to a live local process are removed after this long
 _STALE_TMP_SECONDS = 6 * 3600
-_HOST_FILE = ".owner-host"
+_HOST_FILE = ".owner-host"  # the host of a temporary folder, in folders named by older versions
+#: a manifest lists a few digests: anything larger is not one
+_MAX_MANIFEST_BYTES = 1024 * 1024
+
+
+def _host_id(host: str | None = None) -> str:
+    """Eight hex digits naming this machine in temporary folder names (so a sweep can attribute a folder
+    whose writer was killed before it wrote anything)."""
+    return hashlib.sha256((host or socket.gethostname()).encode()).hexdigest()[:8]
 
 
 def default_cache_dir() -> Path:
@@ -108,11 +121,13 @@ class ArtefactStore:
     def _manifest(self, entry: Path) -> dict[str, str]:
         """The recorded digests of an entry; raises CorruptEntryError if absent or malformed."""
         try:
-            data = json.loads((entry / MANIFEST).read_bytes())
+            data = json.loads(read_regular_file(entry / MANIFEST, _MAX_MANIFEST_BYTES))
         except FileNotFoundError:
             raise CorruptEntryError(entry, "no manifest.json (written before memlocbench recorded digests, "
                                            "or damaged)") from None
-        except (OSError, ValueError) as exc:
+        except NotARegularFileError as exc:
+            raise CorruptEntryError(entry, f"unreadable manifest.json ({exc})") from None
+        except (OSError, ValueError, RecursionError) as exc:
             raise CorruptEntryError(entry, f"unreadable manifest.json ({type(exc).__name__}: {exc})") from None
         files = data.get("files") if isinstance(data, dict) else None
         if (not isinstance(files, dict) or "meta.json" not in files
@@ -126,10 +141,10 @@ class ArtefactStore:
         if name not in files:
             raise CorruptEntryError(entry, f"{name} is not recorded in manifest.json")
         try:
-            data = (entry / name).read_bytes()
+            data = read_regular_file(entry / name, max_bytes=None)
         except FileNotFoundError:
             raise CorruptEntryError(entry, f"{name} is missing") from None
-        except OSError as exc:
+        except (OSError, NotARegularFileError) as exc:
             raise CorruptEntryError(entry, f"{name} is unreadable ({exc})") from None
         if _sha256(data) != files[name]:
             raise CorruptEntryError(entry, f"{name} does not match its sha256 digest (modified or truncated)")
@@ -148,11 +163,23 @@ class ArtefactStore:
         files = self._manifest(entry)
         for name in files:
             self._read_verified(entry, name, files)
-        try:
-            json.loads(self._read_verified(entry, "meta.json", files))
-        except ValueError as exc:
-            raise CorruptEntryError(entry, f"meta.json is not valid JSON ({exc})") from None
+        self._parse_meta(entry, key, self._read_verified(entry, "meta.json", files))
         self._verified[entry] = self._stats(entry, files)
+
+    @staticmethod
+    def _parse_meta(entry: Path, key: str, data: bytes) -> dict[str, Any]:
+        """The metadata of entry ``key``: JSON, and, where it records the spec it was made from, a spec
+        whose key is ``key`` (an entry copied or renamed under another key is not served as that key)."""
+        try:
+            meta = json.loads(data)
+        except (ValueError, RecursionError) as exc:
+            raise CorruptEntryError(entry, f"meta.json is not valid JSON ({type(exc).__name__}: {exc})") from None
+        if isinstance(meta, dict) and isinstance(meta.get("spec"), dict):
+            actual = ArtefactStore.key(meta["spec"])
+            if actual != key:
+                raise CorruptEntryError(entry, f"its meta.json records the spec of key {actual[:16]}…, not of "
+                                               f"{key[:16]}… (copied or renamed from another entry)")
+        return meta
 
     def quarantine(self, kind: str, key: str, reason: str) -> Path | None:
         """Move an entry aside to ``<root>/quarantine/<kind>/<key>-<timestamp>``, warning with its name."""
@@ -173,6 +200,8 @@ class ArtefactStore:
         """True if the entry exists and verifies; a damaged entry is quarantined (then False)."""
         entry = self.path(kind, key)
         if not entry.is_dir():
+            if os.path.lexists(entry):  # a file or link where the entry's folder belongs
+                self.quarantine(kind, key, "a file or link, not an entry folder, is in its place")
             return False
         try:
             files = self._manifest(entry)
@@ -202,13 +231,16 @@ class ArtefactStore:
         now, host = time.time(), socket.gethostname()
         for tmp in kind_dir.glob(".tmp-*"):
             try:
-                parts = tmp.name.split("-")  # .tmp-<key16>-<pid>-<random>
-                pid = int(parts[2]) if len(parts) == 4 and parts[2].isdigit() else None
-                try:
-                    owner_host = (tmp / _HOST_FILE).read_text(encoding="utf-8").strip()
-                except OSError:
-                    owner_host = None
-                if pid is not None and owner_host == host:
+                parts = tmp.name.split("-")  # .tmp-<key16>-<host8>-<pid>-<random> (older: no host part)
+                pid = int(parts[-2]) if len(parts) in (4, 5) and parts[-2].isdigit() else None
+                if len(parts) == 5:
+                    ours = parts[2] == _host_id(host)
+                else:
+                    try:
+                        ours = read_regular_file(tmp / _HOST_FILE, 4096).decode("utf-8", "replace").strip() == host
+                    except (OSError, NotARegularFileError):
+                        ours = False
+                if pid is not None and ours:
                     dead = pid != os.getpid() and not _pid_alive(pid)
                 else:
                     dead = now - tmp.stat().st_mtime > _STALE_TMP_SECONDS
@@ -223,27 +255,39 @@ class ArtefactStore:
 
         The entry is written completely into a temporary folder, then committed by one rename
         (``_commit``). If another process committed the same key first, its entry is kept and returned."""
-        kind_dir = self.root / kind
-        kind_dir.mkdir(parents=True, exist_ok=True)
-        self._sweep(kind_dir)
-        tmp = kind_dir / f".tmp-{key[:16]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        tmp.mkdir()
+        spec = meta.get("spec") if isinstance(meta, dict) else None
+        if isinstance(spec, dict) and self.key(spec) != key:
+            raise ValueError(f"store.put({kind!r}, {key[:16]}…): meta['spec'] hashes to another key")
         try:
-            self._write_entry(tmp, meta, tensors)
+            meta_bytes = json.dumps(meta, indent=2, sort_keys=True).encode("utf-8")
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputError(f"the metadata of store entry {kind}/{key[:16]}… is not storable as JSON: "
+                                    f"{exc} (keys must be strings)") from None
+        kind_dir = self.root / kind
+        tmp = kind_dir / f".tmp-{key[:16]}-{_host_id()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        try:
+            kind_dir.mkdir(parents=True, exist_ok=True)
+            self._sweep(kind_dir)
+            tmp.mkdir()
+        except OSError as exc:
+            raise StoreWriteError(self.root, f"{kind}/{key[:16]}…", exc) from exc
+        try:
+            self._write_entry(tmp, meta_bytes, tensors)
             return self._commit(kind, key, tmp)
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise StoreWriteError(self.root, f"{kind}/{key[:16]}…", exc) from exc
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
 
     @staticmethod
-    def _write_entry(tmp: Path, meta: dict[str, Any], tensors: dict[str, dict[str, torch.Tensor]] | None) -> None:
+    def _write_entry(tmp: Path, meta_bytes: bytes, tensors: dict[str, dict[str, torch.Tensor]] | None) -> None:
         """Write an entry's files and its manifest into the (uncommitted) temporary folder ``tmp``."""
-        (tmp / _HOST_FILE).write_text(socket.gethostname(), encoding="utf-8")
         digests: dict[str, str] = {}
         for name, state in (tensors or {}).items():
             save_file({k: v.detach().contiguous().cpu() for k, v in state.items()}, str(tmp / f"{name}.safetensors"))
             digests[f"{name}.safetensors"] = _sha256((tmp / f"{name}.safetensors").read_bytes())
-        meta_bytes = json.dumps(meta, indent=2, sort_keys=True).encode("utf-8")
         (tmp / "meta.json").write_bytes(meta_bytes)
         digests["meta.json"] = _sha256(meta_bytes)
         manifest = {"format": MANIFEST_FORMAT, "files": digests}
@@ -251,11 +295,9 @@ class ArtefactStore:
 
     def _commit(self, kind: str, key: str, tmp: Path) -> Path:
         """Rename the complete temporary folder ``tmp`` into place as the entry ``kind/key`` (one step);
-        if another process committed the key first, keep theirs and remove ``tmp``. The owner-host
-        file goes only after the rename, so that a writer killed before it leaves a folder the next
-        sweep can attribute to a dead process."""
+        if another process committed the key first, keep theirs and remove ``tmp``."""
         final = self.path(kind, key)
-        if final.exists() and self._check(kind, key):  # another process finished first: keep theirs
+        if os.path.lexists(final) and self._check(kind, key):  # another process finished first: keep theirs
             shutil.rmtree(tmp, ignore_errors=True)
             return final
         try:
@@ -265,7 +307,6 @@ class ArtefactStore:
                 raise
             shutil.rmtree(tmp, ignore_errors=True)  # lost the race to an identical entry: success
             return final
-        (final / _HOST_FILE).unlink(missing_ok=True)  # not a file of the entry (never in its manifest)
         return final
 
     # -- reading -----------------------------------------------------------------------------
@@ -280,13 +321,12 @@ class ArtefactStore:
 
     def meta(self, kind: str, key: str) -> dict[str, Any]:
         """An entry's JSON metadata, verified against its digest (CorruptEntryError, quarantined, if not)."""
-        try:
-            return json.loads(self._read(kind, key, "meta.json"))
-        except ValueError as exc:  # digest matched but not JSON: the manifest was forged along with it
-            entry = self.path(kind, key)
-            err = CorruptEntryError(entry, f"meta.json is not valid JSON ({exc})")
+        data = self._read(kind, key, "meta.json")
+        try:  # (a digest that matches bad JSON or a foreign spec: the manifest was forged along with it)
+            return self._parse_meta(self.path(kind, key), key, data)
+        except CorruptEntryError as err:
             err.quarantined = self.quarantine(kind, key, err.reason)
-            raise err from None
+            raise
 
     def tensors(self, kind: str, key: str, name: str) -> dict[str, torch.Tensor]:
         """An entry's tensor file ``name``, verified against its digest (CorruptEntryError, quarantined, if not)."""

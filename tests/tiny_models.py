@@ -101,3 +101,12 @@ class TinyModels:
         for a in self.adapters:
             register(a)
 
+
+
+def tiny_bert(name: str, hidden: int = 32, layers: int = 3) -> BertAdapter:
+    """A randomly initialised BERT of ``layers`` layers, ``hidden`` wide (2 x hidden neurons a layer),
+    with MiniLM's real tokenizer: for tests of the training loop, keys and weight-based methods."""
+    config = BertConfig(vocab_size=30522, num_hidden_layers=layers, num_attention_heads=4, hidden_size=hidden,
+                        intermediate_size=2 * hidden, max_position_embeddings=64)
+    return BertAdapter(name=name, hub_id=f"tests/{name}", description=f"tiny random bert ({name})", config=config,
+                       source=minilm_source)

@@ -44,11 +44,17 @@ def _grid_options(f):
         click.option("--executor-option", "executor_options", multiple=True, metavar="KEY=VALUE",
                      help="an option of the executor (VALUE as JSON where it parses, else a string), repeatable, "
                           "e.g. max_retries=3 for ray; an option it does not take fails with the ones it does"),
-        click.option("--ray-address", help="Ray cluster to join, e.g. auto or HOST:6379 [default: a local instance]"),
-        click.option("--max-retries", type=int, help="Ray: retries of a unit whose worker died [default: 2]"),
-        click.option("--cpus-per-unit", type=float, help="Ray: CPUs each unit asks for [default: 1]"),
+        click.option("--ray-address", help="Ray cluster to join, e.g. auto or HOST:6379 [default: a private local "
+                                           "instance, started for this grid; a running cluster is never joined "
+                                           "unless named here]"),
+        click.option("--max-retries", type=int, help="Ray: retries of a unit whose worker died, 0..100 [default: 2]"),
+        click.option("--cpus-per-unit", type=float, help="Ray: CPUs each unit asks for, 0.0001 up to what one node "
+                                                         "has [default: 1]"),
         click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]),
                      help="[default: cpu]; cuda: each Ray unit asks for one GPU"),
+        click.option("--threads", type=click.IntRange(1, 4096),
+                     help="torch threads per unit on a CPU, part of every key [default: the local executor: this "
+                          "machine's torch default, as `memlocbench run`; ray: --cpus-per-unit rounded down]"),
         click.option("--dry-run", is_flag=True, help="print the plan, what is done and the estimated remaining compute"),
         click.option("--quiet", is_flag=True, help="no progress bar"),
     ]
@@ -72,7 +78,9 @@ def grid(grid_file, dry_run, quiet, **flags) -> None:
         return
     report = run_grid(plugins, cfg, log=lambda msg: click.echo(msg, err=True), progress=not quiet)
     _print_report(report, cfg.out)
-    if report.count("failed"):
+    if report.count("failed") or report.not_written:
+        click.echo(f"grid: {len(report.not_written)} of {report.runs} planned run(s) wrote no result files, "
+                   f"{report.count('failed')} unit(s) failed (above)", err=True)
         sys.exit(1)
 
 
@@ -110,21 +118,47 @@ def _hours(seconds: float) -> str:
     return f"{seconds / 3600:,.1f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
 
 
+def _rate_source(source: dict[str, int] | None) -> str:
+    """Where a kind's pending estimate comes from: measured in this store, assumed, or both."""
+    if not source:
+        return "-"
+    measured = f"measured ({source['samples']} timed)" if source["measured"] else ""
+    assumed = "assumed" if source["assumed"] else ""
+    if measured and assumed:
+        return f"{source['measured']} {measured}, {source['assumed']} {assumed}"
+    return measured or assumed
+
+
 def _print_dry_run(d) -> None:
-    rows = [[cat, c["units"], c["done"], c["pending"], _hours(d.per_category.get(cat, 0.0))]
+    e = d.estimate
+    rows = [[cat, c["units"], c["done"], c["pending"], _rate_source(e.sources.get(cat)),
+             _hours(d.per_category.get(cat, 0.0))]
             for cat, c in d.counts.items()]
     total = {k: sum(c[k] for c in d.counts.values()) for k in ("units", "done", "pending")}
-    rows.append(["total", total["units"], total["done"], total["pending"], _hours(d.estimate.seconds)])
-    click.echo(tabulate(rows, headers=["unit kind", "units", "done", "pending", f"est. remaining ({d.device})"],
-                        tablefmt="github"))
-    e = d.estimate
+    rows.append(["total", total["units"], total["done"], total["pending"], "", _hours(e.seconds)])
+    click.echo(tabulate(rows, headers=["unit kind", "units", "done", "pending", "rates",
+                                       f"est. remaining ({d.device})"], tablefmt="github"))
     click.echo(f"\nestimated remaining compute: {_hours(e.seconds)} of {d.device} time "
                f"({'device-hours' if d.device == 'cuda' else 'on the 2-core reference machine'}); "
-               f"{e.measured_units} pending unit(s) from times measured in this store, "
-               f"{e.default_units} from the stated defaults (memlocbench/grid/estimate.py)"
+               f"{e.measured_units} pending unit(s) from rates measured in this store (timings/), "
+               f"{e.default_units} from assumed rates: stated reference rates scaled to each model's size, "
+               f"parameters x tokens per row (memlocbench/grid/estimate.py)"
                + (f"; {e.assumed_rows} with an assumed training size" if e.assumed_rows else "")
                + ". These are estimates.")
+    if e.default_units:
+        click.echo("assumed rates, scaled by size:")
+        for where, how in d.plan.sizes.items():
+            click.echo(f"  {where}: {how}")
+    for log in e.ignored_logs:
+        click.echo(f"warning: timing log ignored: {log}")
     runs = len(d.plan.groups)
     click.echo(f"{runs} run(s) (task x model x seed x setup) write result files")
     for p in d.plan.problems:
-        click.echo(f"note: {p}")
+        if not any(err in p for err in d.plan.errors):
+            click.echo(f"note: {p}")
+    for err in d.plan.errors:
+        click.echo(f"error: {err}", err=True)
+    if d.plan.errors:
+        click.echo("grid: these settings do not fit (above): a run stops before any work; the estimate counts the "
+                   "rows each task has", err=True)
+        sys.exit(2)

@@ -14,25 +14,48 @@ from memlocbench.cli.options import PATHS, leaderboard_options
 from memlocbench.registry import Plugins
 
 
-def _rebuild(submissions: Path, extra: list[Path], out: Path, figures: Path | None, plugins: Plugins | None) -> None:
-    from memlocbench.leaderboard import (LeaderboardSpec, collect, model_tables, relpath, render,
-                                         write_analysis_figures, write_figures)
+def _existing_folders(submissions: Path, extra: list[Path]) -> None:
+    """The folders a rebuild reads must exist: a mistyped path must not rewrite the page with no results
+    (and delete every figure). Without submissions, local results (``--results``) alone make a preview."""
+    from memlocbench.errors import InvalidInputError
+
+    for d in extra:
+        if not d.is_dir():
+            raise InvalidInputError(f"--results {d}: no such folder; nothing was written")
+    if not submissions.is_dir() and not extra:
+        raise InvalidInputError(f"--submissions {submissions}: no such folder; nothing was written (the page is "
+                                "built from the submission folders in it, e.g. leaderboard/submissions)")
+    if not submissions.is_dir():
+        click.echo(f"warning: --submissions {submissions}: no such folder; the page shows the --results only",
+                   err=True)
+    elif not extra and not any(p.is_dir() and not p.name.startswith(".") for p in submissions.iterdir()):
+        raise InvalidInputError(f"--submissions {submissions} holds no submission folders; nothing was written "
+                                "(a page without results would replace the current one and delete its figures)")
+
+
+def _rebuild(submissions: Path, extra: list[Path], out: Path, figures: Path | None, plugins: Plugins) -> None:
+    """Rebuild the page and figures from the submissions (and local results), every file through the checks
+    of `validate` against ``plugins``; the page depends on the submissions alone (``page_spec``)."""
+    from memlocbench.leaderboard import (LeaderboardSpec, collect, model_tables, page_spec, relpath, render,
+                                         reproduced, write_analysis_figures, write_figures)
     from memlocbench.store import atomic_write_text
 
-    collected = collect(submissions, [d for d in extra if d.is_dir()])
+    _existing_folders(submissions, extra)
+    collected = collect(submissions, extra, plugins=plugins)
     for p in collected.problems:
-        click.echo(f"warning: skipped invalid file {p}", err=True)
-    all_tasks = plugins.registry("task").names() if plugins is not None else []
+        click.echo(f"warning: not counted: {p}", err=True)
     rel = relpath(figures, out.parent) if figures is not None else None
     out.parent.mkdir(parents=True, exist_ok=True)
-    spec = LeaderboardSpec.from_plugins(plugins) if plugins is not None else LeaderboardSpec()
-    atomic_write_text(out, render(collected, all_tasks=all_tasks, figures_rel=rel, spec=spec))
+    spec = page_spec(collected, LeaderboardSpec.from_plugins(plugins))
+    atomic_write_text(out, render(collected, figures_rel=rel, spec=spec))
     n_fig = 0
     if figures is not None:
-        tables = model_tables(collected.entries, spec.paper_methods)
-        n_fig = len(write_figures(tables, figures)) + len(write_analysis_figures(collected, tables, figures, spec))
+        counted = reproduced(collected)  # as on the page: failed verifications enter no figure
+        tables = model_tables(counted.entries, spec.paper_methods)
+        n_fig = len(write_figures(tables, figures)) + len(write_analysis_figures(counted, tables, figures, spec))
     analyses = f" and {len(collected.analyses)} analysis results" if collected.analyses else ""
-    click.echo(f"wrote {out} ({len(collected.entries)} results{analyses}) and {n_fig} figure(s)"
+    skipped = f"; {len(collected.problems)} problem(s), listed under 'Not counted'" if collected.problems else ""
+    click.echo(f"wrote {out} ({len(collected.entries)} results{analyses}{skipped}) and {n_fig} figure(s)"
                + (f" in {figures}" if figures is not None else ""))
 
 
@@ -124,22 +147,24 @@ def submit(files, name, description, not_run, force, submissions, out, figures) 
               help="artefact store [env MEMLOCBENCH_CACHE_DIR]; default: the user cache directory")
 @leaderboard_options
 def verify(submission, sample, seed, data_dir, cache_dir, submissions, out, figures) -> None:
-    """Re-run a sample of a submission's results from their recorded configs, compare them with the
-    submitted numbers, record the outcome in SUBMISSION/verification.json and rebuild the page
-    (exit status 1 if any result is outside the tolerance)."""
+    """Re-run a sample of a submission's results (method and analysis results) from their recorded configs,
+    compare them with the submitted numbers, record the outcome in SUBMISSION/verification.json and rebuild
+    the page (exit status 1 if any result is outside the tolerance or could not be re-run)."""
     from memlocbench.leaderboard.verification import verify_submission
     from memlocbench.store import ArtefactStore
 
     plugins = app.cli_plugins()
     record = verify_submission(submission, plugins, sample=sample, seed=seed, data_dir=data_dir,
                                store=ArtefactStore(cache_dir), log=lambda msg: click.echo(msg, err=True))
-    t = record.tolerance
-    click.echo(f"tolerance: each layer's weight within {t.profile_abs}, M-CoG within {t.mcog_abs}")
+    click.echo(f"tolerance: {record.tolerance.text()}")
     for c in record.checked:
-        if c.passed:
-            click.echo(f"ok: {c.result} (M-CoG {c.submitted_mcog:.4f} submitted, {c.rerun_mcog:.4f} re-run)")
-        else:
+        if not c.passed:
             click.echo(f"FAILED: {c.result}: {c.problem}")
+        elif c.kind == "analysis":
+            click.echo(f"ok: {c.result} (analysis: {len(c.rerun.summary)} summary number(s), largest difference "
+                       f"{c.max_summary_diff:.4f})")
+        else:
+            click.echo(f"ok: {c.result} (M-CoG {c.submitted_mcog:.4f} submitted, {c.rerun_mcog:.4f} re-run)")
     click.echo(f"wrote {submission / 'verification.json'}")
     if submission.resolve().parent == submissions.resolve():
         _rebuild(submissions, [], out, figures, plugins)

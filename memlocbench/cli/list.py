@@ -9,11 +9,12 @@ from tabulate import tabulate
 
 from memlocbench.cli import app
 from memlocbench.cli.app import main
+from memlocbench.cli.options import FOLDER
 
 
 @main.command("list")
 @click.argument("kind", type=click.Choice(["tasks", "models", "methods", "analyses", "executors"]))
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="MEMLOCBENCH_DATA_DIR",
+@click.option("--data-dir", type=FOLDER, envvar="MEMLOCBENCH_DATA_DIR",
               help="with tasks: a local mirror, to show sizes and noisy counts (data seed 1)")
 def list_cmd(kind: str, data_dir: Path | None) -> None:
     """Show the registered tasks, models, methods, analyses or grid executors and the package providing each."""

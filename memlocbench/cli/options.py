@@ -11,7 +11,20 @@ import click
 from memlocbench.config.profiles import MAX_EPOCHS, MAX_SEED, RunConfig
 from memlocbench.errors import InvalidInputError
 
-PATHS = click.Path(file_okay=False, path_type=Path)
+class Folder(click.Path):
+    """A folder option; an empty value is an error (``Path("")`` would silently mean the current folder)."""
+
+    def __init__(self):
+        super().__init__(file_okay=False, path_type=Path)
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and not value.strip():
+            self.fail("is empty; give a folder, or leave the option out", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+FOLDER = Folder()
+PATHS = FOLDER
 
 
 def run_options(f):
@@ -24,7 +37,8 @@ def run_options(f):
                      help="named settings: cpu, cpu-fast (bf16 and other speed-ups) or paper"),
         click.option("--train-size", type=click.IntRange(2), help="class-stratified training subsample (before the noise)"),
         click.option("--epochs", type=click.IntRange(1, MAX_EPOCHS),
-                     help=f"train exactly N epochs, 1..{MAX_EPOCHS} (switches the profile's train_until_fit off)"),
+                     help=f"train every model exactly N epochs, 1..{MAX_EPOCHS}, control models too (switches the "
+                          "profile's train_until_fit and control epochs off)"),
         click.option("--learning-rate", "--lr", "learning_rate", type=float),
         click.option("--batch-size", type=click.IntRange(1)),
         click.option("--max-length", type=click.IntRange(8), help="maximum tokens per input (at most the model's positions)"),
@@ -34,11 +48,11 @@ def run_options(f):
                      help="model seed (classifier init, batch order; 0..2**32-1); default: the profile's seeds"),
         click.option("--noise", "noise_fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True),
                      help="share of each class's labels to perturb, in (0, 1)"),
-        click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="MEMLOCBENCH_DATA_DIR",
+        click.option("--data-dir", type=FOLDER, envvar="MEMLOCBENCH_DATA_DIR",
                      help="local mirror <dir>/<task>/<split>.jsonl [env MEMLOCBENCH_DATA_DIR]; default: the hub"),
-        click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
+        click.option("--out", type=FOLDER, default=Path("results"),
                      show_default=True, help="where result JSON files go"),
-        click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), envvar="MEMLOCBENCH_CACHE_DIR",
+        click.option("--cache-dir", type=FOLDER, envvar="MEMLOCBENCH_CACHE_DIR",
                      help="artefact store [env MEMLOCBENCH_CACHE_DIR]; default: the user cache directory"),
         click.option("--quiet", is_flag=True, help="no progress bars"),
     ]

@@ -187,8 +187,9 @@ def build_config(profile: str = "cpu", *, data: dict[str, Any] | None = None,
                  analyses: dict[str, dict[str, Any]] | None = None,
                  plugin_params: PluginParams | None = None) -> RunConfig:
     """A profile with some values overridden; ``None`` overrides are ignored. An explicit number of
-    epochs (``train={"epochs": N}``) trains exactly N epochs: it switches the profile's
-    ``train_until_fit`` off unless ``train["until_fit"]`` is given too.
+    epochs (``train={"epochs": N}``) trains every model exactly N epochs: it switches the profile's
+    ``train_until_fit`` off unless ``train["until_fit"]`` is given too, and the control models' own
+    epochs (``control.epochs``) unless ``control["epochs"]`` is given too.
 
     ``plugin_params`` are the methods' and analyses' own parameters under this profile (what
     ``memlocbench.run.settings.profile_config`` collects from the installed plugins); ``methods`` and
@@ -196,8 +197,11 @@ def build_config(profile: str = "cpu", *, data: dict[str, Any] | None = None,
     if profile not in PROFILES:
         raise UnknownNameError("profile", profile, list(PROFILES))
     base = PROFILES[profile].model_dump()
-    if train and train.get("epochs") is not None and train.get("until_fit") is None:
-        base["train"]["until_fit"] = None
+    if train and train.get("epochs") is not None:
+        if train.get("until_fit") is None:
+            base["train"]["until_fit"] = None
+        if (control or {}).get("epochs") is None:  # N epochs for every model, the control models too
+            base["control"]["epochs"] = None
     for section, values in (("data", data), ("train", train), ("control", control),
                              ("compute", compute), ("guard", guard)):
         base[section].update({k: v for k, v in (values or {}).items() if v is not None})

@@ -145,13 +145,17 @@ class LocalisationMethod(Protocol):
     read with ``getattr``):
 
     - ``defaults: dict``: its parameters' defaults (those ``ctx.params`` merges the run config into);
-      ``memlocbench grid`` reads them for its estimates;
+      ``memlocbench grid`` reads them for its estimates; the run config's parameters are checked against
+      them (names, types) before any work;
+    - ``check_params``: a callable of the merged parameters and the registered plugins' names by kind
+      (``registered``), returning a list of problems (empty: fine), called before any training;
     - ``estimate_work(params, rows) -> int | None``: the work of one run in the grid's cost model (rows x
       epochs for a training) given its merged parameters and the training size; default: ``rows``;
     - ``default_rates: dict[str, float]``: seconds per unit of that work before any run was timed:
-      ``"cpu"`` on a small model (6 layers or fewer) on a CPU, ``"cuda"`` on a 12-layer model on a GPU,
-      and, where the stated scaling (8x on a CPU for a larger model, a quarter on a GPU for a small one)
-      does not hold, ``"cpu-large"`` and ``"cuda-small"``; default: the mean of the default suite's rates;
+      ``"cpu"`` at the CPU reference (MiniLM-L6 on a CPU), ``"cuda"`` at the GPU reference (a
+      125M-parameter model on a GPU), scaled by each model's parameters x tokens
+      (``memlocbench.grid.estimate``), and optionally ``"cpu-large"`` and ``"cuda-small"`` where that
+      scaling does not hold; default: the mean of the default suite's rates;
     - ``suite_position: int``: where it stands when its suites are listed (``--method SUITE``; lower
       first; methods without one follow in registry order).
     """
@@ -234,6 +238,7 @@ class Analysis(Protocol):
     - ``recheck(summary, details) -> list[str]``: the problems found when its summary is recomputed from
       its details (``memlocbench validate`` calls it);
     - ``defaults: dict``: its parameters' defaults (those ``ctx.params`` merges the run config into);
+    - ``check_params``: as for a method (``LocalisationMethod``), called before any model is trained;
     - ``estimate_work(params, rows) -> int | None``: its work in ``memlocbench grid``'s cost model given
       its merged parameters and the training size; default: ``rows``;
     - ``default_rates: dict[str, float]``: seconds per unit of that work before any run was timed, as for

@@ -128,12 +128,16 @@ def load_local_files(meta: TaskMetadata, files: dict[str, Path], fmt: str):
 
 def file_columns(path: Path, fmt: str) -> list[str]:
     """The column names of a data file, read from its first row (CSV: the header; JSON lines: the keys
-    of the first object), without reading the rest."""
+    of the first object), without reading the rest. A first row nested too deeply for JSON's reader is a
+    ValueError, as is any other unreadable one."""
     with open(path, encoding="utf-8-sig", newline="") as f:
         if fmt == "csv":
             return next(csv.reader(f), [])
         for line in f:
             if line.strip():
-                row = json.loads(line)
+                try:
+                    row = json.loads(line)
+                except RecursionError:
+                    raise ValueError("the first row nests arrays or objects too deeply to read") from None
                 return list(row) if isinstance(row, dict) else []
     return []

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from memlocbench.data.noise import perturb_labels, stratified_subsample
-from memlocbench.errors import InvalidInputError
+from memlocbench.errors import InvalidDataError, InvalidInputError
 from memlocbench.contracts.task_data import Examples
 from memlocbench.config.profiles import DataConfig
 from memlocbench.contracts.protocols import Task
@@ -54,8 +54,44 @@ class NoisyDataset:
         }
 
 
+def _shown(value) -> str:
+    """A value and its type for a message, its repr cut at 40 characters."""
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - a value whose repr fails is still named by its type
+        text = "?"
+    return f"{text[:40]}… ({type(value).__name__})" if len(text) > 40 else f"{text} ({type(value).__name__})"
+
+
+def check_task_data(data, name: str, num_labels: int) -> None:
+    """What a task's ``load`` returned, before anything is trained on it: a ``TaskData`` whose splits hold
+    strings and integer labels 0..num_labels-1 (one per text), with a non-empty train and validation
+    split; otherwise an InvalidDataError naming the task, the split, the example and what is valid."""
+    where = f"task {name!r}: load() returned"
+    splits = {s: getattr(data, s, None) for s in ("train", "validation", "test")}
+    for split, ex in splits.items():
+        texts, labels = getattr(ex, "texts", None), getattr(ex, "labels", None)
+        if not isinstance(texts, (list, tuple)) or not isinstance(labels, (list, tuple)) \
+                or len(texts) != len(labels):
+            raise InvalidDataError(f"{where} a {split} split that is not Examples(texts=list[str], labels=list[int]) "
+                                   f"with one label per text")
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise InvalidDataError(f"{where} {split} example {i} with the text {_shown(text)}; every text must "
+                                       f"be a string (a missing value in the data?)")
+        for i, label in enumerate(labels):
+            if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < num_labels:
+                raise InvalidDataError(f"{where} {split} example {i} with the label {_shown(label)}; every label "
+                                       f"must be an integer 0..{num_labels - 1} (the index of its label name)")
+    for split in ("train", "validation"):
+        if not splits[split].texts:
+            raise InvalidDataError(f"{where} an empty {split} split; training and its evaluation need at least "
+                                   f"one {split} example")
+
+
 def build_noisy_dataset(task: Task, cfg: DataConfig, data_dir: Path | None, separator: str) -> NoisyDataset:
     data = task.load(data_dir, cfg.seed, separator)
+    check_task_data(data, task.metadata.name, task.metadata.num_labels)
     train = data.train
     original_size = len(train)
     if cfg.train_size is not None and cfg.train_size < original_size:

@@ -46,6 +46,9 @@ def check_mirror_file(path: Path, meta: TaskMetadata) -> list[int]:
         except ValueError as exc:
             raise InvalidDataError(f"{where}: not valid JSON ({getattr(exc, 'msg', exc)}: the line is truncated "
                                    f"or malformed); expected {_expected(meta)}") from None
+        except RecursionError:
+            raise InvalidDataError(f"{where}: arrays or objects nested too deeply to read; expected "
+                                   f"{_expected(meta)}") from None
         if not isinstance(row, dict):
             raise InvalidDataError(f"{where}: a JSON {type(row).__name__}, not an object; expected {_expected(meta)}")
         for f in meta.text_fields:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import tomllib
 from pathlib import Path
 from typing import Literal
@@ -47,6 +48,8 @@ from memlocbench.names import Name
 #: environment variable: folders (``os.pathsep``-separated) whose ``*.toml`` files declare tasks
 TASK_PATH_ENV = "MEMLOCBENCH_TASK_PATH"
 _FILE_ROLES = ("train", "evaluation", "validation", "test")
+#: a task file is a few lines of TOML; anything larger is refused unread
+MAX_TASK_FILE_BYTES = 1024 * 1024
 
 
 class _Strict(BaseModel):
@@ -130,6 +133,26 @@ class TaskFile(_Strict):
 _FIELDS = {(): TaskFile, ("data",): TaskFileData}
 
 
+def _short_repr(value) -> str:
+    """At most 80 characters of ``repr(value)``; nested lists too deep to show are summarised."""
+    if isinstance(value, (list, dict)) and _depth(value) > 20:
+        return f"a {type(value).__name__} nested more than 20 deep"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _depth(value, limit: int = 21) -> int:
+    """How deeply lists and dicts nest in ``value``, counted up to ``limit`` (level by level, no recursion)."""
+    depth, level = 0, [value]
+    while depth < limit:
+        nested = [x for x in level if isinstance(x, (list, dict))]
+        if not nested:
+            break
+        depth += 1
+        level = [v for x in nested for v in (x.values() if isinstance(x, dict) else x)]
+    return depth
+
+
 def _problem(error: dict) -> str:
     """One pydantic error as 'field: what is wrong (got ...)', naming the valid fields for an unknown one."""
     loc = tuple(str(p) for p in error["loc"])
@@ -145,24 +168,50 @@ def _problem(error: dict) -> str:
                 f"dots between them")
     if error["type"] == "value_error":  # our own validators' messages say what is valid
         return f"{where}: {error['ctx']['error']}" if loc else str(error["ctx"]["error"])
-    got = f" (got {error['input']!r})" if "input" in error and not isinstance(error["input"], dict) else ""
+    got = f" (got {_short_repr(error['input'])})" if "input" in error and not isinstance(error["input"], dict) else ""
     return f"{where}: {error['msg']}{got}"
+
+
+def _read_bytes(path: Path) -> bytes:
+    """A task file's bytes, refusing anything but a regular file of at most ``MAX_TASK_FILE_BYTES``."""
+    try:
+        with open(path, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise InvalidInputError(f"task file {path}: not a regular file (a FIFO, device or folder?); a task "
+                                        f"file is a small TOML text file")
+            data = f.read(MAX_TASK_FILE_BYTES + 1)
+    except OSError as exc:
+        raise InvalidInputError(f"task file {path}: cannot be read ({exc.strerror or exc})") from None
+    if len(data) > MAX_TASK_FILE_BYTES:
+        raise InvalidInputError(f"task file {path}: larger than {MAX_TASK_FILE_BYTES // 1024} KiB; a task file "
+                                f"declares a task in a few lines of TOML and names its data files")
+    return data
 
 
 def read_task_file(path: Path) -> TaskFile:
     """Parse and validate a task file; InvalidInputError naming the file, each bad field and what is valid."""
     path = Path(path)
+    data = _read_bytes(path)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InvalidInputError(f"task file {path}: cannot be read ({exc.strerror or exc})") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        text = data.decode("utf-8-sig")  # a byte-order mark, as some editors write, is allowed
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(f"task file {path}: not UTF-8 text (binary data?): byte {exc.start} cannot be "
+                                f"decoded; a task file is TOML text") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise InvalidInputError(f"task file {path}: not valid TOML ({exc})") from None
+    except RecursionError:
+        raise InvalidInputError(f"task file {path}: arrays or tables nested too deeply to read; a task file's "
+                                f"values are strings, numbers and lists of strings") from None
     try:
         return TaskFile.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(_problem(e) for e in exc.errors())
         raise InvalidInputError(f"task file {path}: {problems}") from None
+    except RecursionError:
+        raise InvalidInputError(f"task file {path}: values nested too deeply; a task file's values are strings, "
+                                f"numbers and lists of strings") from None
 
 
 def _format(spec: TaskFile, files: dict[str, Path], path: Path) -> str:
@@ -187,7 +236,8 @@ def _data_files(spec: TaskFile, path: Path) -> dict[str, Path]:
                                     f"{file}, outside the task file's folder {folder}; data files must lie in "
                                     f"that folder or below it")
         if not file.is_file():
-            raise InvalidInputError(f"task file {path}: data.{role} = {getattr(spec.data, role)!r}: no such file "
+            what = "not a regular file (a folder, FIFO or device?)" if file.exists() else "no such file"
+            raise InvalidInputError(f"task file {path}: data.{role} = {getattr(spec.data, role)!r}: {what} "
                                     f"({file})")
     return files
 
@@ -196,9 +246,9 @@ def _check_columns(spec: TaskFile, files: dict[str, Path], fmt: str, path: Path)
     for role, file in files.items():
         try:
             have = file_columns(file, fmt)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:
             raise InvalidInputError(f"task file {path}: data.{role} ({file}) cannot be read as {fmt} "
-                                    f"({type(exc).__name__}: {exc})") from None
+                                    f"({type(exc).__name__}: {str(exc)[:200]})") from None
         missing = [c for c in [*spec.text_columns, spec.label_column] if c not in have]
         if missing:
             raise InvalidInputError(f"task file {path}: data.{role} ({file}) has no column(s) "

@@ -18,18 +18,33 @@ before any work, with their defaults filled in, plus the driver's ``progress`` (
 (a ``str -> None`` callable). Users give them as ``memlocbench grid --executor-option KEY=VALUE`` or
 in the grid file's ``[executor_options]`` table (the ray executor's also as ``--ray-address`` and
 ``--max-retries``).
+
+The ray executor without ``ray_address`` starts a private local instance (``ray.init(address="local")``)
+and shuts it down after: it never joins a cluster it did not start, whatever runs on the machine or
+``$RAY_ADDRESS`` says. With an address it joins that cluster, or stops with a clear error at once
+where nothing answers and after ``connect_timeout_s`` where Ray does not connect. Before submitting
+anything it checks that some node can run the units (their CPUs, a GPU with ``--device cuda``); while
+no unit finishes it re-checks that every ``RAY_CHECK_EVERY_S`` seconds, prints where the grid stands,
+and after ``stall_timeout_s`` cancels the rest with a message: no wait without an end. A failed unit's
+reason is its whole exception (``failure_reason``).
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import socket
+import threading
+import time
 import traceback
 from typing import Any, Callable
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from tqdm.auto import tqdm
 
 from memlocbench import hookimpl
 from memlocbench.errors import InvalidInputError
+from memlocbench.grid.config import MAX_RETRIES
 from memlocbench.grid.units import run_unit
 
 Report = Callable[[dict[str, Any]], None]
@@ -55,9 +70,25 @@ def executor_options(executor: Any, given: dict[str, Any]) -> dict[str, Any]:
         raise InvalidInputError(f"executor {executor.name!r}: invalid option: {problems}") from None
 
 
-def _reason(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}".strip()
-    return text.splitlines()[-1] if text else type(exc).__name__
+def failure_reason(exc: BaseException) -> str:
+    """A unit's failure in words: the whole exception (its type and every line of its message), then
+    each exception it was raised from or during."""
+    parts: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        parts.append("".join(traceback.format_exception_only(type(current), current)).strip() or
+                     type(current).__name__)
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+    return "\n(raised from) ".join(parts)
+
+
+def _ray_reason(exc: BaseException) -> str:
+    """The reason of a Ray task that failed: the unit's own exception (Ray's ``cause``) where there is
+    one, else Ray's (a dead worker, a cancelled task), whole."""
+    cause = getattr(exc, "cause", None)
+    return failure_reason(cause if isinstance(cause, BaseException) else exc)
 
 
 class LocalOptions(BaseModel):
@@ -86,11 +117,11 @@ class LocalExecutor:
                 else:
                     try:
                         report(run_unit(unit["payload"]))
-                    except Exception as exc:  # one failing unit does not stop the others
+                    except (Exception, SystemExit) as exc:  # one failing unit does not stop the others
                         failed.add(unit["id"])
                         if options.get("debug"):
                             traceback.print_exc()
-                        report({"id": unit["id"], "status": "failed", "seconds": 0.0, "reason": _reason(exc)})
+                        report({"id": unit["id"], "status": "failed", "seconds": 0.0, "reason": failure_reason(exc)})
                 bar.update(1)
 
 
@@ -100,14 +131,135 @@ def _ray_unit(payload: dict, *dependencies: dict) -> dict:
     return run_unit(payload)
 
 
+#: how often (seconds) the Ray driver, while no unit finishes, checks that the pending units can still be
+#: scheduled and prints where the grid stands
+RAY_CHECK_EVERY_S = 300.0
+
+
 class RayOptions(BaseModel):
     """The ray executor's options."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    ray_address: str | None = Field(None, description="the Ray cluster to join, e.g. auto or HOST:6379; "
-                                                      "default: a local instance")
-    max_retries: int = Field(2, ge=0, description="retries of a unit whose worker died")
+    ray_address: str | None = Field(None, description="the Ray cluster to join, e.g. auto or HOST:6379; default: "
+                                                      "a private local instance started for this grid (never one "
+                                                      "already running; $RAY_ADDRESS is not read)")
+    max_retries: int = Field(2, ge=0, le=MAX_RETRIES, description="retries of a unit whose worker died")
+    connect_timeout_s: float = Field(60.0, gt=0, le=3600, allow_inf_nan=False,
+                                     description="how long joining the cluster at ray_address may take before the "
+                                                 "grid stops with an error")
+    stall_timeout_s: float = Field(24 * 3600.0, gt=0, allow_inf_nan=False,
+                                   description="when no unit has finished for this long, the pending units are "
+                                               "cancelled and fail with a message (a unit that legitimately runs "
+                                               "longer needs a larger value)")
+
+    @field_validator("ray_address")
+    @classmethod
+    def _address(cls, address: str | None) -> str | None:
+        if address is not None:
+            _host_port(address)
+        return address
+
+
+def _host_port(address: str) -> tuple[str, int] | None:
+    """(host, port) of ``HOST:PORT`` or ``ray://HOST:PORT``; None for ``auto`` (Ray looks it up).
+    Raises ValueError for anything else."""
+    if address == "auto":
+        return None
+    bare = address.split("://", 1)[1] if address.startswith("ray://") else address
+    host, sep, port = bare.rpartition(":")
+    if not sep or not host or "/" in host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{address!r} is no Ray address: expected auto, HOST:PORT or ray://HOST:PORT (e.g. "
+                         f"10.0.0.1:6379); leave --ray-address out to start a private local Ray instance")
+    return host.strip("[]"), int(port)
+
+
+def _reachable(address: str, timeout: float) -> None:
+    """A clear error at once where nothing answers at ``address`` (Ray itself retries for minutes)."""
+    try:
+        where = _host_port(address)
+    except ValueError as exc:
+        raise InvalidInputError(f"--ray-address: {exc}") from None
+    if where is None:
+        return
+    try:
+        with socket.create_connection(where, timeout=min(timeout, 10.0)):
+            pass
+    except OSError as exc:
+        raise InvalidInputError(f"--ray-address {address}: nothing answers at {where[0]}:{where[1]} "
+                                f"({type(exc).__name__}: {exc}); check the address (`ray status` on the head node "
+                                f"prints it), or leave --ray-address out to start a private local Ray "
+                                f"instance") from None
+
+
+def _join(ray, address: str, timeout: float, **kwargs) -> None:
+    """``ray.init(address=...)``, given up after ``timeout`` seconds with a clear error (Ray retries an
+    address that answers but is no Ray cluster for minutes). The attempt runs in a daemon thread: on a
+    timeout it is abandoned and dies with the process."""
+    outcome: list[BaseException | None] = []
+
+    def attempt() -> None:
+        try:
+            ray.init(address=address, **kwargs)
+            outcome.append(None)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            outcome.append(exc)
+
+    worker_logger = logging.getLogger("ray._private.worker")
+    quiet = _DropMessage("SIGTERM handler is not set")  # Ray's note on being started outside the main thread
+    worker_logger.addFilter(quiet)
+    try:
+        thread = threading.Thread(target=attempt, name="memlocbench-ray-connect", daemon=True)
+        thread.start()
+        thread.join(timeout)
+    finally:
+        worker_logger.removeFilter(quiet)
+    if not outcome:
+        raise InvalidInputError(f"--ray-address {address}: no Ray cluster answered within {timeout:g} s "
+                                f"(connect_timeout_s); check the address, or leave --ray-address out to start a "
+                                f"private local Ray instance")
+    if outcome[0] is not None:
+        exc = outcome[0]
+        raise InvalidInputError(f"--ray-address {address}: could not join the Ray cluster: "
+                                f"{type(exc).__name__}: {exc}") from None
+
+
+class _DropMessage(logging.Filter):
+    def __init__(self, text: str):
+        super().__init__()
+        self.text = text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.text not in record.getMessage()
+
+
+def _nodes(ray) -> list[dict[str, float]]:
+    """The resources of each alive node of the Ray instance."""
+    return [dict(n.get("Resources", {})) for n in ray.nodes() if n.get("Alive")]
+
+
+def _infeasible(resources: dict[str, float], nodes: list[dict[str, float]]) -> str | None:
+    """Why no node can ever run a unit asking for ``resources`` (None: one can)."""
+    cpus, gpus = resources["num_cpus"], resources["num_gpus"]
+    if any(n.get("CPU", 0) >= cpus and n.get("GPU", 0) >= gpus for n in nodes):
+        return None
+    most_cpus = max((n.get("CPU", 0) for n in nodes), default=0)
+    most_gpus = max((n.get("GPU", 0) for n in nodes), default=0)
+    if not nodes:
+        return "the Ray instance has no alive node"
+    if gpus and most_gpus < gpus:
+        return (f"--device cuda: each unit asks for {gpus:g} GPU, and no node of the Ray instance has one "
+                f"({len(nodes)} node(s), {most_gpus:g} GPUs on the largest); use --device cpu, or join a "
+                f"cluster with GPUs (--ray-address)")
+    if most_cpus < cpus:
+        return (f"--cpus-per-unit {cpus:g}: no node of the Ray instance has that many CPUs (the largest has "
+                f"{most_cpus:g}); use --cpus-per-unit {most_cpus:g} or less")
+    return (f"each unit asks for {cpus:g} CPUs and {gpus:g} GPUs on one node, and no node has both "
+            f"(nodes: {', '.join(_describe(n) for n in nodes)})")
+
+
+def _describe(node: dict[str, float]) -> str:
+    return f"{node.get('CPU', 0):g} CPUs/{node.get('GPU', 0):g} GPUs"
 
 
 class RayExecutor:
@@ -123,14 +275,37 @@ class RayExecutor:
         log = options.get("log", print)
         started = not ray.is_initialized()
         if started:
-            address = options.get("ray_address")
-            log(f"ray: connecting to {address}" if address else "ray: starting a local Ray instance")
-            ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="warning")
+            self._connect(ray, options, log)
+        else:
+            log("ray: using the Ray instance this process is connected to already")
         try:
+            nodes = _nodes(ray)
+            log(f"ray: {len(nodes)} node(s), {sum(n.get('CPU', 0) for n in nodes):g} CPUs, "
+                f"{sum(n.get('GPU', 0) for n in nodes):g} GPUs")
+            for resources in {tuple(sorted(u["resources"].items())) for u in units}:
+                why = _infeasible(dict(resources), nodes)
+                if why:  # before any unit is submitted: Ray would wait for such a node for ever
+                    raise InvalidInputError(why)
             self._run(ray, units, options, report, log)
         finally:
             if started:
                 ray.shutdown()
+
+    @staticmethod
+    def _connect(ray, options: dict, log) -> None:
+        """Start a private local instance, or join the cluster at ``ray_address`` (never any other)."""
+        address = options.get("ray_address")
+        kwargs = {"include_dashboard": False, "log_to_driver": False, "logging_level": "warning"}
+        if address is None:
+            ignored = f" ($RAY_ADDRESS={os.environ['RAY_ADDRESS']} is not joined: pass --ray-address to join it)" \
+                if os.environ.get("RAY_ADDRESS") else ""
+            log(f"ray: starting a private local Ray instance for this grid, not joining any running cluster{ignored}")
+            ray.init(address="local", **kwargs)  # "local": a new instance whatever runs on this machine
+            return
+        timeout = options.get("connect_timeout_s", RayOptions().connect_timeout_s)
+        log(f"ray: joining the Ray cluster at {address} (at most {timeout:g} s)")
+        _reachable(address, timeout)
+        _join(ray, address, timeout, **kwargs)
 
     def _run(self, ray, units, options, report, log) -> None:
         task = ray.remote(_ray_unit)
@@ -143,11 +318,42 @@ class RayExecutor:
             refs[unit["id"]] = task.options(**opts).remote(unit["payload"], *deps)
         id_of = {ref: uid for uid, ref in refs.items()}
         deps_of = {u["id"]: u["deps"] for u in units}
+        resources_of = {u["id"]: u["resources"] for u in units}
         failed: set[str] = set()
         pending = list(refs.values())
         finished = 0
+        stall = options.get("stall_timeout_s", RayOptions().stall_timeout_s)
+        check_every = min(RAY_CHECK_EVERY_S, stall)
+        last_finish = time.monotonic()
+
+        def give_up(refs_left: list, reason: str) -> None:
+            nonlocal finished
+            for ref in refs_left:
+                ray.cancel(ref, force=True)
+                uid = id_of[ref]
+                failed.add(uid)
+                finished += 1
+                report({"id": uid, "status": "failed", "seconds": 0.0, "reason": reason})
+            log(f"ray: {len(refs_left)} unit(s) given up: {reason}")
+
         while pending:
-            ready, pending = ray.wait(pending, num_returns=1)
+            ready, pending = ray.wait(pending, num_returns=1, timeout=check_every)
+            if not ready:  # nothing finished for check_every seconds: can the rest still run, and how long now?
+                idle = time.monotonic() - last_finish
+                nodes = _nodes(ray)
+                stuck = {ref: why for ref in pending if (why := _infeasible(resources_of[id_of[ref]], nodes))}
+                if stuck:
+                    pending = [ref for ref in pending if ref not in stuck]
+                    give_up(list(stuck), f"cannot be scheduled any more: {next(iter(stuck.values()))}")
+                elif idle >= stall:
+                    give_up(pending, f"no unit finished for {idle:.0f} s (the ray executor's stall_timeout_s, "
+                                     f"{stall:g} s): cancelled")
+                    pending = []
+                else:
+                    log(f"ray: {finished}/{len(refs)} unit(s) finished, {len(pending)} pending; none finished for "
+                        f"{idle / 60:.0f} min (stall_timeout_s {stall:g} s)")
+                continue
+            last_finish = time.monotonic()
             for ref in ready:
                 uid = id_of[ref]
                 finished += 1
@@ -156,7 +362,7 @@ class RayExecutor:
                 except Exception as exc:
                     failed.add(uid)
                     bad = [d for d in deps_of[uid] if d in failed]
-                    reason = f"dependency failed: {bad[0]}" if bad else _reason(getattr(exc, "cause", None) or exc)
+                    reason = f"dependency failed: {bad[0]}" if bad else _ray_reason(exc)
                     out = {"id": uid, "status": "failed", "seconds": 0.0, "reason": reason}
                 report(out)
                 extra = f" ({out['seconds']:.1f} s)" if out["status"] == "done" else \

@@ -2,10 +2,14 @@
 and the store keys ``memlocbench run`` and ``memlocbench analyse`` use (``TrainedModels.key``,
 ``method_run.layer_scores_spec``, ``analysis_run.analysis_spec``).
 
-A key needs the noisy dataset's fingerprint, so planning builds each task's dataset (no
-tokenising, no model weights). Where that is impossible here (a hub-only model or task offline),
-the unit is still planned and counted, with ``key=None`` and the reason in ``problem``: it can be
-estimated but not checked against the store.
+A key needs the noisy dataset's fingerprint, so planning builds each task's dataset and each model
+once (no training). Where that is impossible here (a hub-only model or task offline), the unit is
+still planned and counted, with ``key=None`` and the reason in ``problem``: it can be estimated but
+not checked against the store. Where the settings themselves are wrong (a training size larger than
+the task, ...), the reason is also in ``Plan.errors``: a dry run shows it, a run refuses to start.
+
+Planning is linear in the number of units: every look-up (units by id, by store key, datasets,
+models, sizes) is a dict; nothing scans the units planned so far (``tests/grid/test_plan_scaling.py``).
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ from memlocbench.run.analysis_run import analysis_spec
 from memlocbench.data.noisy_dataset import build_noisy_dataset
 from memlocbench.errors import MemlocbenchError
 from memlocbench.grid.config import GridConfig, SubGrid
-from memlocbench.grid.estimate import declared_rates, is_small_model, mean_rates, sized_rates, training_rates
+from memlocbench.grid.estimate import (TOKEN_SAMPLE_ROWS, ModelSize, declared_rates, describe_size, mean_rates,
+                                       sized_rates, training_rates)
 from memlocbench.run.method_run import SCORES_KIND, layer_scores_spec, model_providers, provider_of, resolve_methods, model_setups
+from memlocbench.run.device import resolve_device
 from memlocbench.run.method_suites import DEFAULT_SUITE, suite_members
 from memlocbench.registry import Plugins, default_model
 from memlocbench.config.profiles import RunConfig
@@ -61,6 +67,8 @@ class Plan:
     units: list[Unit]  # dependency order: every unit after the units it depends on
     groups: list[Group]
     problems: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # wrong settings (exit code 2 errors): a run refuses them
+    sizes: dict[str, str] = field(default_factory=dict)  # "task/model (max length)" -> how its rates were scaled
 
     def by_id(self) -> dict[str, Unit]:
         return {u.id: u for u in self.units}
@@ -76,55 +84,142 @@ def _names(registry, wanted) -> list[str]:
 class _Planner:
     def __init__(self, plugins: Plugins, cfg: GridConfig, store: ArtefactStore):
         self.plugins, self.cfg, self.store = plugins, cfg, store
+        # the thread count and device every unit runs with: part of the keys planned here
+        self.threads = cfg.unit_threads() if cfg is not None else None
+        # (named devices as they are: a Ray cluster's GPUs need not be visible to the driver)
+        self.device = "cpu" if cfg is None else cfg.device if cfg.device != "auto" else resolve_device("auto")
         self.units: dict[str, Unit] = {}
+        self._by_key: dict[tuple[str, str], str] = {}  # (store kind, key) -> id of the unit kept
         self.alias: dict[str, str] = {}  # unit id -> id of the identical unit kept (same store key)
         self.groups: list[Group] = []
         self.problems: list[str] = []
+        self.errors: dict[str, None] = {}  # ordered set
         self._datasets: dict[tuple, Any] = {}
         self._layers: dict[str, int | str] = {}
+        self._parameters: dict[str, int | None] = {}
+        self._tokenizers: dict[str, Any] = {}
+        self._sizes: dict[tuple, ModelSize] = {}
+        self._described: dict[str, str] = {}
+        self._task_rows: dict[tuple, Any] = {}
         self._aux_rows: dict[tuple, int | None] = {}
         self._fallback_rates = mean_rates([r for m in suite_members(plugins, DEFAULT_SUITE)
                                            if (r := declared_rates(plugins.methods.get(m))) is not None])
 
-    def _small(self, model: str) -> bool:
-        """Whether the model counts as small for the default rates (its declared layer count)."""
-        return is_small_model(self.plugins.models.get(model).info.num_layers)
+    def _problem(self, exc: MemlocbenchError) -> str:
+        """An exception as a plan problem; wrong settings (exit code 2) are also plan errors."""
+        text = f"{type(exc).__name__}: {exc}"
+        if getattr(exc, "exit_code", 1) == 2:
+            self.errors[text] = None
+        return text
 
-    def _rates(self, obj, model: str) -> dict[str, float]:
+    def _size(self, task: str, model: str, config: RunConfig) -> ModelSize:
+        """The model's size for the assumed rates: its parameters (None where it cannot be built here)
+        x the task's mean tokens per row under its tokenizer and max length (None where unknown)."""
+        ident = (task, model, config.data.model_dump_json())
+        if ident not in self._sizes:
+            declared = self.plugins.models.get(model).info.num_layers
+            if model not in self._layers:  # the dataset could not be built: the model may still be
+                self._num_layers(model, self.plugins.tasks.get(task).metadata.num_labels)
+            size = ModelSize(self._parameters.get(model), self._tokens(task, model, config), declared)
+            self._sizes[ident] = size
+            self._described.setdefault(f"{task}/{model} (max length {config.data.max_length})", describe_size(size))
+        return self._sizes[ident]
+
+    def _tokens(self, task: str, model: str, config: RunConfig) -> float | None:
+        """The mean tokens per row of up to ``TOKEN_SAMPLE_ROWS`` training rows (None where unknown)."""
+        tokenizer = self._loaded_tokenizer(model)
+        if tokenizer is None:
+            return None
+        dataset = self._dataset(task, model, config)
+        texts = dataset.train_texts if not isinstance(dataset, str) else None
+        if texts is None:
+            full = self._task_train(task, config, model)
+            texts = full.texts if full is not None else None
+        if not texts:
+            return None
+        try:
+            ids = tokenizer(texts[:TOKEN_SAMPLE_ROWS], truncation=True,
+                            max_length=config.data.max_length or 512)["input_ids"]
+            return sum(len(x) for x in ids) / len(ids)
+        except Exception:  # noqa: BLE001 - an estimate never fails the plan; the reference's tokens stand in
+            return None
+
+    def _rates(self, obj, task: str, model: str, config: RunConfig) -> dict[str, float]:
         """A method's or analysis' default rates on ``model`` (its own, else the default suite's mean)."""
-        return sized_rates(declared_rates(obj) or self._fallback_rates, self._small(model))
+        return sized_rates(declared_rates(obj) or self._fallback_rates, self._size(task, model, config))
 
     # -- what planning needs from data and models -----------------------------------------------
+    def _tokenizer(self, model: str):
+        """The model's tokenizer, loaded once (a failure to load it is raised again at every call)."""
+        if model not in self._tokenizers:
+            try:
+                self._tokenizers[model] = self.plugins.models.get(model).load_tokenizer()
+            except MemlocbenchError as exc:
+                self._tokenizers[model] = exc
+        got = self._tokenizers[model]
+        if isinstance(got, Exception):
+            raise got
+        return got
+
+    def _loaded_tokenizer(self, model: str):
+        got = self._tokenizers.get(model)
+        return None if got is None or isinstance(got, Exception) else got
+
     def _dataset(self, task: str, model: str, config: RunConfig):
         ident = (task, model, config.data.model_dump_json())
         if ident not in self._datasets:
             try:
                 adapter = self.plugins.models.get(model)
-                sep = adapter.separator(adapter.load_tokenizer())
-                self._datasets[ident] = build_noisy_dataset(self.plugins.tasks.get(task), config.data,
-                                                            self.cfg.data_dir, sep)
+                sep = adapter.separator(self._tokenizer(model))
+                dataset = build_noisy_dataset(self.plugins.tasks.get(task), config.data, self.cfg.data_dir, sep)
             except MemlocbenchError as exc:
-                self._datasets[ident] = f"{type(exc).__name__}: {exc}"
+                self._datasets[ident] = self._problem(exc)
+            else:
+                # every key of every seed hashes the dataset (all its texts, several times per seed): once here,
+                # for this planning-only copy, which nothing changes
+                fingerprint = dataset.fingerprint()
+                dataset.fingerprint = lambda: fingerprint
+                self._datasets[ident] = dataset
         return self._datasets[ident]
 
+    def _task_train(self, task: str, config: RunConfig, model: str | None = None):
+        """The task's whole training split (before subsampling), or None where it cannot be read here."""
+        tokenizer = self._loaded_tokenizer(model) if model is not None else None
+        sep = self.plugins.models.get(model).separator(tokenizer) if tokenizer is not None else " "
+        ident = (task, config.data.seed, sep)
+        if ident not in self._task_rows:
+            try:
+                self._task_rows[ident] = self.plugins.tasks.get(task).load(self.cfg.data_dir, config.data.seed,
+                                                                           sep).train
+            except Exception:  # noqa: BLE001 - only for estimates: an unreadable task is a problem elsewhere
+                self._task_rows[ident] = None
+        return self._task_rows[ident]
+
     def _rows(self, task: str, config: RunConfig) -> int | None:
-        """The training size where the model's tokenizer is unavailable (the separator does not change it)."""
+        """The training size where the dataset cannot be built with the model's tokenizer: the
+        subsample size, at most the task's real size (a size too large for the task is an error of
+        the plan, and the estimate counts the rows the task has); None where neither is known."""
         ident = (task, "rows", config.data.model_dump_json())
         if ident not in self._datasets:
             try:
                 self._datasets[ident] = build_noisy_dataset(self.plugins.tasks.get(task), config.data,
                                                             self.cfg.data_dir, " ").train_size
             except MemlocbenchError:
-                self._datasets[ident] = config.data.train_size
+                full = self._task_train(task, config)
+                wanted = config.data.train_size
+                self._datasets[ident] = (min(wanted, len(full)) if wanted else len(full)) if full is not None \
+                    else wanted
         return self._datasets[ident]
 
     def _num_layers(self, model: str, num_labels: int) -> int | str:
         if model not in self._layers:
             adapter = self.plugins.models.get(model)
             try:
-                self._layers[model] = len(adapter.layer_modules(adapter.load_model(num_labels)))
+                built = adapter.load_model(num_labels)
+                self._parameters[model] = sum(p.numel() for p in built.parameters())
+                self._layers[model] = len(adapter.layer_modules(built))
             except MemlocbenchError as exc:
-                self._layers[model] = f"{type(exc).__name__}: {exc}"
+                self._layers[model] = self._problem(exc)
         return self._layers[model]
 
     def _aux_train_rows(self, config: RunConfig) -> int | None:
@@ -142,20 +237,21 @@ class _Planner:
 
     # -- units ----------------------------------------------------------------------------------
     def _add(self, unit: Unit) -> str:
+        """Keep ``unit`` unless it is planned already (same id, or same store key); returns the id kept."""
         if unit.id in self.units:
             return unit.id
         if unit.key is not None:
-            for other in self.units.values():
-                if (other.store_kind, other.key) == (unit.store_kind, unit.key):
-                    self.alias[unit.id] = other.id
-                    return other.id
+            kept = self._by_key.setdefault((unit.store_kind, unit.key), unit.id)
+            if kept != unit.id:
+                self.alias[unit.id] = kept
+                return kept
         self.units[unit.id] = unit
         return unit.id
 
     def _base_payload(self, task: str, model: str, config: RunConfig) -> dict[str, Any]:
         return {"task": task, "model": model, "config": config.model_dump(mode="json"),
                 "data_dir": str(self.cfg.data_dir) if self.cfg.data_dir else None,
-                "store": str(self.store.root), "device": self.cfg.device}
+                "store": str(self.store.root), "device": self.cfg.device, "threads": self.threads}
 
     def _train_unit(self, name: str, base: dict, models: TrainedModels | None, config: RunConfig,
                     rows: int | None, role: str, problem: str | None) -> str:
@@ -171,7 +267,8 @@ class _Planner:
                    "key": models.key(role) if models else None,
                    "cost": {"category": category, "rows": work_rows if rows else None,
                             "work": work_rows * train.epochs if rows else None,
-                            "default_rates": training_rates(category, self._small(base["model"]))}}
+                            "default_rates": training_rates(category, self._size(base["task"], base["model"],
+                                                                                 config))}}
         return self._add(Unit(uid, "train", MODEL_KIND, payload["key"], [], payload, problem))
 
     def _setting(self, task: str, model: str, config: RunConfig):
@@ -187,7 +284,8 @@ class _Planner:
         if problem is None:
             models = TrainedModels(self.store, self.plugins.models.get(model), model, task,
                                    self.plugins.tasks.get(task).metadata.version, dataset, None, None, config,
-                                   progress=False, providers=model_providers(self.plugins, task, model))
+                                   progress=False, providers=model_providers(self.plugins, task, model),
+                                   device=self.device, threads=self.threads)
         return name, dataset, layers, models, problem
 
     def plan_run(self, block: SubGrid, task: str, model: str, config: RunConfig, methods) -> None:
@@ -224,7 +322,7 @@ class _Planner:
                                "aliases": aliases, "key": key,
                                "cost": {"category": f"method:{method.info.name}", "rows": rows,
                                         "work": estimated_work(method, params, rows),
-                                        "default_rates": self._rates(method, model)}}
+                                        "default_rates": self._rates(method, task, model, config)}}
                     group_units.append(self._add(Unit(uid, "method", SCORES_KIND, key, sorted(set(deps)), payload,
                                                       problem)))
             self.groups.append(Group({**base, "methods": [m.info.name for m in methods], "control": control,
@@ -255,7 +353,7 @@ class _Planner:
             uid = f"{task}/{model}/seeds{','.join(map(str, seeds))}/{config.hash()[:8]}: analysis {analysis.info.name}"
             payload = {**base, "id": uid, "kind": "analysis", "analysis": analysis.info.name, "seeds": seeds,
                        "analysis_params": config.analyses, "key": key,
-                       "cost": {**analysis_cost(analysis, config, rows), "default_rates": self._rates(analysis, model)}}
+                       "cost": {**analysis_cost(analysis, config, rows), "default_rates": self._rates(analysis, task, model, config)}}
             self._add(Unit(uid, "analysis", ANALYSIS_KIND, key, sorted(set(deps)), payload, problem))
             self.groups.append(Group({**base, "analysis": analysis.info.name, "seeds": seeds,
                                       "analysis_params": config.analyses}, [uid]))
@@ -269,7 +367,7 @@ class _Planner:
             base = block.run_config(self.plugins)
             for task in tasks:
                 for model in models:
-                    seeds = block.seeds or base.seeds
+                    seeds = base.seeds if block.seeds is None else block.seeds  # never empty (SubGrid)
                     if block.standard or block.control:
                         for seed in seeds:
                             self.plan_run(block, task, model, base.with_seed(seed), methods)
@@ -280,7 +378,8 @@ class _Planner:
         counted: dict[str, int] = {}
         for p in self.problems:
             counted[p] = counted.get(p, 0) + 1
-        return Plan(ordered, self.groups, [f"{p} ({n} run(s))" if n > 1 else p for p, n in counted.items()])
+        return Plan(ordered, self.groups, [f"{p} ({n} run(s))" if n > 1 else p for p, n in counted.items()],
+                    list(self.errors), dict(self._described))
 
 
 def plugin_defaults(obj) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from memlocbench.run.method_run import (SCORES_KIND, RunInputs, RunRequest, laye
 from memlocbench.config.profiles import RunConfig
 from memlocbench.store import ArtefactStore
 from memlocbench.training.trained_models import KIND as MODEL_KIND
+from memlocbench.training.trained_models import torch_threads
 
 
 def _train(prep: RunInputs, req: RunRequest, payload: dict) -> str:
@@ -88,7 +89,7 @@ _prepared: dict[str, RunInputs] = {}  # one prepared run per process, reused by 
 
 def _prepare(req: RunRequest, payload: dict) -> RunInputs:
     ident = repr((payload["task"], payload["model"], payload["config"], payload.get("data_dir"),
-                  payload.get("device"), str(req.store.root)))
+                  payload.get("device"), payload.get("threads"), str(req.store.root)))
     if ident not in _prepared:
         _prepared.clear()  # keep one: a dataset and a pretrained model
         _prepared[ident] = prepare(_plugins(), req)
@@ -107,14 +108,17 @@ def run_unit(payload: dict) -> dict[str, Any]:
     if payload.get("key") and store.has(store_kind, payload["key"]):
         return {"id": payload["id"], "status": "skipped", "seconds": 0.0, "pid": os.getpid()}
     t0 = time.perf_counter()
-    req = request_for(payload, store)
-    prep = None if kind in _SELF_PREPARED else _prepare(req, payload)
-    key = produce(prep, req, payload)
+    with torch_threads(payload.get("threads")):  # the thread count the plan keyed this unit with
+        req = request_for(payload, store)
+        prep = None if kind in _SELF_PREPARED else _prepare(req, payload)
+        key = produce(prep, req, payload)
     seconds = time.perf_counter() - t0
     if payload.get("key") and key != payload["key"]:
         raise RuntimeError(f"unit {payload['id']}: produced key {key[:12]} but the plan expected "
                            f"{payload['key'][:12]} (plan and worker disagree: different data or code?)")
     cost = payload["cost"]
-    record_timing(store.root, cost["category"], payload["model"], req.config.profile, payload.get("device", "cpu"),
-                  seconds, cost["work"])
-    return {"id": payload["id"], "status": "done", "seconds": seconds, "pid": os.getpid()}
+    # the artefact is committed: a timing log that cannot be read or written is a warning, never a failure
+    warning = record_timing(store.root, cost["category"], payload["model"], req.config.profile,
+                            payload.get("device", "cpu"), seconds, cost["work"])
+    out = {"id": payload["id"], "status": "done", "seconds": seconds, "pid": os.getpid()}
+    return {**out, "warnings": [warning]} if warning else out

@@ -1,15 +1,17 @@
 """From submitted result files to ``leaderboard/README.md``: validate and submit, verify by re-running,
 collect, aggregate and render the page with its figures.
 
-Modules, each importing only those before it: ``markdown`` (escaping, tables, number formats), ``spec``
-(the plugins' declarations as data), ``verification_record``, ``collect`` (reading submissions),
-``aggregate`` (the numbers), ``figure_files``, ``sections`` (one module per page section), ``render`` (the
-page), ``figures`` and ``analysis_figures`` (PNG files); beside them ``validation``, ``submission`` and
-``verification``. The names below are the package's public surface::
+Modules, each importing only those before it: ``markdown`` (escaping, tables, number formats),
+``jsonfile`` (reading an untrusted JSON file), ``spec`` (the plugins' declarations as data), ``filing``
+(``submission.json`` and what binds a folder to it), ``verification_record`` (the record of `verify`, the
+comparison with a re-run, the verified mark), ``validation`` (the checks of `validate`), ``collect``
+(reading submissions through those checks), ``aggregate`` (the numbers), ``figure_files``, ``sections``
+(one module per page section), ``render`` (the page), ``figures`` and ``analysis_figures`` (PNG files);
+beside them ``submission`` and ``verification``. The names below are the package's public surface::
 
-    spec = LeaderboardSpec.from_plugins(plugins)
-    collected = collect(submissions_dir)
-    page = render(collected, all_tasks=plugins.tasks.names(), figures_rel="figures", spec=spec)
+    collected = collect(submissions_dir, plugins=plugins)       # every check of `validate`
+    spec = page_spec(collected, LeaderboardSpec.from_plugins(plugins))  # the declarations of what has results
+    page = render(collected, figures_rel="figures", spec=spec)
     tables = model_tables(collected.entries, spec.paper_methods)
     write_figures(tables, figures_dir)
     write_analysis_figures(collected, tables, figures_dir, spec)
@@ -18,29 +20,32 @@ page), ``figures`` and ``analysis_figures`` (PNG files); beside them ``validatio
 from memlocbench.leaderboard.aggregate.agreement import agreement, pearson, pooled_agreement, spearman
 from memlocbench.leaderboard.aggregate.analyses import correlation, task_measures
 from memlocbench.leaderboard.aggregate.control import ControlRow, control_rows
-from memlocbench.leaderboard.aggregate.guard import excluded, memorised
+from memlocbench.leaderboard.aggregate.guard import excluded, failed_verification, memorised, reproduced
 from memlocbench.leaderboard.aggregate.neurons import NeuronRow, neuron_rows
 from memlocbench.leaderboard.aggregate.seeds import complete_seeds, over_seeds, seeds_text
 from memlocbench.leaderboard.aggregate.tables import Cell, ModelTable, model_tables, setting_hash
 from memlocbench.leaderboard.analysis_figures import write_analysis_figures
-from memlocbench.leaderboard.collect import (SUBMISSION_META, AnalysisEntry, Collected, Entry, SubmissionMeta, collect,
-                                             read_meta, result_files)
+from memlocbench.leaderboard.collect import AnalysisEntry, Collected, Entry, collect, result_files
+from memlocbench.leaderboard.filing import SUBMISSION_META, SubmissionMeta, read_filing_record, read_meta
 from memlocbench.leaderboard.figure_files import figure_paths
 from memlocbench.leaderboard.figures import write_figures
 from memlocbench.leaderboard.markdown import file_slug, md_escape, relpath
-from memlocbench.leaderboard.render import render
+from memlocbench.leaderboard.render import page_spec, render
 from memlocbench.leaderboard.spec import MEAN_MCOG, PAPER_SUITE, DeclaredMeasure, LeaderboardSpec
 from memlocbench.leaderboard.submission import SubmissionError, check_writable, slugify, submit
 from memlocbench.leaderboard.validation import Checked, validate_file, validate_files
 from memlocbench.leaderboard.verification import verify_submission
-from memlocbench.leaderboard.verification_record import VERIFICATION, Tolerance, VerificationRecord, VerifiedResult
+from memlocbench.leaderboard.verification_record import (STANDARD, VERIFICATION, AnalysisRerun, MethodRerun, Tolerance,
+                                                         VerificationRecord, VerifiedResult)
 
 __all__ = [
-    "AnalysisEntry", "Cell", "Checked", "Collected", "ControlRow", "DeclaredMeasure", "Entry", "LeaderboardSpec",
-    "MEAN_MCOG", "ModelTable", "NeuronRow", "PAPER_SUITE", "SUBMISSION_META", "SubmissionError", "SubmissionMeta",
-    "Tolerance", "VERIFICATION", "VerificationRecord", "VerifiedResult", "agreement", "check_writable", "collect",
-    "complete_seeds", "control_rows", "correlation", "excluded", "figure_paths", "file_slug", "md_escape",
-    "memorised", "model_tables", "neuron_rows", "over_seeds", "pearson", "pooled_agreement", "read_meta", "relpath",
-    "render", "result_files", "seeds_text", "setting_hash", "slugify", "spearman", "submit", "task_measures",
-    "validate_file", "validate_files", "verify_submission", "write_analysis_figures", "write_figures",
+    "AnalysisEntry", "AnalysisRerun", "Cell", "Checked", "Collected", "ControlRow", "DeclaredMeasure", "Entry",
+    "LeaderboardSpec", "MEAN_MCOG", "MethodRerun", "ModelTable", "NeuronRow", "PAPER_SUITE", "STANDARD",
+    "SUBMISSION_META", "SubmissionError", "SubmissionMeta", "Tolerance", "VERIFICATION", "VerificationRecord",
+    "VerifiedResult", "agreement", "check_writable", "collect", "complete_seeds", "control_rows", "correlation",
+    "excluded", "failed_verification", "figure_paths", "file_slug", "md_escape", "memorised", "model_tables",
+    "neuron_rows", "over_seeds", "page_spec", "pearson", "pooled_agreement", "read_filing_record", "read_meta",
+    "relpath", "render", "reproduced", "result_files", "seeds_text", "setting_hash", "slugify", "spearman",
+    "submit", "task_measures", "validate_file", "validate_files", "verify_submission", "write_analysis_figures",
+    "write_figures",
 ]

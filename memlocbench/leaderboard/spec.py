@@ -1,7 +1,9 @@
 """What the leaderboard needs to know about the installed plugins, as plain data.
 
 ``render`` is a function of the result files and a :class:`LeaderboardSpec`; the caller builds the spec
-from the plugin registry (:meth:`LeaderboardSpec.from_plugins`): the methods of the paper's suite
+from the plugin registry (:meth:`LeaderboardSpec.from_plugins`) and keeps only the declarations of the
+methods and analyses that have results (``render.page_spec``), so the page depends on the submissions
+alone, never on which other plugins are installed: the methods of the paper's suite
 (``MethodInfo.suites``), the methods whose ties go to the higher layer (``MethodInfo.tie_rule``) and the
 measures the analyses declare (``AnalysisInfo.measures``). Without a registry (``LeaderboardSpec()``) the
 page uses only what the results tell: every method counts as the paper's, ties go to the lower layer, and
@@ -70,6 +72,14 @@ class LeaderboardSpec:
             higher_layer_ties=frozenset(n for n, info in methods.items() if info.tie_rule == "higher-layer-first"),
             measures=tuple(DeclaredMeasure(name, m) for name in sorted(analyses) for m in analyses[name].info.measures),
         )
+
+    def restricted(self, methods: set[str], analyses: set[str]) -> "LeaderboardSpec":
+        """The declarations of ``methods`` and ``analyses`` only (those with results): a plugin that is
+        installed where the page is built, but has no results, changes nothing on it."""
+        return LeaderboardSpec(
+            paper_methods=None if self.paper_methods is None else self.paper_methods & frozenset(methods),
+            higher_layer_ties=self.higher_layer_ties & frozenset(methods),
+            measures=tuple(d for d in self.measures if d.analysis in analyses))
 
     @property
     def generalisation(self) -> tuple[DeclaredMeasure, ...]:

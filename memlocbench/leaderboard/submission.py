@@ -1,8 +1,11 @@
 """Filing result files as a leaderboard submission: ``submit`` files a set of results under
 ``leaderboard/submissions/<slug>/`` only if every one of them passes ``validation.validate_files``, and
-never leaves a half-written submission behind."""
+never leaves a half-written submission behind. The folder and its ``submission.json`` (the filing record,
+``filing``) are made readable as the umask allows, like any other file the user writes."""
 
 from __future__ import annotations
+
+from memlocbench.names import display_name_problem
 
 import os
 import re
@@ -10,16 +13,18 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from memlocbench.errors import InvalidInputError, UnknownNameError
-from memlocbench.leaderboard.collect import SUBMISSION_META, SubmissionMeta, read_meta
-from memlocbench.leaderboard.markdown import file_slug
+from memlocbench.leaderboard.filing import (MAX_DESCRIPTION, MAX_NAME, MAX_REASON, SUBMISSION_META, FilingError,
+                                            SubmissionMeta, read_meta, slugify)
 from memlocbench.leaderboard.validation import Checked, validate_file, validate_files
 from memlocbench.names import path_inside
 from memlocbench.store import atomic_write_text
 
 __all__ = ["SubmissionError", "Checked", "validate_file", "validate_files", "slugify", "check_writable", "submit"]
 
-MAX_TEXT = 500  # characters of a --not-run reason
+MAX_TEXT = MAX_REASON  # characters of a --not-run reason
 _PATH_LIKE = re.compile(r"[/\\\x00-\x1f\x7f]|\.\.")
 
 
@@ -27,14 +32,10 @@ class SubmissionError(InvalidInputError):
     """One or more result files failed validation, or the submission could not be filed."""
 
 
-def slugify(name: str) -> str:
-    """A folder name from a submission name: lower-case letters, digits and single hyphens only,
-    so it can never leave ``leaderboard/submissions/``."""
-    slug = file_slug(name)[:64].strip("-")
-    if not re.search(r"[a-z0-9]", name.lower()):
-        raise SubmissionError(f"--name {name!r} has no letters or digits; "
-                              "give a name such as 'My lab, probing v2'")
-    return slug
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def check_writable(*folders: Path) -> None:
@@ -55,12 +56,15 @@ def _check_request(paths: list[Path], name: str, description: str, not_run: dict
         raise SubmissionError("no result files given; pass one or more RESULT.json files")
     if not name.strip():
         raise SubmissionError("--name is empty; give the team or method name to show on the leaderboard")
-    if _PATH_LIKE.search(name) or len(name) > 100:
-        raise SubmissionError(f"--name {name!r} is not allowed: it must be at most 100 characters without '/', "
+    if _PATH_LIKE.search(name) or len(name) > MAX_NAME:
+        raise SubmissionError(f"--name {name!r} is not allowed: it must be at most {MAX_NAME} characters without '/', "
                               "'\\', '..' or control characters (markdown characters are fine: they are escaped), "
                               "e.g. 'Lab X (probing v2)'")
-    if len(description) > 2000:
-        raise SubmissionError("--description is longer than 2000 characters")
+    problem = display_name_problem(name)
+    if problem:
+        raise SubmissionError(f"--name {name!r} is not allowed: {problem}; use one script, e.g. 'Lab X (probing v2)'")
+    if len(description) > MAX_DESCRIPTION:
+        raise SubmissionError(f"--description is longer than {MAX_DESCRIPTION} characters")
     for task, why in not_run.items():
         if plugins is not None and task not in plugins.tasks.items:
             raise UnknownNameError("task", task, plugins.tasks.names())
@@ -96,6 +100,7 @@ def _file(results: list[Checked], meta: SubmissionMeta, submissions_dir: Path, d
     submissions_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{meta.slug}.", dir=submissions_dir))
     try:
+        staging.chmod(0o777 & ~_umask())  # mkdtemp makes it private (0700); a submission is for everyone to read
         for c in results:
             atomic_write_text(path_inside(staging, c.result.filename()), c.result.model_dump_json(indent=2) + "\n")
         atomic_write_text(staging / SUBMISSION_META, meta.model_dump_json(indent=2) + "\n")
@@ -117,13 +122,21 @@ def submit(paths: list[Path], name: str, submissions_dir: Path, *, description: 
     Run summaries among ``paths`` are checked and left out (noted)."""
     not_run = dict(not_run or {})
     _check_request(paths, name, description, not_run, plugins)
-    slug = slugify(name)
+    try:
+        slug = slugify(name)
+    except FilingError as exc:
+        raise SubmissionError(str(exc)) from None
     submissions_dir = Path(submissions_dir)
     dest = path_inside(submissions_dir, slug)
     checked = validate_files(paths, plugins)
     results = _passing(checked)
     _check_replace(dest, slug, name, force)
-    meta = SubmissionMeta(name=name, slug=slug, description=description, not_run=not_run,
-                          results=sorted(c.result.filename() for c in results))
+    try:
+        meta = SubmissionMeta(name=name, slug=slug, description=description, not_run=not_run,
+                              results=sorted(c.result.filename() for c in results))
+    except ValidationError as exc:  # e.g. a --not-run key that is no task name (without plugins to check it)
+        first = exc.errors()[0]
+        raise SubmissionError(f"cannot file {'.'.join(map(str, first['loc']))}: {first['msg']}; "
+                              "nothing was written") from None
     _file(results, meta, submissions_dir, dest)
     return dest, checked

@@ -1,33 +1,39 @@
 """Checking result files before they are filed.
 
-``validate_file`` reads a result JSON (never executing or unpickling anything) and applies every
-check the leaderboard relies on: the schema and its version (``results.Result``: names, finite
-numbers, ranges, and every derived number recomputed), JSON no deeper than ``MAX_JSON_DEPTH`` and
-without NaN or infinity anywhere, and, against the installed plugins, the task/model/method
-versions, the providing package of every built-in name and the model's layer count. A run summary
-(``*.summary.json``) is checked as a summary. Any failure, even an unexpected one, becomes a
-problem reported for that file.
+``validate_file`` reads a result JSON (``jsonfile.read_json``: a regular file of at most
+``MAX_RESULT_BYTES``, no repeated key, no deeper than ``MAX_JSON_DEPTH``, no NaN or infinity, no overlong
+string; never executing or unpickling anything) and applies every check the leaderboard relies on: the
+schema and its version (``results.Result``: names, finite numbers, ranges, and every derived number
+recomputed, the memorisation guard's reason included), and, against the installed plugins, the
+task/model/method/analysis versions, the providing package of every name and the model's layer count.
+A result whose task, model, method or analysis is not installed here is rejected: it could be neither
+checked against its plugin nor re-run by `memlocbench verify`. A run summary (``*.summary.json``) is
+checked as a summary. Any failure, even an unexpected one, becomes a problem reported for that file.
+The leaderboard's rebuild (``collect``) applies these same checks to every filed file.
 """
 
 from __future__ import annotations
 
-import json
-import math
+from memlocbench.errors import plural
+
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Callable
 
 from pydantic import ValidationError
 
-from memlocbench.leaderboard.collect import SUBMISSION_META
-from memlocbench.leaderboard.verification_record import VERIFICATION
+from memlocbench.config.profiles import GuardConfig
+from memlocbench.leaderboard.filing import SUBMISSION_META, VERIFICATION
+from memlocbench.leaderboard.jsonfile import MAX_JSON_DEPTH, JSONFileError, read_json
 from memlocbench.results.analysis_result import check_analysis_record, is_analysis_record, recheck_problems
+from memlocbench.results.guard import MemorisationGuard, memorisation_guard
 from memlocbench.results.run_result import SCHEMA_VERSION, Result, RunSummary, field_path
 from memlocbench.results.upgrade import RESULT_STEPS, SUMMARY_STEPS
 
 MAX_RESULT_BYTES = 20_000_000
-MAX_JSON_DEPTH = 32
-
+__all__ = ["Checked", "MAX_JSON_DEPTH", "MAX_RESULT_BYTES", "is_summary", "plugin_problems", "validate_file",
+           "validate_files"]
 
 
 def _upgraders(data: dict[str, Any]) -> dict[int, Callable[[dict[str, Any]], dict[str, Any]]]:
@@ -87,10 +93,10 @@ def _installed_problems(path: Path, result, kind: str, reg) -> list[str]:
 
 def plugin_problems(path: Path, result, plugins,
                     kinds: tuple[str, ...] = ("task", "model", "method")) -> tuple[list[str], list[str]]:
-    """(problems, notes): a task/model/method that is installed here must match the installed plugin:
-    its version and its providing package (a plugin cannot claim another package's name), and for the
-    model the declared layer count. One that is not installed here (a third-party plugin) must be
-    declared with its package and package version."""
+    """(problems, notes): a task/model/method/analysis must be installed here and match the installed
+    plugin: its version and its providing package (a plugin cannot claim another package's name), and for
+    the model the declared layer count. One that is not installed here is a problem naming its package:
+    nothing about the result could be checked against its plugin or re-run."""
     problems, notes = [], []
     for kind in kinds:
         ref = getattr(result, kind)
@@ -99,27 +105,13 @@ def plugin_problems(path: Path, result, plugins,
             problems += _installed_problems(path, result, kind, reg)
         elif ref.package in {prov.package for prov in reg.providers.values()}:
             problems.append(f"{path}: field '{kind}.name' is {ref.name!r}, but package {ref.package!r} (installed "
-                            f"here) provides no such {kind}; its {kind}s: {', '.join(reg.names())}")
+                            f"here) provides no such {kind}; its {plural(kind)}: {', '.join(reg.names())}")
         else:
-            notes.append(f"{path}: {kind} {ref.name!r} comes from {ref.package} {ref.package_version}, "
-                         "which is not installed here; its version and layer count cannot be checked")
+            problems.append(f"{path}: {kind} {ref.name!r} comes from package {ref.package!r} "
+                            f"{ref.package_version}, which is not installed here: the result can be neither checked "
+                            f"against its {kind} nor re-run by `memlocbench verify`, so it is not accepted; install "
+                            f"it (pip install '{ref.package}=={ref.package_version}') and check again")
     return problems, notes
-
-
-def _json_problem(data: Any) -> str | None:
-    """Depth beyond MAX_JSON_DEPTH or a non-finite number anywhere (an iterative walk: no recursion)."""
-    stack = [(data, 1, "")]
-    while stack:
-        value, depth, where = stack.pop()
-        if depth > MAX_JSON_DEPTH:
-            return f"nested deeper than {MAX_JSON_DEPTH} levels (at '{where}')"
-        if isinstance(value, float) and not math.isfinite(value):
-            return f"field '{where or '(whole record)'}' is {value}; every number must be finite"
-        if isinstance(value, dict):
-            stack += [(v, depth + 1, f"{where}.{k}" if where else str(k)) for k, v in value.items()]
-        elif isinstance(value, list):
-            stack += [(v, depth + 1, f"{where}.{i}") for i, v in enumerate(value)]
-    return None
 
 
 def _pydantic_problems(path: Path, exc: ValidationError) -> list[str]:
@@ -153,30 +145,39 @@ def validate_file(path: Path, plugins=None) -> Checked:
 
 
 def _read_json(path: Path) -> tuple[Any, str | None]:
-    """(the parsed file, None) or (None, what is wrong with it): size, encoding, syntax, depth, numbers."""
+    """(the parsed file, None) or (None, what is wrong with it): kind of file, size, encoding, syntax,
+    repeated keys, depth, numbers, string lengths."""
     try:
-        size = path.stat().st_size
-    except OSError as exc:
-        return None, f"{path}: cannot read ({exc.strerror})"
-    if not path.is_file():
-        return None, f"{path}: not a file"
-    if size > MAX_RESULT_BYTES:
-        return None, f"{path}: {size} bytes; a result file may have at most {MAX_RESULT_BYTES}"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        return None, f"{path}: not UTF-8 text; expected a JSON result file"
-    except json.JSONDecodeError as exc:
-        return None, f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
-    except RecursionError:
-        return None, f"{path}: JSON nested too deeply; a result is at most {MAX_JSON_DEPTH} levels deep"
-    problem = _json_problem(data)
-    return (None, f"{path}: {problem}") if problem else (data, None)
+        return read_json(path, MAX_RESULT_BYTES), None
+    except JSONFileError as exc:
+        return None, str(exc)
+
+
+def expected_reason(g: MemorisationGuard) -> tuple[bool, str | None]:
+    """(memorised, reason) that a guard's own numbers and thresholds give (``results.guard``'s rule)."""
+    stats = {"memorising": SimpleNamespace(noisy_fit_perturbed=g.noisy_fit, epochs_trained=g.epochs_trained,
+                                           epochs=[]),
+             "clean": SimpleNamespace(noisy_fit_perturbed=g.clean_twin_fit)}
+    derived = memorisation_guard(stats, GuardConfig(min_noisy_fit=g.min_noisy_fit,
+                                                    max_clean_twin_fit=g.max_clean_twin_fit))
+    return derived.memorised, derived.reason
+
+
+def guard_problems(path: Path, where: str, g: MemorisationGuard) -> list[str]:
+    """A stated guard's verdict and reason must be what its numbers give (the page shows the reason)."""
+    memorised, reason = expected_reason(g)
+    if g.memorised != memorised or g.reason != reason:
+        return [f"{path}: field '{where}': memorised={g.memorised}, reason {str(g.reason)[:80]!r}; its noisy fit, "
+                f"clean twin fit and thresholds give memorised={memorised}, reason {reason!r}"]
+    return []
 
 
 def _check_analysis(out: Checked, data: dict, plugins) -> Checked:
     out.result, out.problems = check_analysis_record(out.path, data)
-    if out.result is not None and plugins is not None:
+    if out.result is not None:
+        out.problems += [p for seed, g in sorted(out.result.memorisation_guard.items())
+                         for p in guard_problems(out.path, f"memorisation_guard.{seed}", g)]
+    if out.result is not None and not out.problems and plugins is not None:
         problems, out.notes = plugin_problems(out.path, out.result, plugins, ("task", "model", "analysis"))
         out.problems += problems or recheck_problems(out.path, out.result, plugins)
     return out
@@ -199,6 +200,7 @@ def _check_result(out: Checked, data: dict, plugins) -> Checked:
     except ValidationError as exc:
         out.problems += _pydantic_problems(out.path, exc)
         return out
+    out.problems += guard_problems(out.path, "memorisation_guard", out.result.memorisation_guard)
     if plugins is not None:
         problems, notes = plugin_problems(out.path, out.result, plugins)
         out.problems += problems

@@ -14,6 +14,9 @@ says so (``AnalysisResult.memorised`` is False): the leaderboard leaves it out.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import math
+import numbers
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,8 +24,10 @@ from pathlib import Path
 from memlocbench import __version__
 from memlocbench.run.analysis_context import AnalysisContext
 from memlocbench.results.analysis_result import AnalysisResult, guarded_seeds
-from memlocbench.run.method_run import (RunInputs, RunRequest, _ref, layer_scores, memorisation_stats, prepare,
-                                         provider_of)
+from memlocbench.errors import AnalysisOutputError
+from memlocbench.run.method_run import (RunInputs, RunRequest, _ref, check_plugin_params, layer_scores,
+                                        memorisation_stats, non_str_key, prepare, provider_of)
+from memlocbench.run.plugin_calls import call_plugin, plugin_label
 from memlocbench.registry import Plugins
 from memlocbench.run.method_suites import method_suites
 from memlocbench.config.profiles import RunConfig
@@ -66,6 +71,9 @@ def analysis_spec(analysis, task_meta, model: str, model_version: int, cfg: RunC
                           for s, m in models_for_seed.items()}
         if info.reads_memorising:  # which seeds are analysed follows from the models and these thresholds
             spec["guard"] = cfg.guard.model_dump(mode="json")
+    trained = next(iter(models_for_seed.values()), None)
+    if trained is not None:  # what the analysis computes or trains with: the models' machine settings
+        spec.update(trained.identity())
     return spec
 
 
@@ -100,6 +108,7 @@ def compute_analysis(plugins: Plugins, req: AnalysisRequest, log=print) -> Analy
     analysis = plugins.analyses.get(req.analysis)
     plugins.tasks.get(req.task)
     plugins.models.get(req.model)
+    check_analysis_params(plugins, req.analysis, req.config)  # before any data are read or models trained
     seeds = list(req.seeds or req.config.seeds)
     cfg = req.config.with_seed(seeds[0]).model_copy(update={"seeds": seeds})
     preps = _prepare_seeds(plugins, req, cfg, seeds, log)
@@ -112,14 +121,76 @@ def compute_analysis(plugins: Plugins, req: AnalysisRequest, log=print) -> Analy
     ctx = _context(plugins, req, prep, cfg, analysed, models_for_seed, log)
     key = req.store.key(spec)
     t0 = time.perf_counter()
-    cached = req.store.has(OUTPUT_KIND, key)
-    if cached:
-        saved = req.store.meta(OUTPUT_KIND, key)
-        output = AnalysisOutput(summary=saved["summary"], details=saved["details"])
-    else:
-        output = analysis.analyse(ctx)
+    label = plugin_label(plugins, "analysis", req.analysis)
+    output = _stored_output(req.store, key, label)
+    cached = output is not None
+    if not cached:
+        output = call_plugin(label, "analyse", analysis.analyse, ctx)
+        check_analysis_output(output, label)  # never cache what no result file could hold
         req.store.put(OUTPUT_KIND, key, {"spec": spec, "summary": output.summary, "details": output.details})
     return AnalysisOutcome(key, output, cached, time.perf_counter() - t0, prep, cfg, analysed, guards)
+
+
+def check_analysis_params(plugins: Plugins, name: str, config: RunConfig) -> dict | None:
+    """The analysis' parameters (``config.analyses[name]``), checked before any work: names and types
+    against its ``defaults``, then its own ``check_params``; for an analysis that reads methods' scores,
+    the methods' parameters too. Returns the analysis' parameters merged over its defaults."""
+    analysis = plugins.analyses.get(name)
+    params = check_plugin_params(plugins, "analysis", analysis, config.analyses.get(name, {}))
+    if analysis.info.uses_methods:
+        for method in plugins.methods.names():
+            check_plugin_params(plugins, "method", plugins.methods.get(method), config.methods.get(method, {}))
+    return params
+
+
+def analysis_output_problem(output: object) -> str | None:
+    """Why an analysis' output cannot be cached or written as a result (None if it can): an
+    ``AnalysisOutput`` whose summary maps strings to finite numbers or None, and whose details are a
+    JSON object with string keys and finite numbers."""
+    if not isinstance(output, AnalysisOutput):
+        return f"it returned {type(output).__name__}, not AnalysisOutput"
+    if not isinstance(output.summary, dict) or not isinstance(output.details, dict):
+        return "its summary and details must be dicts"
+    for k, v in output.summary.items():
+        if not isinstance(k, str):
+            return f"summary key {k!r} is a {type(k).__name__}, not a string"
+        if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v)):
+            return (f"summary.{k} is {v!r}; every summary value must be a finite number, or None where it is "
+                    f"undefined (NaN and infinity are not allowed)")
+    bad_key = non_str_key(output.details, "details")
+    if bad_key:
+        return f"{bad_key[0]} has the key {bad_key[1]!r} ({type(bad_key[1]).__name__}); keys must be strings"
+    try:
+        json.dumps(output.details, allow_nan=False)
+    except ValueError as exc:
+        if "Out of range float" in str(exc):
+            return f"its details hold a non-finite number (NaN or infinity; use None): {exc}"
+        return f"its details are not JSON-serialisable ({exc})"
+    except (TypeError, RecursionError) as exc:
+        return f"its details are not JSON-serialisable ({type(exc).__name__}: {exc})"
+    return None
+
+
+def check_analysis_output(output: object, label: str) -> None:
+    """An analysis' output before it is cached; AnalysisOutputError naming the analysis (``label``) otherwise."""
+    problem = analysis_output_problem(output)
+    if problem:
+        raise AnalysisOutputError(f"{label} returned an output memlocbench cannot use: {problem}; nothing was "
+                                f"cached")
+
+
+def _stored_output(store: ArtefactStore, key: str, label: str) -> AnalysisOutput | None:
+    """The output in the store under ``key``, or None: absent, or (written before outputs were checked)
+    invalid, then quarantined so that it is recomputed."""
+    if not store.has(OUTPUT_KIND, key):
+        return None
+    saved = store.meta(OUTPUT_KIND, key)
+    output = AnalysisOutput(summary=saved.get("summary"), details=saved.get("details"))
+    problem = analysis_output_problem(output)
+    if problem is None:
+        return output
+    store.quarantine(OUTPUT_KIND, key, f"the cached output of {label} is invalid: {problem}")
+    return None
 
 
 def _prepare_seeds(plugins: Plugins, req: AnalysisRequest, cfg: RunConfig, seeds: list[int],

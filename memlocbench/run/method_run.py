@@ -24,13 +24,15 @@ from memlocbench.data.noisy_dataset import build_noisy_dataset
 from memlocbench.run.device import resolve_device
 from memlocbench.errors import InvalidInputError, MethodOutputError
 from memlocbench.scoring.layer_weights import layer_ranking, mcog, normalise
-from memlocbench.run.method_context import MethodContext
+from memlocbench.run.method_context import MethodContext, merge_params
 from memlocbench.run.method_suites import expand_method_names
+from memlocbench.run.plugin_calls import call_plugin, plugin_label
 from memlocbench.registry import Plugins
 from memlocbench.config.profiles import RunConfig
 from memlocbench.contracts.protocols import LayerScores
-from memlocbench.results.run_result import (CONTROL_TRACKS, MemorisationStats, PluginRef, Result, RunSummary, control_score,
-                                 environment, memorisation_guard, neuron_control_score, summarise)
+from memlocbench.results.run_result import (CONTROL_TRACKS, WEIGHTS_SUM_TOLERANCE, MemorisationStats, PluginRef, Result,
+                                            RunSummary, control_score, environment, memorisation_guard,
+                                            neuron_control_score, summarise)
 from memlocbench.store import ArtefactStore
 from memlocbench.training.trained_models import (CONTROL_NORMALISER, PLANTED, TrainedModels, control_placements,
                                                  single_layer_placements)
@@ -102,6 +104,16 @@ def check_method_output(scores: object, num_layers: int, method: str, package: s
         if isinstance(x, bool) or not isinstance(x, numbers.Real) or not math.isfinite(x) or x < 0:
             raise MethodOutputError(f"{where} returned {x!r} as the weight of layer {i}; every weight must be a "
                                     f"finite, non-negative real number; nothing was cached")
+    _check_normalisable([float(x) for x in raw], where)
+    if not isinstance(scores.details, dict):
+        raise MethodOutputError(f"{where} returned details of type {type(scores.details).__name__}; they must be a "
+                                f"dict with string keys; nothing was cached")
+    bad_key = non_str_key(scores.details, "details")
+    if bad_key:
+        raise MethodOutputError(f"{where} returned details with the key {bad_key[1]!r} "
+                                f"({type(bad_key[1]).__name__}) in {bad_key[0]}; every key must be a string (JSON "
+                                f"turns other keys into strings, so a rerun from the store would differ); "
+                                f"nothing was cached")
     try:
         json.dumps(scores.details, allow_nan=True)
     except (TypeError, ValueError, RecursionError) as exc:
@@ -109,6 +121,44 @@ def check_method_output(scores: object, num_layers: int, method: str, package: s
                                 f"nothing was cached") from None
     if neuron_width is not None or scores.neurons is not None:
         _check_neurons(scores, num_layers, neuron_width, where)
+
+
+def _check_normalisable(raw: list[float], where: str) -> None:
+    """What the pipeline computes from the weights (their sum, the normalised profile, its M-CoG) must be
+    finite, with the profile summing to 1: weights near the float maximum (1e308) overflow their sum."""
+    total = sum(raw)
+    problem = None
+    if not math.isfinite(total):
+        problem = f"they sum to {total} (overflow)"
+    else:
+        profile = normalise(raw)
+        if not all(math.isfinite(w) for w in profile) or abs(sum(profile) - 1) > WEIGHTS_SUM_TOLERANCE \
+                or not math.isfinite(mcog(profile)):
+            problem = "normalised to sum 1 they are not finite"
+    if problem:
+        biggest = max(raw) if raw else 0.0
+        raise MethodOutputError(f"{where} returned layer weights up to {biggest:g}: {problem}; scale them so that "
+                                f"their sum is a finite number (e.g. divide by the largest); nothing was cached")
+
+
+def non_str_key(value: object, where: str, depth: int = 0) -> tuple[str, object] | None:
+    """The first dict key in ``value`` (JSON-like) that is not a string, as (where, key), or None. Deeper than
+    JSON can nest is left to the serialisation check."""
+    if depth > 500:
+        return None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                return where, k
+            found = non_str_key(v, f"{where}.{k}", depth + 1)
+            if found:
+                return found
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            found = non_str_key(v, f"{where}[{i}]", depth + 1)
+            if found:
+                return found
+    return None
 
 
 def _check_neurons(scores: LayerScores, num_layers: int, width: int | None, where: str) -> None:
@@ -126,6 +176,9 @@ def _check_neurons(scores: LayerScores, num_layers: int, width: int | None, wher
                                 f"[{num_layers}, {width or 'd_ff'}]; nothing was cached")
     if not bool(torch.isfinite(n).all()):
         raise MethodOutputError(f"{where} returned non-finite neuron scores; nothing was cached")
+    if not bool(torch.isfinite(n.detach().float()).all()):  # they are stored as float32
+        raise MethodOutputError(f"{where} returned neuron scores beyond float32's range (about 3.4e38), which "
+                                f"they are stored in; scale them down; nothing was cached")
 
 
 def layer_scores_spec(method, config: RunConfig, models: TrainedModels, method_provider: dict[str, str]) -> dict:
@@ -141,6 +194,8 @@ def layer_scores_spec(method, config: RunConfig, models: TrainedModels, method_p
         "method_provider": method_provider,
         "models": {role: models.key(role) for role in ("memorising", "clean")},
     }
+    if models.device == "cpu":  # a method's float sums (and what it retrains) depend on the thread count
+        spec["cpu_threads"] = models.threads
     if "classifier-only" in models.aliases:  # the control normaliser (for methods with that extra model)
         spec["models"]["classifier-only"] = models.key("classifier-only")
     return spec
@@ -191,6 +246,7 @@ def prepare(plugins: Plugins, req: RunRequest) -> RunInputs:
                            dataset, train_enc, val_enc, cfg, progress=req.progress, aux_loader=aux_loader,
                            device=device, providers=model_providers(plugins, task.metadata.name, req.model))
     num_layers = len(adapter.layer_modules(models.pretrained()))
+    preflight.check_layers(num_layers, adapter, req.model)
     return RunInputs(task, adapter, tokenizer, dataset, train_enc, models, num_layers, seconds, plugins)
 
 
@@ -228,10 +284,15 @@ def layer_scores(req: RunRequest, prep: RunInputs, setup_models: TrainedModels, 
     if req.store.has(SCORES_KIND, key) and (not neuron or req.store.has_tensors(SCORES_KIND, key, NEURON_TENSORS)):
         saved = req.store.meta(SCORES_KIND, key)
         neurons = req.store.tensors(SCORES_KIND, key, NEURON_TENSORS)["neurons"] if neuron else None
-        return LayerScores(raw=saved["raw"], details=saved["details"], neurons=neurons), True
+        stored = LayerScores(raw=saved.get("raw"), details=saved.get("details"), neurons=neurons)
+        try:  # an entry cached before outputs were checked this far is recomputed, not served
+            check_method_output(stored, prep.num_layers, name, provider_of(prep.plugins, "method", name)["package"])
+            return stored, True
+        except MethodOutputError as exc:
+            req.store.quarantine(SCORES_KIND, key, f"the cached output is invalid: {exc}")
     ctx = MethodContext(prep.task.metadata.name, prep.adapter, prep.tokenizer, prep.dataset, prep.train_enc, setup_models,
                         req.config, prep.num_layers, req.progress)
-    scores = method.localise(ctx)
+    scores = call_plugin(plugin_label(prep.plugins, "method", name), "localise", method.localise, ctx)
     width = ffn_width(prep.adapter, setup_models) if neuron else None
     check_method_output(scores, prep.num_layers, name, prep.plugins.registry("method").provider(name).package,
                         neuron_width=width)
@@ -298,6 +359,28 @@ def _control(req: RunRequest, setup_models: TrainedModels, scores: LayerScores, 
     return control_score(profile, placement, tie_rule, req.control_track) if placement else None
 
 
+def check_plugin_params(plugins: Plugins, kind: str, plugin, given: dict[str, Any]) -> dict[str, Any] | None:
+    """A method's or analysis' parameters from the run config (``given``), checked before any work: against
+    its ``defaults`` (names and types, as ``ctx.params`` checks them), then by its optional
+    ``check_params(params, registered)``, which gets them merged over the defaults and the registered
+    plugins' names by kind. Returns the merged parameters (None for a plugin without ``defaults``);
+    InvalidInputError naming the plugin and every problem."""
+    name = plugin.info.name
+    defaults = getattr(plugin, "defaults", None)
+    if not isinstance(defaults, dict):
+        return None
+    params = merge_params(kind, name, given, defaults)
+    check = getattr(plugin, "check_params", None)
+    if callable(check):
+        registered = {k: list(plugins.registry(k).names()) for k in ("task", "model", "method", "analysis")}
+        problems = call_plugin(plugin_label(plugins, kind, name), "check_params", check, dict(params), registered)
+        if problems:
+            if not isinstance(problems, (list, tuple)) or not all(isinstance(p, str) for p in problems):
+                problems = [f"its check_params returned {problems!r}, not a list of problems (strings)"]
+            raise InvalidInputError(f"{kind} {name!r}: {'; '.join(problems)}")
+    return params
+
+
 def resolve_methods(plugins: Plugins, names: list[str]) -> list:
     """Method objects for ``names``, each once, in order: a method's name, a suite's name (its members,
     ``MethodInfo.suites``) or ``all`` (the members of the default suite); anything else is an
@@ -310,6 +393,8 @@ def run(plugins: Plugins, req: RunRequest, log=print) -> RunOutput:
     plugins.tasks.get(req.task)
     plugins.models.get(req.model)
     methods = resolve_methods(plugins, req.methods)
+    for method in methods:  # bad parameters fail before any data are read or models trained
+        check_plugin_params(plugins, "method", method, req.config.methods.get(method.info.name, {}))
     prep = prepare(plugins, req)
     timings: dict[str, float] = {"data": prep.data_seconds}
     dataset, models = prep.dataset, prep.models

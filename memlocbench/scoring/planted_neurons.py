@@ -25,6 +25,9 @@ PLANTED_PERCENT = 1.0
 PLANTED_LR_SCALE = 100.0
 #: bump when the sampling or the training of the planted set changes (part of the planted models' keys)
 PLANTING_VERSION = 3
+#: planting by gradient routing (``planted-routed`` roles): the noisy examples' gradient reaches only the
+#: planted columns and the head, the clean examples train everything, all at the main learning rate
+ROUTED_PLANTING_VERSION = 4
 
 
 def planted_count(num_layers: int, width: int) -> int:

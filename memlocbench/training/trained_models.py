@@ -8,6 +8,7 @@ the classifier initialisation and batch order. Each is stored as the trainable p
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import re
 import time
@@ -22,17 +23,20 @@ from memlocbench.data.noisy_dataset import NoisyDataset
 from memlocbench.errors import InvalidInputError, TrainingDivergedError
 from memlocbench.scoring.layer_weights import control_placements, single_layer_placements  # noqa: F401 (re-exported)
 from memlocbench.scoring.metrics import accuracy
+from memlocbench.models.model_digest import model_digest
 from memlocbench.models.neuron_masks import ffn_projections, ffn_shape
-from memlocbench.scoring.planted_neurons import (PLANTED_LR_SCALE, PLANTED_PERCENT, PLANTING_VERSION, planted_columns,
-                                         sample_planted)
+from memlocbench.scoring.planted_neurons import (PLANTED_LR_SCALE, PLANTED_PERCENT, PLANTING_VERSION,
+                                                 ROUTED_PLANTING_VERSION, planted_columns, sample_planted)
 from memlocbench.config.profiles import RunConfig
 from memlocbench.contracts.protocols import ModelAdapter
 from memlocbench.store import ArtefactStore
 from memlocbench.training.head_only import CachedHeadInput
-from memlocbench.training.trainer import AuxiliaryTask, TrainingOutcome, train_classifier
+from memlocbench.training.trainer import AuxiliaryTask, Route, TrainingOutcome, train_classifier
 
 #: bump when the training path changes in a way that changes the weights it produces
 TRAINING_CODE_VERSION = 1
+#: 2: keys hold the model's digest (``model_digest``) and, on a CPU, the torch thread count that trains it
+KEY_VERSION = 2
 KIND = "models"
 
 
@@ -44,6 +48,9 @@ class Recipe:
     frozen and the head always trains. ``aux``: train the auxiliary task alongside (control setup).
     ``planted``: the main task may update only the output weights of the planted neurons
     (``memlocbench.scoring.planted_neurons``), through a gradient mask (the neuron ground-truth track).
+    ``routed`` (the routed tracks): every layer trains on the clean examples, and the noisy examples'
+    gradient is routed (``memlocbench.training.trainer.Route``) to ``main_layers`` and the head only,
+    or, with ``planted``, to the planted neurons' output weights and the head; no auxiliary task.
     """
 
     role: str
@@ -51,9 +58,13 @@ class Recipe:
     main_layers: tuple[int, ...] | None = None
     aux: bool = False
     planted: bool = False  # the neuron track: the main task trains only the planted neurons' output weights
+    routed: bool = False  # the routed tracks: clean examples train everything, noisy ones only the placement
 
 
 _CONTROL = re.compile(r"^control-(\d+)-(\d+)(-clean)?$")
+_ROUTED = re.compile(r"^routed-(\d+)-(\d+)(-clean)?$")
+#: the routed planted-neuron track's memorising model (its clean twin: + "-clean")
+PLANTED_ROUTED = "planted-routed"
 #: the control normaliser of gradient attribution: the control recipe with no main layers (every
 #: layer frozen for the main task, still trained by the auxiliary task), as the paper's code
 CONTROL_NORMALISER = "control-none"
@@ -78,14 +89,35 @@ def recipe_for(role: str) -> Recipe:
         return Recipe(role, "noisy", main_layers=(), aux=True)
     if role in (PLANTED, PLANTED + "-clean"):
         return Recipe(role, "clean" if role.endswith("-clean") else "noisy", main_layers=(), aux=True, planted=True)
+    if role in (PLANTED_ROUTED, PLANTED_ROUTED + "-clean"):
+        return Recipe(role, "clean" if role.endswith("-clean") else "noisy", main_layers=(), planted=True,
+                      routed=True)
+    r = _ROUTED.match(role)
+    if r and int(r.group(1)) <= int(r.group(2)):
+        return Recipe(role, "clean" if r.group(3) else "noisy",
+                      main_layers=tuple(range(int(r.group(1)), int(r.group(2)) + 1)), routed=True)
     m = _CONTROL.match(role)
     if m and int(m.group(1)) <= int(m.group(2)):
         return Recipe(role, "clean" if m.group(3) else "noisy",
                       main_layers=tuple(range(int(m.group(1)), int(m.group(2)) + 1)), aux=True)
     raise InvalidInputError(
         f"unknown model role {role!r}; valid: memorising, clean, classifier-only, control-A-B, control-A-B-clean, "
-        f"{CONTROL_NORMALISER}, {PLANTED}, {PLANTED}-clean"
+        f"{CONTROL_NORMALISER}, {PLANTED}, {PLANTED}-clean, routed-A-B, routed-A-B-clean, {PLANTED_ROUTED}, "
+        f"{PLANTED_ROUTED}-clean"
     )
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None):
+    """Run the block with ``n`` torch threads (None: as it is), then restore the count."""
+    before = torch.get_num_threads()
+    if n is not None and n != before:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
 
 
 AuxLoader = Callable[[], tuple[Encoded, list[int], int]]  # -> encoded texts, labels, number of labels
@@ -95,10 +127,13 @@ class TrainedModels:
     def __init__(self, store: ArtefactStore, adapter: ModelAdapter, model_name: str, task_name: str,
                  task_version: int, dataset: NoisyDataset, train_enc: Encoded | None, val_enc: Encoded | None,
                  config: RunConfig, progress: bool = True, aux_loader: AuxLoader | None = None,
-                 device: str = "cpu", providers: dict[str, dict[str, str]] | None = None):
+                 device: str = "cpu", providers: dict[str, dict[str, str]] | None = None,
+                 threads: int | None = None):
         """``train_enc``/``val_enc`` may be None where only keys are wanted (grid planning).
         ``providers``: the (package, version) that provided the task and the model adapter, e.g.
-        ``{"task": {"package": "memlocbench", "version": "0.1.0"}, "model": {...}}``; part of every key."""
+        ``{"task": {"package": "memlocbench", "version": "0.1.0"}, "model": {...}}``; part of every key.
+        ``threads``: the torch thread count that trains on a CPU (None: the process's, now); float sums,
+        and so the trained weights, depend on it, so it is part of every key, and training runs with it."""
         self.store, self.adapter, self.model_name = store, adapter, model_name
         self.device = device
         self.task_name, self.task_version = task_name, task_version
@@ -110,11 +145,15 @@ class TrainedModels:
         self._base: torch.nn.Module | None = None
         self._fingerprint = dataset.fingerprint()
         self.trained_now: dict[str, float] = {}  # role -> seconds spent training in this process
+        self.threads = threads if threads is not None else torch.get_num_threads()
+        if self.threads < 1:
+            raise InvalidInputError(f"threads must be at least 1, got {self.threads}")
 
     # -- keys --------------------------------------------------------------------------------
     def spec(self, recipe: Recipe) -> dict[str, Any]:
         spec = {
             "kind": "trained-model",
+            "key_version": KEY_VERSION,
             "training_code_version": TRAINING_CODE_VERSION,
             "task": self.task_name,
             "task_version": self.task_version,
@@ -122,6 +161,7 @@ class TrainedModels:
             "data_fingerprint": self._fingerprint,
             "model": self.model_name,
             "model_version": self.adapter.info.version,
+            **self.identity(),
             "train": self._train_config(recipe).model_dump(mode="json", exclude_none=True),  # no until_fit: old keys
             "labels": recipe.labels,
             "frozen": ["embeddings"],
@@ -133,10 +173,22 @@ class TrainedModels:
             spec["aux"] = self.config.control.model_dump(mode="json")
         if recipe.planted:  # the planted set follows from these, the model seed and the model's shape
             spec["planted_neurons"] = {"percent": PLANTED_PERCENT, "seed": self.config.train.seed,
-                                       "lr_scale": PLANTED_LR_SCALE, "version": PLANTING_VERSION}
-        if not self.config.compute.is_default():  # absent when exact, so exact models keep their keys
+                                       "lr_scale": 1.0 if recipe.routed else PLANTED_LR_SCALE,
+                                       "version": ROUTED_PLANTING_VERSION if recipe.routed else PLANTING_VERSION}
+        if recipe.routed:
+            spec["routed"] = True
+        if not self.config.compute.is_default():  # absent when exact
             spec["compute"] = self.config.compute.model_dump(mode="json")
         return spec
+
+    def identity(self) -> dict[str, Any]:
+        """What determines a model trained here besides the data and settings: the digest of the model
+        the adapter builds (``model_digest``) and, on a CPU, the torch thread count that trains it. Part
+        of every trained model's key; a plugin that trains models of its own puts it in its keys too."""
+        out: dict[str, Any] = {"model_digest": model_digest(self.adapter, self.dataset.num_labels)}
+        if self.device == "cpu":
+            out["cpu_threads"] = self.threads
+        return out
 
     def _train_config(self, recipe: Recipe):
         """The training settings of a recipe: control models may train for their own number of epochs."""
@@ -182,12 +234,27 @@ class TrainedModels:
         return self._main_parameters(model, recipe_for(self.resolve(role)))
 
     def _main_parameters(self, model: torch.nn.Module, recipe: Recipe) -> list[str]:
+        """What the main task trains: the head and its layers (a routed recipe: every layer)."""
+        layers = None if recipe.routed else recipe.main_layers
         names = []
         for n, _ in model.named_parameters():
             group = self.adapter.parameter_group(n)
-            if group == "head" or (isinstance(group, int) and (recipe.main_layers is None or group in recipe.main_layers)):
+            if group == "head" or (isinstance(group, int) and (layers is None or group in layers)):
                 names.append(n)
-        return names + (list(self._planted_masks(model)) if recipe.planted else [])
+        extra = [n for n in self._planted_masks(model) if n not in names] if recipe.planted else []
+        return names + extra
+
+    def _route(self, model: torch.nn.Module, recipe: Recipe) -> Route | None:
+        """A routed recipe's route: the noisy examples reach the head and the placed layers, or the head
+        and the planted neurons' output weights (masked to their columns)."""
+        if not recipe.routed:
+            return None
+        head = {n for n, _ in model.named_parameters() if self.adapter.parameter_group(n) == "head"}
+        if recipe.planted:
+            masks = self._planted_masks(model)
+            return Route(frozenset(self.dataset.noisy_idx), frozenset(head | set(masks)), masks)
+        placed = {n for n, _ in model.named_parameters() if self.adapter.parameter_group(n) in recipe.main_layers}
+        return Route(frozenset(self.dataset.noisy_idx), frozenset(head | placed))
 
     def planted_neurons(self, model: torch.nn.Module) -> tuple[list[int], int, int]:
         """The planted neurons of this model seed: (sorted flat indices, layers, d_ff)."""
@@ -205,7 +272,7 @@ class TrainedModels:
     def main_masks(self, model: torch.nn.Module, role: str) -> dict[str, torch.Tensor] | None:
         """The gradient masks of ``role``'s main task (None: no mask)."""
         recipe = recipe_for(self.resolve(role))
-        return self._planted_masks(model) if recipe.planted else None
+        return self._planted_masks(model) if recipe.planted and not recipe.routed else None
 
     def _auxiliary(self, model: torch.nn.Module) -> AuxiliaryTask:
         if self._aux_loader is None:
@@ -228,8 +295,9 @@ class TrainedModels:
         if self.store.has(KIND, key):
             return key
         t0 = time.perf_counter()
-        model = self.pretrained()
-        outcome = self._train(model, role, recipe)
+        with torch_threads(self.threads if self.device == "cpu" else None):
+            model = self.pretrained()
+            outcome = self._train(model, role, recipe)
         seconds = time.perf_counter() - t0
         tensors = {"final": outcome.final}
         if outcome.first_fit is not None:
@@ -249,7 +317,7 @@ class TrainedModels:
         labels = self.labels_for(recipe)
         compute = self.config.compute
         forward = None
-        if recipe.main_layers == () and aux is None and compute.head_only == "cached-features":
+        if recipe.main_layers == () and aux is None and not recipe.routed and compute.head_only == "cached-features":
             forward = CachedHeadInput(self.adapter, model, self.train_enc, self.config.train.eval_batch_size,
                                       compute.precision)
         try:
@@ -258,7 +326,8 @@ class TrainedModels:
                 self.val_enc, self.dataset.validation.labels, self._train_config(recipe),
                 desc=f"train {role} ({self.task_name}, {self.model_name})", progress=self.progress, aux=aux,
                 compute=compute, forward=forward, main_masks=self.main_masks(model, role),
-                main_mask_lr_scale=PLANTED_LR_SCALE if recipe.planted else 1.0,
+                main_mask_lr_scale=PLANTED_LR_SCALE if recipe.planted and not recipe.routed else 1.0,
+                route=self._route(model, recipe),
             )
         except TrainingDivergedError as exc:
             raise TrainingDivergedError(f"task {self.task_name}, model {self.model_name}, role {role}: {exc}") from None

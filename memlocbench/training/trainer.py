@@ -54,6 +54,19 @@ class AuxiliaryTask:
         return loss_fn(logits.float(), torch.tensor([self.labels[i] for i in chunk], device=logits.device))
 
 
+@dataclass(frozen=True)
+class Route:
+    """Gradient routing (the ground-truth tracks that are not a giveaway): the examples of ``examples``
+    (the noisy ones, by index) send their gradient only to the parameters of ``parameters`` (the placed
+    layers and the head), and, for a name in ``masks``, only to the entries where the 0/1 mask is 1 (the
+    planted neurons' columns); every other example trains every trainable parameter. The clean twin gets
+    the same route with the original labels, so both models are trained identically apart from the labels."""
+
+    examples: frozenset[int]
+    parameters: frozenset[str]
+    masks: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
 @dataclass
 class EpochRecord:
     epoch: int
@@ -173,6 +186,18 @@ def _main_masks(named: dict[str, torch.nn.Parameter], main_masks: dict[str, torc
     return masks
 
 
+def _checked_route(route: Route | None, named: dict[str, torch.nn.Parameter],
+                   trainable: list[str]) -> Route | None:
+    """The route with its masks on the parameters' devices; its parameters must be trained here."""
+    if route is None:
+        return None
+    unknown = sorted((set(route.parameters) | set(route.masks)) - set(trainable))
+    if unknown:
+        raise ValueError(f"route names parameters the main task does not train: {unknown[:3]}")
+    return Route(route.examples, route.parameters,
+                 {n: m.to(named[n].device, named[n].dtype) for n, m in route.masks.items()})
+
+
 def _main_optimizer(named: dict[str, torch.nn.Parameter], trainable: list[str], masks: dict[str, torch.Tensor],
                     cfg: TrainConfig, mask_lr_scale: float) -> torch.optim.AdamW:
     """AdamW over the main task's parameters; the masked ones (if any) in a group of their own, with
@@ -193,7 +218,7 @@ class TrainingLoop:
     def __init__(self, model: torch.nn.Module, trainable: list[str], train_enc: Encoded, labels: list[int],
                  cfg: TrainConfig, compute: ComputeConfig, budget: int, aux: AuxiliaryTask | None = None,
                  forward: Forward | None = None, main_masks: dict[str, torch.Tensor] | None = None,
-                 main_mask_lr_scale: float = 1.0):
+                 main_mask_lr_scale: float = 1.0, route: Route | None = None):
         self.model, self.train_enc, self.labels, self.cfg, self.compute = model, train_enc, labels, cfg, compute
         self.aux, self.forward = aux, forward
         self.lengths = [len(x) for x in train_enc.ids]
@@ -204,6 +229,7 @@ class TrainingLoop:
         set_trainable(model, self.names)
         self.named = dict(model.named_parameters())
         self.masks = _main_masks(self.named, main_masks, trainable)
+        self.route = _checked_route(route, self.named, trainable)
         self.optim = _main_optimizer(self.named, trainable, self.masks, cfg, main_mask_lr_scale)
         self.total_steps = self._batches(len(labels)) * budget
         self.sched = get_linear_schedule_with_warmup(self.optim, int(cfg.warmup_fraction * self.total_steps),
@@ -266,12 +292,42 @@ class TrainingLoop:
                       else self.model(**self.train_enc.batch(chunk)).logits)
         return self.loss_fn(logits.float(), self.y_all[chunk])
 
+    def _routed_backward(self, chunk: list[int]) -> torch.Tensor:
+        """The main loss of ``chunk`` (its mean, as unrouted), with gradients routed: the routed examples'
+        part reaches only the route's parameters (masked), the others' part every trainable parameter.
+        Returns the loss (detached); the gradients are in ``.grad``."""
+        routed = [i for i in chunk if i in self.route.examples]
+        free = [i for i in chunk if i not in self.route.examples]
+        total = torch.zeros((), device=self.y_all.device)
+        if free:
+            loss = self._main_loss(free) * (len(free) / len(chunk))
+            loss.backward()
+            total = total + loss.detach()
+        if routed:
+            loss = self._main_loss(routed) * (len(routed) / len(chunk))
+            names = [n for n in self.names if n in self.route.parameters]
+            grads = torch.autograd.grad(loss, [self.named[n] for n in names], allow_unused=True)
+            with torch.no_grad():
+                for n, g in zip(names, grads):
+                    if g is None:
+                        continue
+                    if n in self.route.masks:
+                        g = g * self.route.masks[n]
+                    p = self.named[n]
+                    p.grad = g if p.grad is None else p.grad + g
+            total = total + loss.detach()
+        return total
+
     def step(self, which: str, chunk: list[int], epoch: int, step: int) -> float | None:
         """One optimizer step of the main (``which="main"``) or auxiliary task on the batch ``chunk``;
         returns the main loss summed over the batch (None for an auxiliary step)."""
         cfg, summed = self.cfg, None
+        self.optim.zero_grad(set_to_none=True)
+        if self.aux is not None:
+            self.aux_optim.zero_grad(set_to_none=True)
+        routed = which == "main" and self.route is not None
         if which == "main":
-            loss = self._main_loss(chunk)
+            loss = self._routed_backward(chunk) if routed else self._main_loss(chunk)
             opt, sch = self.optim, self.sched
             summed = loss.item() * len(chunk)
         else:
@@ -280,10 +336,8 @@ class TrainingLoop:
         if not bool(torch.isfinite(loss.detach())):
             raise _diverged(f"non-finite {'auxiliary-task ' if which == 'aux' else ''}loss "
                             f"({loss.item()})", epoch, step, cfg.learning_rate)
-        self.optim.zero_grad(set_to_none=True)
-        if self.aux is not None:
-            self.aux_optim.zero_grad(set_to_none=True)
-        loss.backward()
+        if not routed:
+            loss.backward()
         if which == "main" and self.masks:  # the masked group's lr
             _mask_main_step(self.named, self.masks, self.sched.get_last_lr()[-1] * cfg.weight_decay)
         torch.nn.utils.clip_grad_norm_(self.clip_params, cfg.max_grad_norm)
@@ -364,6 +418,7 @@ def train_classifier(
     forward: Forward | None = None,
     main_masks: dict[str, torch.Tensor] | None = None,
     main_mask_lr_scale: float = 1.0,
+    route: Route | None = None,
 ) -> TrainingOutcome:
     """Train ``trainable`` on ``labels``; with ``aux``, main and auxiliary batches are shuffled
     together each epoch and each step updates only that task's optimizer (paper section 3.2).
@@ -374,11 +429,11 @@ def train_classifier(
     before clipping, and AdamW's decoupled weight decay reaches only the masked-in entries, so a
     main step leaves every other entry bit-identical (the auxiliary task still trains them all).
     ``main_mask_lr_scale``: the masked parameters' learning rate as a multiple of ``cfg.learning_rate``
-    (same warmup and decay)."""
+    (same warmup and decay). ``route``: gradient routing of some examples (``Route``)."""
     compute = compute or ComputeConfig()
     guard = UntilFitGuard(cfg)
     loop = TrainingLoop(model, trainable, train_enc, labels, cfg, compute, guard.budget, aux=aux, forward=forward,
-                        main_masks=main_masks, main_mask_lr_scale=main_mask_lr_scale)
+                        main_masks=main_masks, main_mask_lr_scale=main_mask_lr_scale, route=route)
     ev = _Evaluation(noisy_idx, clean_idx, val_enc, val_labels)
     outcome = TrainingOutcome(final={}, first_fit=None, first_fit_epoch=None)
     loop.bar = tqdm(total=loop.total_steps, desc=desc, disable=not progress, unit="step", leave=False)

@@ -26,10 +26,21 @@ import numpy as np
 import torch
 
 from memlocbench.api import hookimpl
-from memlocbench.api import AnalysisInfo, AnalysisOutput, Measure, sentence_features
-from memlocbench_analyses import mean_defined, sd_defined, summary_mismatches
+from memlocbench.api import AnalysisInfo, AnalysisOutput, InvalidInputError, Measure, sentence_features
+from memlocbench_analyses import at_least, mean_defined, sd_defined, summary_mismatches
 
 DEFAULTS = {"feature_batch_size": 64, "threshold": 0.5, "percentiles": [87.5, 12.5]}
+
+
+def param_problems(p: dict) -> list[str]:
+    """What is wrong with merged parameters ``p`` (checked before any training)."""
+    problems = at_least(p, "feature_batch_size", 1)
+    pct = p.get("percentiles")
+    if not (isinstance(pct, list) and len(pct) == 2
+            and all(isinstance(x, (int, float)) and not isinstance(x, bool) and 0 <= x <= 100 for x in pct)):
+        problems.append(f"percentiles must be two numbers in [0, 100] (clean A's upper and clean B's lower "
+                        f"percentile, e.g. [87.5, 12.5]), got {pct!r}")
+    return problems
 
 
 def crossing_layer(mean_t: torch.Tensor, threshold: float = 0.5) -> int | None:
@@ -132,8 +143,15 @@ class Centroids:
     # seconds per training row: CPU, MiniLM-L6 (README "Analyses": 8 s on SST-2, 600 rows); GPU, 12 layers
     default_rates = {"cpu": 0.013, "cuda": 0.002}
 
+    @staticmethod
+    def check_params(params: dict, registered: dict) -> list[str]:
+        return param_problems(params)
+
     def analyse(self, ctx) -> AnalysisOutput:
         p = ctx.params(self.info.name, DEFAULTS)
+        problems = param_problems(p)
+        if problems:
+            raise InvalidInputError(f"analysis {self.info.name!r}: {'; '.join(problems)}")
         d = ctx.dataset
         noisy_mask = torch.zeros(d.train_size, dtype=torch.bool)
         noisy_mask[d.noisy_idx] = True

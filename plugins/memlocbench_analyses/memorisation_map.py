@@ -37,7 +37,7 @@ from memlocbench.api import autocast
 from memlocbench.api import Encoded
 from memlocbench.api import InvalidInputError
 from memlocbench.api import AnalysisInfo, AnalysisOutput, Measure
-from memlocbench_analyses import mean_defined, sd_defined, summary_mismatches
+from memlocbench_analyses import at_least, mean_defined, sd_defined, summary_mismatches
 from memlocbench.api import TRAINING_CODE_VERSION
 from memlocbench.api import train_classifier
 
@@ -93,6 +93,17 @@ def normalised_accuracy(acc: float, chance: float) -> float:
     return (acc - chance) / (1 - chance)
 
 
+def param_problems(p: dict) -> list[str]:
+    """What is wrong with merged parameters ``p`` (checked before any training)."""
+    problems = [*at_least(p, "runs", 1), *at_least(p, "epochs", 1), *at_least(p, "batch_size", 1)]
+    if not (isinstance(p.get("fraction"), (int, float)) and 0 < p["fraction"] < 1):
+        problems.append(f"fraction must be in (0, 1) (the share of the training set each run trains on), got "
+                        f"{p.get('fraction')!r}")
+    if not (isinstance(p.get("learning_rate"), (int, float)) and p["learning_rate"] > 0):
+        problems.append(f"learning_rate must be positive, got {p.get('learning_rate')!r}")
+    return problems
+
+
 class MemorisationMap:
     info = AnalysisInfo(
         name="memorisation-map",
@@ -116,6 +127,10 @@ class MemorisationMap:
     default_rates = {"cpu": 0.024, "cuda": 0.0067}
 
     @staticmethod
+    def check_params(params: dict, registered: dict) -> list[str]:
+        return param_problems(params)
+
+    @staticmethod
     def estimate_work(params: dict, rows: int) -> int:
         """The grid's cost model: ``runs`` trainings of ``epochs`` epochs on a ``fraction`` of the rows."""
         return params["runs"] * params["epochs"] * int(params["fraction"] * rows)
@@ -124,7 +139,8 @@ class MemorisationMap:
         return {"kind": RUN_KIND, "training_code_version": TRAINING_CODE_VERSION, "seed": seed,
                 "fraction": p["fraction"], "task": ctx.task_name, "data": ctx.config.data.model_dump(mode="json"),
                 "data_fingerprint": ctx.dataset.fingerprint(), "model": ctx.adapter.info.name,
-                "model_version": ctx.adapter.info.version, "train": self.train_config(ctx, seed, p).model_dump(mode="json"),
+                "model_version": ctx.adapter.info.version, **ctx.models.identity(),
+                "train": self.train_config(ctx, seed, p).model_dump(mode="json"),
                 "compute": ctx.config.compute.model_dump(mode="json"), "frozen": ["embeddings"]}
 
     @staticmethod
@@ -164,10 +180,9 @@ class MemorisationMap:
 
     def analyse(self, ctx) -> AnalysisOutput:
         p = ctx.params(self.info.name, DEFAULTS)
-        if p["runs"] < 1 or not 0 < p["fraction"] < 1 or p["epochs"] < 1 or p["batch_size"] < 1 \
-                or p["learning_rate"] <= 0:
-            raise InvalidInputError(f"analysis 'memorisation-map': runs must be >= 1, 0 < fraction < 1, epochs >= 1, "
-                                    f"batch_size >= 1 and learning_rate > 0; got {p}")
+        problems = param_problems(p)
+        if problems:
+            raise InvalidInputError(f"analysis 'memorisation-map': {'; '.join(problems)}")
         d = ctx.dataset
         all_logits, masks, runs = [], [], []
         for seed in range(p["runs"]):

@@ -19,9 +19,10 @@ value minus the ablated one, in percentage points.
 Selectivity (one number per method, and for random): the noisy-fit drop at the largest budget whose
 validation-accuracy drop is at most ``val_drop_limit`` points (default 1); None (undefined) when no
 budget stays within it. A layer method's selectivity is its single point's noisy-fit drop under the
-same rule. Methods named in ``methods`` but not registered are skipped and listed in
-``details["skipped"]``. By default ``methods`` are the members of the ``neurons`` suite, then those of the
-default suite (the paper's layer methods), as the registry lists them (``MethodInfo.suites``).
+same rule. A method named in ``methods`` that is not registered is an error before any training, with
+the closest registered name suggested (``details["skipped"]`` stays, empty, for the result format). By
+default (``methods`` null) the methods are the members of the ``neurons`` suite, then those of the default
+suite (the paper's layer methods), as the registry lists them (``MethodInfo.suites``).
 """
 
 from __future__ import annotations
@@ -35,13 +36,13 @@ from memlocbench.api import ffn_projections, scaled_neurons
 from memlocbench.api import accuracy
 from memlocbench.api import DEFAULT_SUITE, AnalysisInfo, AnalysisOutput
 from memlocbench.api import predict
-from memlocbench_analyses import summary_mismatches
+from memlocbench_analyses import at_least, summary_mismatches, unknown_names
 
 #: the suite whose methods the default ``methods`` list first (then the default suite's)
 NEURON_SUITE = "neurons"
-#: the parameters besides ``methods`` (whose default comes from the registry: ``default_methods``)
-DEFAULTS = {"budgets": [0.1, 0.5, 1.0, 2.0], "random_repeats": 3, "val_drop_limit": 1.0, "batch_size": 64,
-            "seed": None}
+#: the parameters; ``methods`` None = the registry's default list (``default_methods``)
+DEFAULTS = {"methods": None, "budgets": [0.1, 0.5, 1.0, 2.0], "random_repeats": 3, "val_drop_limit": 1.0,
+            "batch_size": 64, "seed": None}
 MEASURES = ("noisy_fit", "clean_train_acc", "validation_acc")
 
 
@@ -54,6 +55,22 @@ def default_methods(ctx) -> list[str]:
         return list(dict.fromkeys([*suites.get(NEURON_SUITE, []), *suites.get(DEFAULT_SUITE, [])]))
     granularity = ctx.method_granularity
     return [m for m, g in granularity.items() if g == "neuron"] + [m for m, g in granularity.items() if g != "neuron"]
+
+
+def param_problems(p: dict, methods: list[str]) -> list[str]:
+    """What is wrong with merged parameters ``p``, ``methods`` being the registered methods (checked
+    before any training): an unknown method is an error, not a silent skip."""
+    problems = [*at_least(p, "random_repeats", 1, " (the random baseline)"), *at_least(p, "batch_size", 1)]
+    budgets = p.get("budgets")
+    if not isinstance(budgets, list) or not budgets or not all(
+            isinstance(b, (int, float)) and not isinstance(b, bool) and 0 < b <= 100 for b in budgets):
+        problems.append(f"budgets are percentages of all FFN neurons in (0, 100]; got {budgets}")
+    seed = p.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        problems.append(f"seed must be null (the run's model seed) or a non-negative integer, got {seed!r}")
+    if p.get("methods") is not None:
+        problems += unknown_names(p["methods"], methods, "method", "methods")
+    return problems
 
 
 def budget_scale(num_layers: int, width: int, flat_top: torch.Tensor) -> torch.Tensor:
@@ -114,15 +131,17 @@ class NeuronAblation:
     )
     defaults = DEFAULTS
 
+    @staticmethod
+    def check_params(params: dict, registered: dict) -> list[str]:
+        return param_problems(params, registered.get("method", []))
+
     def analyse(self, ctx) -> AnalysisOutput:
-        p = ctx.params(self.info.name, {"methods": default_methods(ctx), **DEFAULTS})
-        if p["random_repeats"] < 1:
-            raise InvalidInputError(f"neuron-ablation: random_repeats must be at least 1 (the random baseline), "
-                                    f"got {p['random_repeats']}")
-        bad = [b for b in p["budgets"] if not 0 < b <= 100]
-        if bad or not p["budgets"]:
-            raise InvalidInputError(f"neuron-ablation: budgets are percentages of all FFN neurons in (0, 100]; "
-                                    f"got {p['budgets']}")
+        p = ctx.params(self.info.name, DEFAULTS)
+        problems = param_problems(p, list(ctx.method_granularity))
+        if problems:
+            raise InvalidInputError(f"neuron-ablation: {'; '.join(problems)}")
+        if p["methods"] is None:
+            p["methods"] = default_methods(ctx)
         seed = ctx.config.train.seed if p["seed"] is None else p["seed"]
         budgets = sorted(set(p["budgets"]))
         model = ctx.models.load("memorising")
@@ -139,13 +158,8 @@ class NeuronAblation:
                                **drops(base, measure(budget_scale(num_layers, width, top)))})
             return points
 
-        skipped, neuron_curves, layer_points = [], {}, {}
-        wanted = list(dict.fromkeys(p["methods"]))
-        for m in wanted:
-            if m not in ctx.method_granularity:
-                skipped.append({"method": m, "reason": "not registered (plugin not installed on this branch)"})
-                ctx.log(f"neuron-ablation: skipping {m!r}: no such method is registered")
-        present = [m for m in wanted if m in ctx.method_granularity]
+        skipped, neuron_curves, layer_points = [], {}, {}  # skipped: always empty now (unknown methods are errors)
+        present = list(dict.fromkeys(p["methods"]))
         layer_scale = []
         for layer in range(num_layers):
             scale = [None] * num_layers

@@ -23,10 +23,32 @@ import torch
 
 from memlocbench.api import hookimpl
 from memlocbench.api import PROBE_DEFAULTS, fit_probes, macro_f1, sentence_features
-from memlocbench.api import AnalysisInfo, AnalysisOutput, Measure
-from memlocbench_analyses import mean_defined, sd_defined, summary_mismatches
+from memlocbench.api import AnalysisInfo, AnalysisOutput, InvalidInputError, Measure
+from memlocbench_analyses import at_least, mean_defined, sd_defined, summary_mismatches
 
 DEFAULTS = {**PROBE_DEFAULTS, "class_weights": None, "margin": 0.1, "initiation_threshold": 0.9}
+
+
+def param_problems(p: dict) -> list[str]:
+    """What is wrong with merged parameters ``p`` (the probes' settings; checked before any training)."""
+    problems = [*at_least(p, "hidden", 1), *at_least(p, "epochs", 1), *at_least(p, "batch_size", 1),
+                *at_least(p, "feature_batch_size", 1)]
+    if not (isinstance(p.get("dropout"), (int, float)) and 0 <= p["dropout"] < 1):
+        problems.append(f"dropout must be in [0, 1), got {p.get('dropout')!r}")
+    if not (isinstance(p.get("learning_rate"), (int, float)) and p["learning_rate"] > 0):
+        problems.append(f"learning_rate must be positive, got {p.get('learning_rate')!r}")
+    if not p.get("seeds"):
+        problems.append(f"seeds must name at least one probe seed, got {p.get('seeds')!r}")
+    split = p.get("split")
+    if not (isinstance(split, list) and len(split) == 3 and all(isinstance(x, (int, float)) and 0 < x < 1 for x in split)
+            and sum(split) <= 1 + 1e-9):
+        problems.append(f"split must be three fractions in (0, 1) (train, validation, test) summing to at most 1, "
+                        f"got {split!r}")
+    weights = p.get("class_weights")
+    if weights is not None and not (isinstance(weights, list) and weights and all(
+            isinstance(w, (int, float)) and not isinstance(w, bool) and w > 0 for w in weights)):
+        problems.append(f"class_weights must be null or a list of positive numbers, one per class, got {weights!r}")
+    return problems
 
 
 def shuffled_label_f1(labels: list[int], seed: int) -> float:
@@ -99,8 +121,18 @@ class ProbingEvents:
     # seconds per training row: CPU, MiniLM-L6 (README "Analyses": 29 s on SST-2, 600 rows); GPU, 12 layers
     default_rates = {"cpu": 0.048, "cuda": 0.003}
 
+    @staticmethod
+    def check_params(params: dict, registered: dict) -> list[str]:
+        return param_problems(params)
+
     def analyse(self, ctx) -> AnalysisOutput:
         p = ctx.params(self.info.name, DEFAULTS)
+        problems = param_problems(p)
+        if not problems and p["class_weights"] is not None and len(p["class_weights"]) != ctx.dataset.num_labels:
+            problems = [f"class_weights has {len(p['class_weights'])} entries; the task has "
+                        f"{ctx.dataset.num_labels} classes"]
+        if problems:
+            raise InvalidInputError(f"analysis {self.info.name!r}: {'; '.join(problems)}")
         d = ctx.dataset
         noisy = set(d.noisy_idx)
         rand = shuffled_label_f1(d.original_labels, ctx.config.data.seed)

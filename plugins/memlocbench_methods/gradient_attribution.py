@@ -26,6 +26,7 @@ import torch
 from memlocbench.api import hookimpl
 from memlocbench.api import LayerScores, MethodInfo
 from memlocbench.api import clean_sample, set_trainable
+from memlocbench_methods import minimum_checks
 
 DEFAULTS = {"batch_size": 32, "seed": None}
 
@@ -74,6 +75,7 @@ class GradientAttribution:
         suites=("paper",),
     )
     defaults = DEFAULTS
+    check_params = minimum_checks({"batch_size": 1})
     suite_position = 3
     # seconds per row: CPU, MiniLM-L6 (README: 13 s / 600 rows); GPU, 12 layers: two models, forward + backward
     default_rates = {"cpu": 0.022, "cuda": 0.01}

@@ -23,6 +23,7 @@ import torch
 from memlocbench.api import hookimpl
 from memlocbench.api import LayerScores, MethodInfo
 from memlocbench_methods.mask_learning import COMMON_DEFAULTS, localise_with_mask
+from memlocbench_methods import minimum_checks
 
 DEFAULTS = {**COMMON_DEFAULTS, "beta": 0.33, "mask_p": 0.9}
 STRETCH = (-0.1, 1.1)
@@ -69,6 +70,7 @@ class HardConcrete:
         suites=("neurons",),
     )
     defaults = DEFAULTS
+    check_params = minimum_checks({"steps": 1, "batch_size": 1}, positive=("lr", "top_percent"))
     suite_position = 5
 
     def localise(self, ctx) -> LayerScores:

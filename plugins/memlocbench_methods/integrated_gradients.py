@@ -28,6 +28,7 @@ from memlocbench.api import ffn_projections
 from memlocbench.api import LayerScores, MethodInfo
 from memlocbench.api import (log_probs_with_scaled_layer, neuron_groups, neuron_output, neuron_params,
                              weighted_batches)
+from memlocbench_methods import minimum_checks
 
 DEFAULTS = {"steps": 20}
 
@@ -65,6 +66,7 @@ class IntegratedGradients:
         suites=("neurons",),
     )
     defaults = DEFAULTS
+    check_params = minimum_checks({"steps": 1})
     suite_position = 3
 
     def localise(self, ctx) -> LayerScores:

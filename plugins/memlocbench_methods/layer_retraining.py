@@ -32,6 +32,7 @@ from memlocbench.api import autocast, training_batches
 from memlocbench.api import all_layer_inputs, cache_per_example, logits_from, pad_hidden
 from memlocbench.api import ComputeConfig
 from memlocbench.api import LayerScores, MethodInfo
+from memlocbench_methods import minimum_checks
 
 DEFAULTS = {"epochs": 5, "learning_rate": 3e-5, "batch_size": 8, "heldout_seed": 42, "warmup_fraction": 0.1,
             "max_grad_norm": 1.0, "weight_decay": 0.01, "eval_batch_size": 64}
@@ -137,6 +138,7 @@ class LayerRetraining:
         suites=("paper",),
     )
     defaults = DEFAULTS
+    check_params = minimum_checks({"epochs": 1, "batch_size": 1, "eval_batch_size": 1}, positive=("learning_rate",))
     # Per settings profile. Layer retraining costs 21 windows x 5 epochs of fine-tuning in the paper; on
     # 2 cores that is 2-3x the training of both models. The cpu profile retrains 2 epochs of batch 16 at
     # the lr the models were trained with (the `paper` profile keeps the paper's DEFAULTS).

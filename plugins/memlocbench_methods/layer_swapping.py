@@ -23,6 +23,7 @@ from memlocbench.api import layer_weights_from_windows, window_key, windows
 from memlocbench.api import autocast
 from memlocbench.api import all_layer_inputs, logits_from, run_layers
 from memlocbench.api import LayerScores, MethodInfo
+from memlocbench_methods import minimum_checks
 
 DEFAULTS = {"eval_batch_size": 64}
 
@@ -78,6 +79,7 @@ class LayerSwapping:
         tie_rule="higher-layer-first",
     )
     defaults = DEFAULTS
+    check_params = minimum_checks({"eval_batch_size": 1})
     suite_position = 1  # the paper's order: swapping, retraining, gradient attribution, probing
     # seconds per row: CPU, MiniLM-L6 (README: 26 s / 600 rows); CPU, 12 layers: 8x per layer pass and
     # 78 / 21 windows over twice the layers; GPU, 12 layers: 78 windows x half a forward pass of ~0.4 ms

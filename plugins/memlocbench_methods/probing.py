@@ -26,6 +26,7 @@ import torch
 from memlocbench.api import hookimpl
 from memlocbench.api import PROBE_DEFAULTS, f1_per_class, fit_probes, sentence_features
 from memlocbench.api import LayerScores, MethodInfo
+from memlocbench_methods import minimum_checks
 
 #: the paper's probe settings (``memlocbench.api.PROBE_DEFAULTS``)
 DEFAULTS = dict(PROBE_DEFAULTS)
@@ -63,6 +64,8 @@ class Probing:
         suites=("paper",),
     )
     defaults = DEFAULTS
+    check_params = minimum_checks({"hidden": 1, "epochs": 1, "batch_size": 1, "feature_batch_size": 1},
+                                  positive=("learning_rate",), below_one=("dropout",))
     suite_position = 4
     # seconds per row: CPU, MiniLM-L6 (README: 24 s / 600 rows); GPU, 12 layers
     default_rates = {"cpu": 0.04, "cuda": 0.003}

@@ -24,6 +24,7 @@ import torch
 from memlocbench.api import hookimpl
 from memlocbench.api import LayerScores, MethodInfo
 from memlocbench_methods.mask_learning import COMMON_DEFAULTS, localise_with_mask
+from memlocbench_methods import minimum_checks
 
 DEFAULTS = dict(COMMON_DEFAULTS)
 
@@ -62,6 +63,7 @@ class Slimming:
         suites=("neurons",),
     )
     defaults = DEFAULTS
+    check_params = minimum_checks({"steps": 1, "batch_size": 1}, positive=("lr", "top_percent"))
     suite_position = 4
 
     def localise(self, ctx) -> LayerScores:

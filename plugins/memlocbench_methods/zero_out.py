@@ -38,6 +38,7 @@ from memlocbench.api import layer_output
 from memlocbench.api import LayerScores, MethodInfo
 from memlocbench.api import (log_probs_from_layer, log_probs_with_scaled_layer, neuron_groups, neuron_output,
                              neuron_params, target_log_probs, weighted_batches)
+from memlocbench_methods import minimum_checks
 
 DEFAULTS = {"n_noisy": 3, "neuron_chunk": 16}  # n_noisy: the budget (module docstring); 0 = all. neuron_chunk:
 # 16 was fastest on SST-2 (97 s; 8: 103 s, 32: 105 s, 128: 120 s on an idle 2-core machine), same scores
@@ -125,6 +126,7 @@ class ZeroOut:
         suites=("neurons",),
     )
     defaults = DEFAULTS
+    check_params = minimum_checks({"neuron_chunk": 1})
     suite_position = 1  # the neuron suite's order: zero-out, activations, integrated gradients, the two masks
 
     def localise(self, ctx) -> LayerScores:

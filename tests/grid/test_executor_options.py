@@ -33,11 +33,12 @@ def test_values_are_json_where_they_parse_else_strings():
 def test_built_in_executors_check_their_options():
     assert executor_options(LocalExecutor(), {}) == {"debug": False}
     assert executor_options(LocalExecutor(), {"debug": True}) == {"debug": True}
-    assert executor_options(RayExecutor(), {}) == {"ray_address": None, "max_retries": 2}
+    ray_defaults = {"ray_address": None, "max_retries": 2, "connect_timeout_s": 60.0, "stall_timeout_s": 86400.0}
+    assert executor_options(RayExecutor(), {}) == ray_defaults
     assert executor_options(RayExecutor(), {"max_retries": 0, "ray_address": "auto"}) == \
-        {"ray_address": "auto", "max_retries": 0}
-    with pytest.raises(InvalidInputError, match=r"executor 'ray' has no option 'retries'; valid: max_retries, "
-                                                r"ray_address"):
+        {**ray_defaults, "ray_address": "auto", "max_retries": 0}
+    with pytest.raises(InvalidInputError, match=r"executor 'ray' has no option 'retries'; valid: connect_timeout_s, "
+                                                r"max_retries, ray_address, stall_timeout_s"):
         executor_options(RayExecutor(), {"retries": 3})
     with pytest.raises(InvalidInputError, match=r"executor 'local' has no option 'max_retries'; valid: debug"):
         executor_options(LocalExecutor(), {"max_retries": 3})
@@ -75,7 +76,7 @@ def test_grid_file_options_merge_with_flags_and_shorthands(tmp_path):
 @pytest.mark.parametrize("args,expected", [
     (["--executor-option", "retries=3"], ["has no option 'retries'", "valid: debug"]),
     (["--executor", "ray", "--executor-option", "retries=3"], ["has no option 'retries'",
-                                                                "valid: max_retries, ray_address"]),
+                                                                "valid: connect_timeout_s, max_retries, ray_address"]),
     (["--executor", "ray", "--executor-option", "max_retries=-1"], ["max_retries", "greater than or equal to 0"]),
     (["--executor", "ray", "--executor-option", "max_retries=two"], ["max_retries", "valid integer", "'two'"]),
     (["--max-retries", "3"], ["executor 'local' has no option 'max_retries'; valid: debug"]),

@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -121,6 +122,65 @@ def test_grid_results_are_the_files_memlocbench_run_writes(plugins, mirror, loca
     assert ran == grid and len(ran) == 3
 
 
+def _one_unit_store(plugins, cfg, store: Path) -> None:
+    """A copy of the local grid's store without SST-2's layer-swapping scores: one unit to run."""
+    shutil.copytree(cfg.cache_dir, store)
+    plan = build_plan(plugins, cfg, ArtefactStore(cfg.cache_dir))
+    (unit,) = [u for u in plan.units if u.id.startswith("sst2") and u.payload.get("method") == "layer-swapping"]
+    shutil.rmtree(store / "layer-scores" / unit.key)
+
+
+ONE_UNIT = ["--tasks", "sst2", "--methods", "layer-swapping", "--seeds", "1", "--train-size", "32", "--max-length",
+            "16", "--epochs", "1", "--quiet"]
+
+
+def test_a_damaged_timing_log_does_not_fail_the_grid(plugins, mirror, local_grid, tmp_path):
+    """Issue 33, D14: the unit's artefact is committed before its time is logged; a timing log that is a
+    folder (cannot be replaced) or not a log (replaced) gives a warning, never a failed unit."""
+    cfg, _, _ = local_grid
+    store = tmp_path / "store"
+    _one_unit_store(plugins, cfg, store)
+    timings = store / "timings"
+    (timings / "method-layer-swapping__minilm-l6__cpu__cpu.json").unlink()
+    (timings / "method-layer-swapping__minilm-l6__cpu__cpu.json").mkdir()
+    res = CliRunner().invoke(main, ["grid", *ONE_UNIT, "--data-dir", str(mirror), "--cache-dir", str(store),
+                                    "--out", str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    assert "done 1, skipped 2" in res.output and "failed 0" in res.output
+    assert "warning: sst2/minilm-l6/seed1" in res.output and "was not written" in res.output
+    assert _entries_intact(store) == 10
+
+
+def test_ray_without_an_address_starts_a_private_instance_and_relative_paths_hold(
+        request, monkeypatch, plugins, mirror, local_grid, tmp_path):
+    """Issue 33, D8 and D9 on a real Ray: no address, so the executor starts a private local instance
+    (``address="local"``: never a cluster it did not start) and shuts it down; the store, mirror and
+    output folder are given relative to the folder the grid starts in, and the worker, whose working
+    folder is another, writes to that store (it wrote elsewhere, 0 result files, exit 0, before)."""
+    ray = pytest.importorskip("ray")
+    if ray.is_initialized():
+        pytest.skip("this process is connected to a Ray instance already (run this test on its own)")
+    cfg, _, _ = local_grid
+    _one_unit_store(plugins, cfg, tmp_path / "store")
+    monkeypatch.chdir(tmp_path)
+    addresses, init = [], ray.init
+
+    def spy(*args, **kwargs):
+        addresses.append(kwargs.get("address"))
+        return init(*args, **kwargs)
+
+    monkeypatch.setattr(ray, "init", spy)
+    res = CliRunner().invoke(main, ["grid", *ONE_UNIT, "--data-dir", os.path.relpath(mirror, tmp_path),
+                                    "--cache-dir", "store", "--out", "out", "--executor", "ray",
+                                    "--cpus-per-unit", "2"])  # the thread count of this process (see below)
+    assert not ray.is_initialized()
+    assert res.exit_code == 0, res.output
+    assert addresses == ["local"] and "starting a private local Ray instance" in res.output
+    assert "done 1, skipped 2" in res.output
+    assert [p.name.split("__")[2] for p in (tmp_path / "out").glob("*.json")] == ["layer-swapping"]
+    assert _entries_intact(tmp_path / "store") == 10
+
+
 def test_ray_grid_matches_local_and_survives_a_killed_worker(plugins, local_grid, ray_instance, tmp_path):
     """Ray on a copy of the local store without MRPC's two trained models and without any layer
     scores: it trains those two models (the first MRPC unit's worker dies just before it commits, and
@@ -150,7 +210,8 @@ def test_ray_grid_matches_local_and_survives_a_killed_worker(plugins, local_grid
 
 @pytest.mark.parametrize("executor,given,expected", [
     ("local", ["debug=true"], {"debug": True}),
-    ("ray", ["max_retries=1", "ray_address=null"], {"max_retries": 1, "ray_address": None}),
+    ("ray", ["max_retries=1", "ray_address=null"], {"max_retries": 1, "ray_address": None,
+                                                     "connect_timeout_s": 60.0, "stall_timeout_s": 86400.0}),
 ])
 def test_executor_options_reach_the_executor(request, monkeypatch, mirror, local_grid, tmp_path, executor, given,
                                              expected):
@@ -181,6 +242,33 @@ def test_executor_options_reach_the_executor(request, monkeypatch, mirror, local
         return {k: v for k, v in _results(out).items()
                 if k.startswith("sst2") and "layer-swapping" in k and not k.endswith(".summary.json")}
     assert swapping(tmp_path / "out") == swapping(cfg.out) != {}
+
+
+@pytest.mark.parametrize("args,expected", [
+    (["--cpus-per-unit", "3"], ["--cpus-per-unit 3: no node of the Ray instance has that many CPUs",
+                                "the largest has 2"]),
+    (["--device", "cuda"], ["--device cuda: each unit asks for 1 GPU", "use --device cpu"]),
+])
+def test_ray_refuses_units_no_node_can_run(ray_instance, plugins, mirror, local_grid, tmp_path, args, expected):
+    """Issue 33, D10: on the 2-CPU instance without a GPU these waited for ever; now they stop before
+    anything is submitted, naming the flag. (Run in a thread, so that a hang fails the test.)"""
+    if "cuda" in args and pytest.importorskip("torch").cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    cfg, _, _ = local_grid
+    store = tmp_path / "store"
+    _one_unit_store(plugins, cfg, store)
+    got = []
+    worker = threading.Thread(target=lambda: got.append(CliRunner().invoke(main, [
+        "grid", *ONE_UNIT, "--data-dir", str(mirror), "--cache-dir", str(store), "--out", str(tmp_path / "out"),
+        "--executor", "ray", *args])), daemon=True)
+    worker.start()
+    worker.join(240)
+    assert not worker.is_alive(), "the ray executor is still waiting"
+    (res,) = got
+    assert res.exit_code == 2, res.output
+    for text in expected:
+        assert text in res.output
+    assert not (tmp_path / "out").exists()
 
 
 def test_two_grids_on_one_store_at_once(mirror, tmp_path):

@@ -315,7 +315,7 @@ def test_analyses_leave_out_model_seeds_whose_memorising_model_did_not_memorise(
 
 
 class _Ctx:
-    """The few context fields ``run_spec`` reads, rebuilt from a result (to find the stored runs)."""
+    """The few context fields ``run_spec`` reads, rebuilt from a request (to find the stored runs)."""
 
     def __init__(self, req):
         from memlocbench.data.noisy_dataset import build_noisy_dataset
@@ -326,6 +326,10 @@ class _Ctx:
         self.task_name, self.config, self.adapter = "sst2", req.config, adapter
         self.dataset = build_noisy_dataset(plugins.tasks.get("sst2"), req.config.data, req.data_dir,
                                            adapter.separator(adapter.load_tokenizer()))
+        from memlocbench.training.trained_models import TrainedModels
+
+        self.models = TrainedModels(req.store, adapter, "minilm-l6", "sst2", 1, self.dataset, None, None,
+                                    req.config, progress=False)  # for its identity(): digest and threads
 
 
 def _cli(*args):
@@ -393,7 +397,7 @@ def test_leaderboard_section_with_analysis_results(tmp_path):
                                  max_clean_twin_fit=0.25, reason=None if memorised else f"noisy fit {fit:.2f} < 0.90")
 
     cfg = PROFILES["cpu"]
-    sub = tmp_path / "subs" / "x"
+    sub = tmp_path / "in" / "x"  # written outside the submissions folder: only what submit files counts
     sub.mkdir(parents=True)
     gens = {"t1": 0.2, "t2": 0.5, "t3": 0.8, "t4": 0.6, "t5": 0.1}
     crossings = {"t1": 2.0, "t2": 3.0, "t3": 5.0, "t4": 4.0, "t5": 6.0}
@@ -419,7 +423,7 @@ def test_leaderboard_section_with_analysis_results(tmp_path):
     dest, checked = submit(sorted(sub.glob("*.json")), "Analyses", tmp_path / "subs")  # filed like method results
     assert len(checked) == 10 and not any(c.problems for c in checked) and (dest / "submission.json").is_file()
     collected = collect(tmp_path / "subs")
-    assert len(collected.analyses) == 20 and not collected.problems and not collected.entries  # x and its copy
+    assert len(collected.analyses) == 10 and not collected.problems and not collected.entries
     page = render(collected, figures_rel="figures")
     part = page.split("## Memorisation vs generalisation")[1].split("## Submissions")[0]
     assert "| t3     | 0.80" in part

@@ -1,6 +1,6 @@
 """The causal ablation track (analysis ``neuron-ablation``): the selectivity rule on known curves, the
-analysis end to end on a tiny SST-2 setup (a method that is not registered is skipped with a note; one
-ablation point re-measured here with a hook of its own; the second run comes from the store),
+analysis end to end on a tiny SST-2 setup (one ablation point re-measured here with a hook of its own;
+the second run comes from the store; a method that is not registered is an error before any training),
 validate / recheck, and its leaderboard section and figure."""
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def _request(tmp_path, store, mirror, extra=None):
     from memlocbench.run.analysis_run import AnalysisRequest
     from memlocbench.run.settings import profile_config
 
-    params = {"methods": ["slimming", "hard-concrete", "probing", "no-such-method"], "budgets": [0.5, 2.0],
+    params = {"methods": ["slimming", "probing"], "budgets": [0.5, 2.0],
               "random_repeats": 2, **(extra or {})}
     cfg = profile_config("cpu", data=TINY["data"], train=TINY["train"],
                        methods={"slimming": {"steps": 3}, "probing": {"epochs": 3}},
@@ -58,7 +58,7 @@ def _submitted_section(path, tmp_path):
     return collected, page, page.split("## Causal ablation track")[1].split("## Submissions")[0]
 
 
-def test_ablation_end_to_end_skips_missing_methods_then_from_the_store(mirror, session_store, tmp_path):
+def test_ablation_end_to_end_then_from_the_store(mirror, session_store, tmp_path):
     from memlocbench.run.analysis_run import analyse
     from memlocbench.results.analysis_result import read_analysis_result
     from memlocbench.scoring.layer_weights import layer_ranking, normalise, top_neuron_count
@@ -71,8 +71,7 @@ def test_ablation_end_to_end_skips_missing_methods_then_from_the_store(mirror, s
     logs = []
     result, path = analyse(plugins, _request(tmp_path, session_store, mirror), log=logs.append)
     d, s = result.details, result.summary
-    assert [x["method"] for x in d["skipped"]] == ["hard-concrete", "no-such-method"]
-    assert any("skipping 'hard-concrete'" in m for m in logs)
+    assert d["skipped"] == []  # a method that is not registered is an error (test_probe_hardening)
     assert set(d["neuron_curves"]) == {"slimming"} and set(d["layer_points"]) == {"probing"}
     assert len(d["random_curves"]) == 2 and len(d["per_layer"]) == 6
     assert [pt["neurons"] for pt in d["neuron_curves"]["slimming"]] == [top_neuron_count(9216, b) for b in (0.5, 2)]
@@ -124,7 +123,7 @@ def test_ablation_end_to_end_skips_missing_methods_then_from_the_store(mirror, s
 
     collected, page, part = _submitted_section(path, tmp_path)
     assert "| sst2   | slimming" in part and "| sst2   | random " in part and "probing" in part
-    assert "no-such-method" in part and "minilm-l6__neuron_ablation.png" in part
+    assert "minilm-l6__neuron_ablation.png" in part
     figs = write_figures(collected, [], tmp_path / "fig")
     assert [f.name for f in figs] == ["minilm-l6__neuron_ablation.png"] and figs[0].stat().st_size > 1000
     assert "## Memorisation vs generalisation" in page.split("## Causal ablation track")[0]

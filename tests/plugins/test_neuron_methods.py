@@ -227,7 +227,7 @@ def test_cli_method_neurons_runs_and_the_second_run_comes_from_the_store(mirror,
 
     # the stored tensor is the one the method computes: load it through the pipeline, recompute directly
     req = pipeline.RunRequest(task="sst2", model="tiny-bert", methods=["zero-out"], data_dir=mirror,
-                              config=run_config("cpu", 48, 1, None, 8, 32, None, None).with_seed(1),
+                              config=run_config(plugins, "cpu", 48, 1, None, 8, 32, None, None).with_seed(1),
                               out_dir=out, store=ArtefactStore(cache), progress=False)
     prep = pipeline.prepare(plugins, req)
     stored, cached = pipeline.layer_scores(req, prep, prep.models, plugins.methods.get("zero-out"))

@@ -87,7 +87,7 @@ def test_roles_and_keys(plugins):
                                                    "control-none"))
     cfg = profile_config("cpu")
     tm = TrainedModels(ArtefactStore("/nonexistent"), plugins.models.get("minilm-l6"), "minilm-l6", "sst2", 1,
-                       SimpleNamespace(fingerprint=lambda: "f" * 64), None, None, cfg,
+                       SimpleNamespace(fingerprint=lambda: "f" * 64, num_labels=2), None, None, cfg,
                        providers={"task": {"package": "memlocbench", "version": "0.1.0"},
                                   "model": {"package": "memlocbench", "version": "0.1.0"}})
     keys = {role: tm.key(role) for role in ("memorising", "clean", "control-0-1", "control-none", PLANTED,

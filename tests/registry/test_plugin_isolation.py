@@ -190,12 +190,12 @@ def test_provider_is_part_of_every_cache_key(plugins):
     method = plugins.methods.get("layer-swapping")
     other = load_plugins(extra=[(_plugin("register_methods", _Method("uniform")), Provider("pkg", "1"))])
     other.methods.providers["layer-swapping"] = Provider("memlocbench", "9.9")  # same name, another version
-    view = SimpleNamespace(key=lambda role: role * 4, aliases={})
+    view = SimpleNamespace(key=lambda role: role * 4, aliases={}, device="cpu", threads=2)
     keys = {ArtefactStore.key(layer_scores_spec(method, cfg, view, provider_of(p, "method", "layer-swapping")))
             for p in (plugins, other)}
     assert len(keys) == 2
 
-    dataset = SimpleNamespace(fingerprint=lambda: "f" * 64)
+    dataset = SimpleNamespace(fingerprint=lambda: "f" * 64, num_labels=2)
     adapter = plugins.models.get("minilm-l6")
 
     def model_key(prov):
@@ -232,7 +232,7 @@ def test_bad_method_output_is_not_cached(plugins, tmp_path):
     store = ArtefactStore(tmp_path)
     req = RunRequest(task="sst2", model="minilm-l6", methods=["nan-method"], config=profile_config("cpu"),
                      store=store)
-    models = SimpleNamespace(key=lambda role: role * 4, aliases={})
+    models = SimpleNamespace(key=lambda role: role * 4, aliases={}, device="cpu", threads=2)
     prep = RunInputs(p.tasks.get("sst2"), p.models.get("minilm-l6"), None, None, None, models, 6, 0.0, p)
     with pytest.raises(MethodOutputError, match="nan-method.*nan-pkg"):
         layer_scores(req, prep, models, p.methods.get("nan-method"))

@@ -68,7 +68,8 @@ def test_unknown_name_suggests_the_closest(plugins):
         plugins.methods.get("layer-swaping")
     assert exc.value.suggestion == "layer-swapping"
     assert ("Valid methods: activations, gradient-attribution, hard-concrete, integrated-gradients, layer-retraining, "
-            "layer-swapping, probing, slimming, zero-out.") in str(exc.value)
+            "layer-swapping, probing, random, random-neurons, slimming, weight-delta, weight-delta-neurons, "
+            "zero-out.") in str(exc.value)
 
 
 @pytest.mark.parametrize("args,suggestion", [

@@ -7,12 +7,15 @@ MiniLM-L6, 300 training rows, the standard roles, every control role of the pair
 neuron tracks, layer swapping and gradient attribution on the standard and a control setup, every
 built-in analysis over model seeds 1-3) and compares them with literals.
 
-How the literals were made: ``compute_keys`` below was run on commit 0551170 (the last commit before
-the restructure into subpackages) with the functions of that tree's modules (``memlocbench.profiles``,
-``memlocbench.pipeline``, ``memlocbench.analysis_pipeline``, ``memlocbench.plugins``), the built-in
-plugins loaded from that tree's entry points with ``MEMLOCBENCH_LOAD_PLUGINS`` empty (providers
-``memlocbench 0.1.0``, as installed), on the data mirror in ``$MEMLOCBENCH_DATA_DIR``. Only the
-import paths differ between the two runs: the computation is this file's ``compute_keys``.
+How the literals were made: ``compute_keys`` below was first run on commit 0551170 (the last commit
+before the restructure into subpackages), and the restructure kept every value. Issue 33 then changed
+keys once, on purpose (key version 2): a trained model's key holds the digest of the model its adapter
+builds (``memlocbench.models.model_digest``) and the torch thread count that trains it (here
+``THREADS``), layer-score and analysis keys hold the thread count too, and ``--epochs N`` sets the
+control models' epochs (the ``cpu-small-epochs`` config); the trivial baselines joined the built-in
+methods, which changes the keys of analyses that read every method's scores (``neuron-ablation``). The
+literals were recomputed then, with the
+built-in plugins only (``MEMLOCBENCH_LOAD_PLUGINS`` empty) on the data mirror in ``$MEMLOCBENCH_DATA_DIR``.
 
 A failure here means a change alters keys: every model, score and analysis in existing stores would
 be recomputed. If that is intended (a new training code version, a method's new version), update the
@@ -26,6 +29,8 @@ from types import SimpleNamespace
 import pytest
 
 TASK, MODEL, ROWS, SEEDS, NUM_LAYERS = "sst2", "minilm-l6", 300, (1, 2, 3), 6
+#: the torch thread count the keys are computed for (part of every key since key version 2)
+THREADS = 2
 #: (profile, overrides) of the configs whose hash is pinned; the first two are the key configs below
 CONFIGS = {
     "cpu-300": ("cpu", {"data": {"train_size": ROWS}}),
@@ -62,7 +67,8 @@ def _models(api, plugins, store, config, data_dir):
     task = plugins.tasks.get(TASK)
     dataset = api.build_noisy_dataset(task, config.data, data_dir, adapter.separator(adapter.load_tokenizer()))
     return api.TrainedModels(store, adapter, MODEL, TASK, task.metadata.version, dataset, None, None, config,
-                             progress=False, providers=api.model_providers(plugins, TASK, MODEL)), dataset
+                             progress=False, providers=api.model_providers(plugins, TASK, MODEL),
+                             threads=THREADS), dataset
 
 
 def _model_and_score_keys(api, plugins, store, name, config, data_dir) -> dict[str, str]:
@@ -116,92 +122,91 @@ def compute_keys(api, data_dir, store_root) -> dict[str, str]:
     return out
 
 
-PINNED: dict[str, str] = {  # compute_keys on commit 0551170 (see the module docstring)
+PINNED: dict[str, str] = {  # compute_keys after key version 2 (see the module docstring)
     "config_hash/cpu": "ed4db834da96473c1c89d864b43f4a847ac8c174429c36b3653af878a3149e62",
     "config_hash/cpu-300": "2f5dae697d199921dfb7e5a5283da138aa3d5527a3867c2de8feef77e45636de",
     "config_hash/cpu-fast": "460a5a73a20c95ec130536c47e70b6ceb296743da3e58be73ffeec346b3ba0bc",
     "config_hash/cpu-fast-300": "5b23b4ca78ae0ea7ce736be8fb64265cbfb890ae3e3856b5a38dcae2afa92c85",
     "config_hash/cpu-fast-control": "f36f0b07cbc3b1494ece9b8b186efb5ac1af242616aa6e72a5486cf3248abcd9",
     "config_hash/cpu-params": "00d866d730293a0ec869aebd478f2302056fe1ec865a14cccaa6806c0ef8a9e9",
-    "config_hash/cpu-small-epochs": "6e739c1875530a4ce1d8c8a017335c7d3a359b14c86c3d5ff5e6ca3e38bb84bd",
-    "cpu-300/analysis/centroids": "607804462c779f59ecd2d369062e21a084449f3087d6cba909d4699b225a7ac7",
-    "cpu-300/analysis/memorisation-map": "b3a21ae95ad4581bd16a831dd10531f7afb1f0c4e504e7b577782911f599fbb5",
-    "cpu-300/analysis/neuron-ablation": "472c2120c06b581b826fac172e0e93865a2a370997a3d96e1224cee7fc2c2c1c",
-    "cpu-300/analysis/probing-events": "6efbfb7132f2f1b9b47f7f40a1f1c9d2ae88de56d23e7f83deec0e63e761fbb9",
-    "cpu-300/model/classifier-only": "327ca7bbbac76da644b722cdc424659fa203e727f83ba7daf60f63542bbb398c",
-    "cpu-300/model/clean": "57aa4070f1294962171f1fae00f9e5fdc54313e50e84bb61195f00538ea40bf2",
-    "cpu-300/model/control-0-0": "73e88d2a6a5307543186ac40408c614077078f7cb559648edbba62674ccaddcf",
-    "cpu-300/model/control-0-0-clean": "917280fcdb80181232b64df60d9d231ec24ff3c90aaf104c910e1480c34b62f1",
-    "cpu-300/model/control-0-1": "18a18e18a3a5a95e8a0cb804a6207875b9332ad774c124b47a305fc158dff3d1",
-    "cpu-300/model/control-0-1-clean": "382dfc4bb444ac8a42aab65b2a69d02ad111e2cf8c2705bc849bf0b02a3ac651",
-    "cpu-300/model/control-1-1": "47e31b0d6bf8bc98885bd9273dc2da563e9defb9ee11e9550f24aa3eeab034a5",
-    "cpu-300/model/control-1-1-clean": "28120dc4a591d34082f06ed0d388213c507c164dcda7cb226a936874b7342e5c",
-    "cpu-300/model/control-2-2": "2b41b0c3f56f43d732317575d424c948d5cbefea99f7a681ff5d8838b2297541",
-    "cpu-300/model/control-2-2-clean": "12847ed355eac1e1709d84185973545c3cde4e8814bc77fcba41bc31c598e856",
-    "cpu-300/model/control-2-3": "f2804443b036870abb9500ff34d17dd8f1e87d0fe268a7e291a001cf517a76ac",
-    "cpu-300/model/control-2-3-clean": "de60cc466ea694391f4bfa588cf70d67a7417ef972a769daae08070e35c4c630",
-    "cpu-300/model/control-3-3": "28419e5e6235522ca8d37c79430e8d783f7eb90837a85f60956be8063e9e13bc",
-    "cpu-300/model/control-3-3-clean": "33bba64899834364adb6eb2a8922a2b03ada0eed4312aa32ab5f1bb4c07ed28e",
-    "cpu-300/model/control-4-4": "17f7999818898adc2a7d6da518d0c808442166efbb011c17dd7636b5b0e62551",
-    "cpu-300/model/control-4-4-clean": "3a70da00674d75a90edb3444d879e5606649a61d3ce35b4fc5520f985afd0b7c",
-    "cpu-300/model/control-4-5": "d014d32eb157c680bd68cb4a18142e01bfc75e7bb1c4d3cc040967cd5d70da8c",
-    "cpu-300/model/control-4-5-clean": "8f4b7116a53bda6dc0a34356a643ad6a43bbd0008da236a9d24d4c2a8962e88b",
-    "cpu-300/model/control-5-5": "f44e39fce02e9ed49b26a63d4d9d417f42e8e3889d4ea60c4e6ee8d5a5524c23",
-    "cpu-300/model/control-5-5-clean": "0248a79bf2a7c11a708c0cb64abc8b36d80a8e7002d3a7938509b897106257a9",
-    "cpu-300/model/control-none": "0e560631ce52ce859b4235ae6fc8c0b0249d72e6c3cb65cfdf7665b7796c47de",
-    "cpu-300/model/memorising": "f206dec6f37fd7a5270c9f4b857af90c23e9c342b8e2d798cd8aff6372b07646",
-    "cpu-300/model/planted-neurons": "d68295ab3c277f70011e8a7e7022db5bb5208ebd5ac77b0eac593c0ed28c718a",
-    "cpu-300/model/planted-neurons-clean": "185c26df66c147d53c68ab95d068a18ff61c1daec50af0b03599876ce3f2b388",
-    "cpu-300/scores/neurons-None/zero-out": "9a6fb0c13a911370bdbd8b19237c599579c80c2fd5ef8cd5cd3536d63506d5e6",
+    "config_hash/cpu-small-epochs": "46ad4138b1dcbcfcd62c9beb561168e1aa2d9ebb4f3ae98d5a8aa735ac5fb07b",
+    "cpu-300/analysis/centroids": "fb3686caa10e54c24c65f76d10bc55a98bce9975c36a78ee1c1606822d2ece20",
+    "cpu-300/analysis/memorisation-map": "919820940ba0c1aa86b867a425cb651040df3425b8af422332b2dac28dca2457",
+    "cpu-300/analysis/neuron-ablation": "c6f9d297cbbee93a5b5a57fccc8154a13216f5b828c3161286125ec276d22ab8",
+    "cpu-300/analysis/probing-events": "18714a5852b06b01e4ef12daabe04605f401855f88a9c1a600b5ac629eff63d2",
+    "cpu-300/model/classifier-only": "5f2b156566cb5912eea182461052762635037a1b5310b48d00574f7992f57c32",
+    "cpu-300/model/clean": "e77e656daf73aa88503fb0aca6ee1997c872bff0c17779db47645cad5eba95cc",
+    "cpu-300/model/control-0-0": "b0f1aa78ac7b91be294e30b3c31d3da1106a778faef1aba06edae6baaf58667e",
+    "cpu-300/model/control-0-0-clean": "4f63b68468d75b0ccae70a4b6b4c2787b5cd691de3836a3b66d991e4eaac3168",
+    "cpu-300/model/control-0-1": "60740566db3f08ac82317004e0d21c41ce14d16b0462a88414288da45a044941",
+    "cpu-300/model/control-0-1-clean": "3a19afde9b098a7035b052d575067172db3320f30711497df4abe2cc12584485",
+    "cpu-300/model/control-1-1": "e95b429cf7832ad50d3fa356269bfd76b7fa3c1ec0ee6cd2df4da0ef79b0476f",
+    "cpu-300/model/control-1-1-clean": "e6a917d00a0c70a5a03b19d4e71027f82fc2995c52e0088f8bb9f2eb27947ffe",
+    "cpu-300/model/control-2-2": "49c94e99d714ccca6f75cd2f0aa24661c3c2adf59c2510ff0e0a75fa56ffbfed",
+    "cpu-300/model/control-2-2-clean": "bf25e202270362f10c523fd3f1f1f290f70b32492d392ccd3fa4577b3d469752",
+    "cpu-300/model/control-2-3": "a7fd00d8f3859577069250d87aaac73642800a9fefa66d47beef68cb4ebcccc2",
+    "cpu-300/model/control-2-3-clean": "391a2d73485f4feb48ebe830ff226aac9690f74c8b2ed91db0ab46097e3a8d56",
+    "cpu-300/model/control-3-3": "23d686c435074c2455bba269ab4f9e6b7daca11be7edc7f8f0c273c6b38ac981",
+    "cpu-300/model/control-3-3-clean": "6d676ebf7c754fae8b6949b30e51a12c7c2879bbb7d31f3b2d459005d7af2d57",
+    "cpu-300/model/control-4-4": "935c61294b8de214d46dfba73a974d6610094b6f5cc20256e320b85c5c5d17be",
+    "cpu-300/model/control-4-4-clean": "66ade0510a3ff3fd0031f4f709ddd8f22c47c5152086ae8b2cb165cbcfa9d28c",
+    "cpu-300/model/control-4-5": "da5be5f85563542a31c48be09e4ddf5cca6635ec2280aee17aef4d2735c2d171",
+    "cpu-300/model/control-4-5-clean": "769343dea35f35f0f991ae00369398bc88575ac65394cbe535c03642f145dba2",
+    "cpu-300/model/control-5-5": "cd087bf8138dc637f36f83fda0578b936315e51c156cd056941d528c90fd1ff6",
+    "cpu-300/model/control-5-5-clean": "8ab03cff4a0cdbf72a3306c4d30dffa447c87876135f754e1057e334e036f7b4",
+    "cpu-300/model/control-none": "3e2061e5e1cb52eac59103edf2cc5f0dd8a23f4f4848f92d1e64dbff46a4bd6a",
+    "cpu-300/model/memorising": "6dd94ffbdce3b9678e6cb9317f9f1b0239af0d0e08f6a8784e2050922a5abaf4",
+    "cpu-300/model/planted-neurons": "5f36a6a08d6c6bfe93759f4ed3f18b784929a446d18fa6700ae12011480d8149",
+    "cpu-300/model/planted-neurons-clean": "7800182832fd87391cad4897bfe26c37db92c9bf3b5fe8b209037fcf3dae93a6",
+    "cpu-300/scores/neurons-None/zero-out": "2c5e7ac383668f03586ee1344adf8adea1486763b70572aff4d00547988ac066",
     "cpu-300/scores/pair-(0, 1)/gradient-attribution":
-        "da13d743554dc3f3cdfa7ef5228f9d29d7b97c782e3dfcfb26c545b89199022b",
-    "cpu-300/scores/pair-(0, 1)/layer-swapping": "4d1521b5251bfa0018b9cb9e5c03fc47dc6675ecd83679a5125433c11834bdc2",
+        "3bcc44dbd2050fedc8a08e845fae44e9b4a497b85faf3dfbd8e9217a1e6d87b4",
+    "cpu-300/scores/pair-(0, 1)/layer-swapping": "e7a0c331e8c68c4ca4aa34b8780ac913f78940341435fc011e2939ba71b62d62",
     "cpu-300/scores/pair-(2, 3)/gradient-attribution":
-        "acfeced9b98fb20163000dae1786cd1db86921cb44859143e607d6bdf5b38651",
-    "cpu-300/scores/pair-(2, 3)/layer-swapping": "3cc4cbae7e56f23fe64f051b199c7254953ee9bd7319db3f015fbf30c0a93a6b",
-    "cpu-300/scores/standard/gradient-attribution":
-        "b204a069197322c061254ccbf86bf6ca0c0723622b7cdb7a5f2f1d701db6a219",
-    "cpu-300/scores/standard/layer-swapping": "aaa73f876a063557b3d53e0163eae62062384ef473d884d04a966990272be2d7",
-    "cpu-fast-300/analysis/centroids": "70925af4a76e4799e4abd6fe54a82895d2b1db1c30625f377a5f7840b8060e22",
-    "cpu-fast-300/analysis/memorisation-map": "2ea66a6bbc74ee28f1162c5cd921499326cec61b0b586321e595d36acb6ce7b1",
-    "cpu-fast-300/analysis/neuron-ablation": "df66c6d26ca663f2666591964661f3b2a0090ef65f75e129d7c87f5853096649",
-    "cpu-fast-300/analysis/probing-events": "f19ac17f3ec063d1b6eea5cc9c1ae537e09c8d4ccccc3008b6249d71705e0536",
-    "cpu-fast-300/model/classifier-only": "07cd19284cf51587a1f7d931612012a53c3c85b4f7ffbfd232735d87009d03b1",
-    "cpu-fast-300/model/clean": "e2615598139eea0eb5546f05ea10841e9a6b8691d9374bff201b1a63f0466c62",
-    "cpu-fast-300/model/control-0-0": "d4553e4661d4e86d02ef777f75c81943707fc8d248479de5d53bffcbc94181bf",
-    "cpu-fast-300/model/control-0-0-clean": "c9ee90f0f9aa99a42b9eb42d683e212e9dbfae899aac30af42773d4cbd5141ad",
-    "cpu-fast-300/model/control-0-1": "a5cd0285b9767e9c1d4d49ef70ccbe430342de21bf030c90769c4d1e611263ad",
-    "cpu-fast-300/model/control-0-1-clean": "a9aed1a42cc70d96997565946403bc66ed61120af775c5265feb51d4c9dc340d",
-    "cpu-fast-300/model/control-1-1": "955493f98d349da8f8c88abb32e1ac375fbffa070d2d20161e6718ce6c674dc3",
-    "cpu-fast-300/model/control-1-1-clean": "9e96a2a486238eeb583cb273bcdf19cb26f8ec70d7e7761f8df94da93b063a66",
-    "cpu-fast-300/model/control-2-2": "d416945207b05cb8bef0f83343c8222456d6f55028747be54b5dc1c66bef94e6",
-    "cpu-fast-300/model/control-2-2-clean": "ad863899f5d9ed74b165912cfd4ce21be94742b8eae1898de2e3df4d075028bc",
-    "cpu-fast-300/model/control-2-3": "53490abb779bda5c30c8992974056588c17be7a38750a7192c93e2d29abfd9b2",
-    "cpu-fast-300/model/control-2-3-clean": "70612dee4a710a9c22414a3a626c2a10c617ea5d3c65ac59cb11e251ae2f9a3b",
-    "cpu-fast-300/model/control-3-3": "b7a4d394ab8697f71eef5866159ab114406f666c3f40a72d552f909572b61879",
-    "cpu-fast-300/model/control-3-3-clean": "662b9c12affde7645b47a6b29e78ece165dc72ca4935474082dc03faf068664a",
-    "cpu-fast-300/model/control-4-4": "d7c5ece2c4044812cba7028726ddfa29c4513dd2aa5598302fbd3aa5e79ae2b1",
-    "cpu-fast-300/model/control-4-4-clean": "61fcc44e6707e18a33406e6b5fc1ac11846c6791100e46e1b73bdb92de128257",
-    "cpu-fast-300/model/control-4-5": "73deb130fbe940bb62013cd057a3cdfd8c14d672dc3dfb11a9a125b7dbcaf232",
-    "cpu-fast-300/model/control-4-5-clean": "5e4e6614dbbd6b76224c38d4a7de45aa55314a1de0ff577f65e5b43129b4a65b",
-    "cpu-fast-300/model/control-5-5": "a098e7c1815c61d0765201a97a19c626fba0533abbd98e78000cbd04f8f54e54",
-    "cpu-fast-300/model/control-5-5-clean": "3ee0de28a8575b8481b1a58f3ebae4da50158cc15896b617624d6fcff9ded54a",
-    "cpu-fast-300/model/control-none": "991cc070a46d746b1af76e789574adf42dd84d5fd749bdf514e7699e64771b1d",
-    "cpu-fast-300/model/memorising": "83b4924183d8b4a493bc113f86c0b67e822db6d052049c43c29b8ad52abfed73",
-    "cpu-fast-300/model/planted-neurons": "ddc04177e65707831f257fa5cf87bdf6586bb06e29e58f31f53a5e9bc00b4511",
-    "cpu-fast-300/model/planted-neurons-clean": "4ccbfbacdf7e049f078a36dbcea89f1b3f4f0d2b6bc4fb0ba3fa588c19dde136",
-    "cpu-fast-300/scores/neurons-None/zero-out": "576be53133502122cf7dd8494e2403916ca765be10bc9a2189ce0e397a6d5e47",
+        "c25037caa6e36e92dcebe97fc69ec9df8be9319a1edaa91445ab62da33a852f8",
+    "cpu-300/scores/pair-(2, 3)/layer-swapping": "161b494bdb101b320c25d2bdbcd7d434ae496a96b842c767e1e261fff69efe11",
+    "cpu-300/scores/standard/gradient-attribution": "8f94ee4d325ca7336bf48e809450351f5d1cfd4f802df50ce82b1dd69d58507a",
+    "cpu-300/scores/standard/layer-swapping": "fe49c3419c8fc03984b2f5d1a26c7487f2eeca21728cb67f58f18ed508278f38",
+    "cpu-fast-300/analysis/centroids": "880a2d74eff7c29c8133f55b53478d0575c46ee2c40fd27c6b24b7cabdac62de",
+    "cpu-fast-300/analysis/memorisation-map": "c48e35bee7a6e711f4bfb33f3fd15b0c6d152fbedde812683be9589dfa419ee4",
+    "cpu-fast-300/analysis/neuron-ablation": "2e82fa486de0bc14e1187e3a62217fd43f2753222dae5a421d88827d325339c5",
+    "cpu-fast-300/analysis/probing-events": "32a613e7bce3a44970ca3ace92decff03f778e235ad0a7316eadad27ce91306a",
+    "cpu-fast-300/model/classifier-only": "e49a57a3c0208d95d95428641b020ce0f9f0a17f7f23d30e8babae5a235f10bd",
+    "cpu-fast-300/model/clean": "2ab82c86def0894d7ac291a34bc37621c21ff559b40e63327968a04fab000ce3",
+    "cpu-fast-300/model/control-0-0": "39c78e3941de01ae901e41352faf8f510d8699c5d1aad719d66bc79ac5cfb4a6",
+    "cpu-fast-300/model/control-0-0-clean": "9cd7134013e71023c646c1054384cbe9a159a4f63cbc4a8639ccc67112067d92",
+    "cpu-fast-300/model/control-0-1": "a8eb312e69497e76291143c2ad1a76cd76f32c05365d7c99e35cbbd6dfa68290",
+    "cpu-fast-300/model/control-0-1-clean": "1c5374b19d37815be77119e78d08ba35cc3467e0a46642d180816661e19fb986",
+    "cpu-fast-300/model/control-1-1": "754ad79e9ec8e11071a8ac7ab37209d9dac803c5cb25f9b22b56c8e09def07b7",
+    "cpu-fast-300/model/control-1-1-clean": "f13e71ae0aa2c4b6d4e08f6b9ba113cf9de7b5e8be3abcb179d4bf16f463a760",
+    "cpu-fast-300/model/control-2-2": "0fa890710304e65fd302b9463661437260f903eebaa7693e9a678e6550456b1a",
+    "cpu-fast-300/model/control-2-2-clean": "be38464d01df77fa8c996d33afee62260dd77a5751ce01ca8695fc8f9446dd7a",
+    "cpu-fast-300/model/control-2-3": "0144ee7790fb2caa0b053c0695bd5a15e6a44b08a4faf018bb89a2edeee4574a",
+    "cpu-fast-300/model/control-2-3-clean": "28e2573bd84312cb10fbf03f986869afd936b58d3a9bd688d7e1bcd741849550",
+    "cpu-fast-300/model/control-3-3": "6a095702342a53f3225d7d926dea0e512fa4f86b8c4a3c2c765270502ffa40c6",
+    "cpu-fast-300/model/control-3-3-clean": "fd24202ceae325b9f4b3b8150e909f13043762f407db500e14c124647a65ef02",
+    "cpu-fast-300/model/control-4-4": "7c3dd332c9294bbc35b8b7d9553e6506a79c0c63aa4d4329c6c867878402188f",
+    "cpu-fast-300/model/control-4-4-clean": "1d73790bf1612a945a061e6647e8d0394af3b9b2fce648d02933efafc34d47a9",
+    "cpu-fast-300/model/control-4-5": "043271ca1bfdf72d0f1a96aa8194bf3341488845f0e40e03b61149a944f5c3cd",
+    "cpu-fast-300/model/control-4-5-clean": "0c899b4629cc8892ca23d37fd7838730743f561f27e9ca1591e586a621ffef4e",
+    "cpu-fast-300/model/control-5-5": "390b02827d128b66efbb8dcb6a4c99363f16bfcc00c1a9384abd01d4861660bc",
+    "cpu-fast-300/model/control-5-5-clean": "da1bfbc22cd228d555a6713209930996762c0ef7820dbb61f747581a70b34518",
+    "cpu-fast-300/model/control-none": "d3e73dd5f8890e7e15dc2db94ce45a58eee461272800e43c3fa0cc6fc9fa7ef8",
+    "cpu-fast-300/model/memorising": "bf9b8ae73444fc4b9c72cfb385ecbcd3bb975026f6c84208f37fb93355352a31",
+    "cpu-fast-300/model/planted-neurons": "e4eb70d1f1fad44ef5d4a2b8d3f0451081e322e64f5309340698edb8c037f403",
+    "cpu-fast-300/model/planted-neurons-clean": "79e5907b61e7c33313482eb29f599aaba833d4151aa613c5e1d7c1cc6bc61f7c",
+    "cpu-fast-300/scores/neurons-None/zero-out": "eec423ea04eaf08eb727df8ffe016ff3ac1ca499ec0208d1230ab03cc0e2bdd6",
     "cpu-fast-300/scores/pair-(0, 1)/gradient-attribution":
-        "25c0b8bf70fa91a7dadeee6def8d164734ad81e7081240e212788b6742af23c0",
+        "3df886bae3a8e910ce3020333401fd3dca3f657d6dc8dbafc0559e75c689e218",
     "cpu-fast-300/scores/pair-(0, 1)/layer-swapping":
-        "237c199370424f85ac46b15d2760bce56947dfb96b64c1acf1634f3d355e8602",
+        "dcaa24a3fdecc50534442a8a4a3a784b3f3c7df565d031ab35c7bd16bc0dbb7a",
     "cpu-fast-300/scores/pair-(2, 3)/gradient-attribution":
-        "9187c88d6fb5ef27d9533e7c0f3b5f4c2765f504023dcdfbeaf8950547e2618d",
+        "394488dc5523d685c1152083b2016001beb9402a4ea9eb236b4310c669da410a",
     "cpu-fast-300/scores/pair-(2, 3)/layer-swapping":
-        "1a4d313e536e02a5eae9c3e2cdc6bebda38ff69512f3a4a79b61e5e90cf1c122",
+        "b5ac34008860b8a0c632e45f3ae8f466ad6fb558409425601c0d646bc476cff5",
     "cpu-fast-300/scores/standard/gradient-attribution":
-        "f5694e88f85280dab52417d03ec7d29fa73fb1807b090054b46a8bc80b67f2cf",
-    "cpu-fast-300/scores/standard/layer-swapping": "7958f75a349241ec24ff385edc182561631c5b34f782d91e4a79d748d39bddef",
+        "168a986b8a44833f708dcc89fbd2f4fd7196aa4b106838effa6391b1d02f211c",
+    "cpu-fast-300/scores/standard/layer-swapping": "c3ec488de00bb84e19bd4cb2987d8ef101a00e471c60aec72c86597f09f13a90",
     "provider/method/layer-swapping": "memlocbench 0.1.0",
     "provider/model/minilm-l6": "memlocbench 0.1.0",
     "provider/task/sst2": "memlocbench 0.1.0",
@@ -224,7 +229,7 @@ def test_the_same_things_are_keyed(keys):
     assert sorted(keys) == sorted(PINNED)
 
 
-def test_keys_and_config_hashes_equal_those_before_the_restructure(keys):
+def test_keys_and_config_hashes_equal_the_pinned_ones(keys):
     changed = {label: (PINNED[label], got) for label, got in keys.items() if PINNED.get(label) != got}
     assert not changed, "store keys or config hashes changed (existing stores would recompute): " + \
         ", ".join(f"{label}: {old} -> {new}" for label, (old, new) in sorted(changed.items()))

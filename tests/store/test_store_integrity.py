@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from memlocbench.errors import CorruptEntryError, MemlocbenchError, StoreWarning
-from memlocbench.store import ArtefactStore
+from memlocbench.store import ArtefactStore, _host_id
 from store_faults import before_commit
 
 W = torch.arange(40_000, dtype=torch.float32).reshape(200, 200)  # 160 KB of weights
@@ -135,14 +135,21 @@ def test_temporary_folders_of_dead_writers_are_swept_live_ones_kept(tmp_path):
     live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         kind_dir = tmp_path / "models"
+        host = _host_id()
         for name, pid in (("dead", dead_pid), ("live", live.pid)):
+            d = kind_dir / f".tmp-{name:0<16}-{host}-{pid}-abcd1234"  # named as put names them
+            d.mkdir(parents=True)
+            (d / "final.safetensors").write_bytes(b"partial")
+        for name, pid in (("olddead", dead_pid), ("oldlive", live.pid)):  # named by older versions
             d = kind_dir / f".tmp-{name:0<16}-{pid}-abcd1234"
             d.mkdir(parents=True)
             (d / ".owner-host").write_text(socket.gethostname())
-            (d / "final.safetensors").write_bytes(b"partial")
+        # a writer killed before writing anything: attributed by its name alone, swept at once
+        (kind_dir / f".tmp-{'empty':0<16}-{host}-{dead_pid}-abcd1234").mkdir()
         store.put("models", store.key({"k": 3}), {"a": 1})
         left = sorted(p.name for p in kind_dir.iterdir() if p.name.startswith(".tmp-"))
-        assert left == [f".tmp-{'live':0<16}-{live.pid}-abcd1234"]
+        assert left == sorted([f".tmp-{'live':0<16}-{host}-{live.pid}-abcd1234",
+                               f".tmp-{'oldlive':0<16}-{live.pid}-abcd1234"])
     finally:
         live.kill()
         live.wait()
@@ -168,8 +175,7 @@ def test_writer_killed_between_writing_and_committing_leaves_no_entry_and_the_re
     key = store.key({"k": 4})
     left = [p for p in (root / "models").iterdir()]
     assert [p.name[:5] for p in left] == [".tmp-"]  # written, never committed
-    assert sorted(p.name for p in left[0].iterdir()) == [".owner-host", "final.safetensors", "manifest.json",
-                                                         "meta.json"]
+    assert sorted(p.name for p in left[0].iterdir()) == ["final.safetensors", "manifest.json", "meta.json"]
     assert not store.has("models", key) and not (root / "quarantine").exists()
     assert not left[0].exists()  # its writer is dead: swept on the store's first look
     again = subprocess.run([sys.executable, "-c", script, str(root)], env=env, capture_output=True, text=True)

@@ -1,4 +1,6 @@
-"""Agreement between methods: per-model Spearman over tasks, and the paper's pooled Pearson."""
+"""Agreement between methods: per-model Spearman over tasks, and the paper's Pearson pooled over models on
+a depth-free scale (M-CoG / L): M-CoG runs over 1..L, so pooling raw M-CoG of models of different depth
+would correlate their layer counts, not their methods."""
 
 from __future__ import annotations
 
@@ -30,13 +32,14 @@ def pearson(xs: list[float], ys: list[float]) -> float:
 
 
 def pooled_agreement(tables: list[ModelTable]) -> list[tuple[str, str, float, int]]:
-    """The paper's agreement: Pearson r of M-CoG over all model × task points both methods cover."""
+    """The paper's agreement: Pearson r over all model × task points both methods cover, of M-CoG divided
+    by the model's layer count L (relative depth in (0, 1]; with one model, the same r as raw M-CoG)."""
     methods = sorted({c for t in tables for c in t.columns})
     rows = []
     for i, a in enumerate(methods):
         for b in methods[i + 1 :]:
-            pts = [(t.cells[(k, a)].mcog, t.cells[(k, b)].mcog) for t in tables for k in t.tasks
-                   if (k, a) in t.cells and (k, b) in t.cells]
+            pts = [(t.cells[(k, a)].mcog / t.num_layers, t.cells[(k, b)].mcog / t.num_layers)
+                   for t in tables for k in t.tasks if (k, a) in t.cells and (k, b) in t.cells]
             if pts:
                 rows.append((a, b, pearson([x for x, _ in pts], [y for _, y in pts]), len(pts)))
     return rows

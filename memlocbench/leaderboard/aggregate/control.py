@@ -1,5 +1,6 @@
 """Section 1's numbers: each method on the control benchmark's layer tracks (two-layer and single-layer
-placements), per submission and model, and the ranking within a track."""
+placements), per submission and model, and the ranking within a track and a model depth: chance and the
+placements depend on the layer count L, so rows of models of different depth are never ranked together."""
 
 from __future__ import annotations
 
@@ -29,18 +30,20 @@ class ControlRow:
     compute_seconds: float
     machines: list[str]
     track: str = "pair"
+    num_layers: int = 0  # L of the row's model (rows are ranked only against rows of the same L)
     acc1_text: str = ""  # mean ± sd over seeds (each seed: the mean over tasks and placements)
     acc2_text: str = ""
     rank_text: str = ""  # rank of the true layer, mean ± sd over seeds
     seeds_text: str = ""  # the seeds in the means, and any left out (complete_seeds)
 
 
-def track_groups(entries: list[Entry], tracks) -> dict[tuple[str, str, str, str], list[Result]]:
-    """Memorised results of the control ``tracks``, by (submission, model, method, track)."""
-    groups: dict[tuple[str, str, str, str], list[Result]] = {}
+def track_groups(entries: list[Entry], tracks) -> dict[tuple[str, str, str, str, int], list[Result]]:
+    """Memorised results of the control ``tracks``, by (submission, model, method, track, layer count)."""
+    groups: dict[tuple[str, str, str, str, int], list[Result]] = {}
     for e in entries:
         if e.result.control is not None and e.result.control.track in tracks and memorised(e.result):
-            key = (e.submission, e.result.model.name, e.result.method.name, e.result.control.track)
+            key = (e.submission, e.result.model.name, e.result.method.name, e.result.control.track,
+                   e.result.num_layers)
             groups.setdefault(key, []).append(e.result)
     return groups
 
@@ -75,8 +78,8 @@ def _compute_seconds(rs: list[Result]) -> float:
     return sum(r.timings.get("method", 0.0) for r in rs) + sum(trained.values())
 
 
-def _row(key: tuple[str, str, str, str], rs: list[Result], higher_wins_ties: bool) -> ControlRow:
-    sub, model, method, track = key
+def _row(key: tuple[str, str, str, str, int], rs: list[Result], higher_wins_ties: bool) -> ControlRow:
+    sub, model, method, track, num_layers = key
     means = in_means(rs)
     return ControlRow(
         sub, model, method,
@@ -89,6 +92,7 @@ def _row(key: tuple[str, str, str, str], rs: list[Result], higher_wins_ties: boo
         compute_seconds=_compute_seconds(rs),
         machines=sorted({_machine(r) for r in rs}),
         track=track,
+        num_layers=num_layers,
         acc1_text=over_seeds(rs, lambda r: r.control.accuracy_at_1),
         acc2_text=over_seeds(rs, lambda r: r.control.accuracy_at_2),
         rank_text=over_seeds(rs, lambda r: true_rank(r, higher_wins_ties)),
@@ -97,8 +101,9 @@ def _row(key: tuple[str, str, str, str], rs: list[Result], higher_wins_ties: boo
 
 
 def control_rows(entries: list[Entry], higher_layer_ties: frozenset[str] = frozenset()) -> list[ControlRow]:
-    """The layer tracks' rows, by track (pair first), then rank. ``higher_layer_ties``: the methods
-    whose ties go to the higher layer (for results written before the true layer's rank was recorded)."""
+    """The layer tracks' rows, by track (pair first), then layer count, then rank. ``higher_layer_ties``: the
+    methods whose ties go to the higher layer (for results written before the true layer's rank was recorded)."""
     rows = [_row(key, rs, key[2] in higher_layer_ties)
             for key, rs in track_groups(entries, ("pair", "single")).items()]
-    return sorted(rows, key=lambda c: (c.track != "pair", c.track, *rank_key(c), c.method, c.submission, c.model))
+    return sorted(rows, key=lambda c: (c.track != "pair", c.track, c.num_layers, *rank_key(c), c.method,
+                                       c.submission, c.model))

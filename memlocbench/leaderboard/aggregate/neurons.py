@@ -29,8 +29,8 @@ class NeuronRow:
     seeds_text: str = ""
 
 
-def _row(key: tuple[str, str, str, str], rs: list[Result]) -> NeuronRow:
-    sub, model, method, _ = key
+def _row(key: tuple[str, str, str, str, int], rs: list[Result]) -> NeuronRow:
+    sub, model, method, *_ = key
     neuron = all(r.control.top is not None for r in rs)  # a neuron method: it ranked neurons
     return NeuronRow(
         sub, model, method,

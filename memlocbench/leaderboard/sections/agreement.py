@@ -1,4 +1,5 @@
-"""Section 3, "Agreement between methods": per model Spearman over tasks, and the paper's pooled Pearson."""
+"""Section 3, "Agreement between methods": per model Spearman over tasks of raw M-CoG, and the paper's
+Pearson pooled over models on M-CoG / L (a depth-free scale)."""
 
 from __future__ import annotations
 
@@ -21,10 +22,14 @@ def _pooled(tables: list[ModelTable]) -> list[str]:
     if not pooled:
         return []
     rows = [[md_escape(a), md_escape(b), fmt_or_na(r), n] for a, b, r, n in pooled]
-    return ["### All models (the paper's measure)", "",
-            table(rows, ["method", "method", "Pearson r of M-CoG", "model × task points"]),
-            "", "Pearson over every model × task point both methods cover, as the paper's code; n/a with fewer "
-            "than 3 points or a constant M-CoG.", ""]
+    depths = sorted({t.num_layers for t in tables})
+    return ["### All models (the paper's measure, on M-CoG / L)", "",
+            table(rows, ["method", "method", "Pearson r of M-CoG / L", "model × task points"]),
+            "", "Pearson over every model × task point both methods cover, as the paper's code, but of M-CoG "
+            "divided by the model's number of layers L, a depth-free scale: M-CoG runs over 1..L, so pooling raw "
+            "M-CoG of models of different depth would correlate their depths rather than their methods "
+            f"(layer counts here: {', '.join(map(str, depths))}; with one depth, the same r as raw M-CoG). "
+            "The per-model tables above keep raw M-CoG. n/a with fewer than 3 points or a constant M-CoG.", ""]
 
 
 def section(tables: list[ModelTable]) -> list[str]:

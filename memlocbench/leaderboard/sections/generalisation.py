@@ -161,7 +161,10 @@ def _measure_list(spec: LeaderboardSpec) -> list[str]:
     return lines + [""] if lines else []
 
 
-def _nothing_yet(spec: LeaderboardSpec) -> str:
+def _nothing_yet(spec: LeaderboardSpec, collected: Collected) -> str:
+    if not spec.measure_analyses and not collected.analyses:
+        return ("_No analysis results yet: run an analysis that declares measures (`memlocbench list analyses`) "
+                "with `memlocbench analyse NAME --task T` and submit the files._")
     if not spec.measure_analyses:
         return "_No analysis measures declared (`AnalysisInfo.measures`): nothing to set against each other._"
     return (f"_No analysis results yet: run `memlocbench analyse {'|'.join(spec.measure_analyses)} --task T` "
@@ -174,7 +177,7 @@ def section(collected: Collected, tables: list[ModelTable], figures_rel: str | N
     md = ["## Memorisation vs generalisation", "", INTRO, ""] + _measure_list(spec)
     measures = task_measures(collected.analyses, tables, spec)
     if not measures:
-        return md + [_nothing_yet(spec), ""]
+        return md + [_nothing_yet(spec, collected), ""]
     found = measured_latest(collected.analyses, spec)
     for model in sorted(measures):
         md += _model(model, measures[model], found, spec, figures_rel)

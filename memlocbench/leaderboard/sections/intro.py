@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from memlocbench.leaderboard.aggregate.guard import excluded
+from memlocbench.leaderboard.aggregate.guard import excluded, failed_verification
 from memlocbench.leaderboard.collect import Entry
 
 HEADER = [
@@ -17,11 +17,21 @@ HEADER = [
 ]
 
 
-def section(entries: list[Entry]) -> list[str]:
-    """The title, the glossary and how many results the memorisation guard leaves out."""
+def section(entries: list[Entry], failed_analyses: int = 0) -> list[str]:
+    """The title, the glossary and how many results the memorisation guard leaves out (and how many
+    results, ``failed_analyses`` analysis results among them, failed their verification)."""
     left_out = excluded(entries)
     return HEADER + [
         f"**Memorisation guard:** {len(left_out)} of {len(entries)} results are left out of every mean, "
         "ranking and correlation because their memorising model did not memorise (noisy fit below the "
         "threshold, or a clean twin that fits the perturbed labels); they are listed, with the reason, under "
-        "[Left out: not memorised](#left-out-not-memorised).", ""]
+        "[Left out: not memorised](#left-out-not-memorised).", ""] + _failed(entries, failed_analyses)
+
+
+def _failed(entries: list[Entry], failed_analyses: int) -> list[str]:
+    failed = len(failed_verification(entries)) + failed_analyses
+    if not failed:
+        return []
+    return [f"**Verification:** {failed} result(s) whose re-run by `memlocbench verify` lay outside the "
+            "standard tolerance are left out of every mean, ranking and correlation too (marked FAILED under "
+            "[All results](#all-results)).", ""]

@@ -5,18 +5,38 @@ from __future__ import annotations
 
 from memlocbench.leaderboard.collect import Collected
 from memlocbench.leaderboard.markdown import md_escape, table
+from memlocbench.leaderboard.verification_record import STANDARD
+
+NOTE = ("*Verified*: results (method or analysis) whose file, byte for byte (its sha256), `memlocbench verify` "
+        "re-ran from its recorded config, task, model and method or analysis, with the re-run's numbers within "
+        f"the standard tolerance ({STANDARD.text()}). The page checks this again on every rebuild from the "
+        "numbers the re-run recorded, never from the record's own verdict; a result edited after verification, "
+        "or one verify could not re-run, does not count as verified (see CONTRIBUTING.md).")
+
+
+def _marks(collected: Collected, name: str) -> list[bool | None]:
+    """The verified mark of each result (method and analysis) of submission ``name``."""
+    return ([e.verified for e in collected.entries if e.submission == name]
+            + [a.verified for a in collected.analyses if a.submission == name])
 
 
 def verified_text(collected: Collected, name: str) -> str:
     """The verified column of submission ``name``: how many results were re-run, and the outcome."""
-    record = collected.verifications.get(name)
-    mine = [e.verified for e in collected.entries if e.submission == name and e.verified is not None]
-    if record is None or not mine:
+    marks = _marks(collected, name)
+    rerun = [m for m in marks if m is not None]
+    if not rerun:
         return "no"
-    failed = sum(not v for v in mine)
+    failed = sum(not m for m in rerun)
     outcome = "all within tolerance" if not failed else f"{failed} outside tolerance"
-    return f"{len(mine)} of {sum(e.submission == name for e in collected.entries)} re-run, {outcome} " \
-           f"({md_escape(record.verified_at[:10])})"
+    record = collected.verifications.get(name)
+    when = f" ({md_escape(record.verified_at[:10])})" if record is not None else ""
+    return f"{len(rerun)} of {len(marks)} re-run, {outcome}{when}"
+
+
+def _count(collected: Collected, name: str) -> str:
+    methods = sum(e.submission == name for e in collected.entries)
+    analyses = sum(a.submission == name for a in collected.analyses)
+    return f"{methods}" + (f" + {analyses} analyses" if analyses else "")
 
 
 def section(collected: Collected) -> list[str]:
@@ -24,10 +44,6 @@ def section(collected: Collected) -> list[str]:
     md = ["## Submissions", ""]
     if not collected.submissions:
         return md + ["_None yet._", ""]
-    rows = [[md_escape(s.name), sum(e.submission == s.name for e in collected.entries),
-             verified_text(collected, s.name), md_escape(s.description)]
+    rows = [[md_escape(s.name), _count(collected, s.name), verified_text(collected, s.name), md_escape(s.description)]
             for s in sorted(collected.submissions, key=lambda s: s.name)]
-    return md + [table(rows, ["submission", "results", "verified", "description"]),
-                 "", "*Verified*: results re-run by `memlocbench verify` from their recorded configs and found "
-                 "within its tolerance (see CONTRIBUTING.md); a result edited after verification no longer counts.",
-                 ""]
+    return md + [table(rows, ["submission", "results", "verified", "description"]), "", NOTE, ""]

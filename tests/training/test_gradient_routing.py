@@ -1,0 +1,101 @@
+"""Gradient routing (issue 31): the routed examples' gradient reaches only the route's parameters (and,
+for a masked parameter, only its masked-in entries); the other examples train everything; with a route
+over every parameter the gradients equal the unrouted loop's."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+from memlocbench.config.profiles import ComputeConfig, TrainConfig
+from memlocbench.data.encoding import encode
+from memlocbench.training.trainer import Route, TrainingLoop
+from tiny_models import tiny_bert
+
+TEXTS = [f"example number {i} says {'good' if i % 2 else 'bad'} things" for i in range(16)]
+LABELS = [i % 2 for i in range(16)]
+ROUTED = frozenset({1, 4, 6, 11})
+
+
+@pytest.fixture(scope="module")
+def adapter():
+    return tiny_bert("tiny-routed")
+
+
+def _loop(adapter, route=None, seed=3):
+    torch.manual_seed(seed)
+    model = adapter.load_model(2)
+    enc = encode(adapter.load_tokenizer(), TEXTS, 24)
+    trainable = [n for n, _ in model.named_parameters() if adapter.parameter_group(n) != "embeddings"]
+    cfg = TrainConfig(epochs=1, learning_rate=1e-3, batch_size=8, seed=seed)
+    return TrainingLoop(model, trainable, enc, LABELS, cfg, ComputeConfig(), 1, route=route), trainable
+
+
+def _placed(adapter, model, layers):
+    return frozenset(n for n, _ in model.named_parameters()
+                     if adapter.parameter_group(n) == "head" or adapter.parameter_group(n) in layers)
+
+
+def test_routed_examples_reach_only_the_placed_layers_and_the_head(adapter):
+    loop, trainable = _loop(adapter)
+    placed = _placed(adapter, loop.model, {1})
+    loop, _ = _loop(adapter, Route(ROUTED, placed))
+    loop.model.eval()
+    loop.optim.zero_grad(set_to_none=True)
+    loop._routed_backward(sorted(ROUTED))  # only routed examples in the batch
+    reached = {n for n in trainable if loop.named[n].grad is not None and loop.named[n].grad.abs().sum() > 0}
+    assert reached and reached <= placed
+    assert any(adapter.parameter_group(n) == 1 for n in reached)
+    assert all(loop.named[n].grad is None for n in trainable if n not in placed)  # exactly zero: never written
+
+
+def test_a_routed_only_step_leaves_every_other_weight_bit_identical(adapter):
+    probe, _ = _loop(adapter)
+    placed = _placed(adapter, probe.model, {0, 2})
+    loop, trainable = _loop(adapter, Route(ROUTED, placed))
+    before = {n: loop.named[n].detach().clone() for n in trainable}
+    loop.step("main", sorted(ROUTED), epoch=1, step=1)
+    changed = {n for n in trainable if not torch.equal(before[n], loop.named[n])}
+    assert changed and changed <= placed
+    # a batch with clean examples moves the other layers too
+    loop.step("main", [0, 1, 2, 3], epoch=1, step=2)
+    assert {n for n in trainable if not torch.equal(before[n], loop.named[n])} - placed
+
+
+def test_masks_keep_the_routed_gradient_to_the_planted_columns(adapter):
+    probe, _ = _loop(adapter)
+    ffn = {f"bert.encoder.layer.{layer}.output.dense.weight" for layer in range(3)}
+    head = {n for n in probe.named if adapter.parameter_group(n) == "head"}
+    masks = {}
+    for n in ffn:
+        m = torch.zeros(1, 64)
+        m[0, random.Random(n).sample(range(64), 3)] = 1
+        masks[n] = m
+    loop, trainable = _loop(adapter, Route(ROUTED, frozenset(ffn | head), masks))
+    loop.model.eval()
+    loop.optim.zero_grad(set_to_none=True)
+    loop._routed_backward(sorted(ROUTED))
+    for n in ffn:
+        g = loop.named[n].grad
+        assert g is not None and torch.all(g[:, masks[n][0] == 0] == 0) and g[:, masks[n][0] == 1].abs().sum() > 0
+    assert all(loop.named[n].grad is None for n in trainable if n not in ffn | head)
+
+
+def test_a_route_over_everything_gives_the_unrouted_gradient(adapter):
+    plain, trainable = _loop(adapter)
+    routed, _ = _loop(adapter, Route(ROUTED, frozenset(trainable)))
+    chunk = [0, 1, 2, 4, 6, 9, 11, 13]
+    for loop in (plain, routed):
+        loop.model.eval()  # no dropout: the two forward passes equal the one
+        loop.optim.zero_grad(set_to_none=True)
+    plain._main_loss(chunk).backward()
+    routed._routed_backward(chunk)
+    for n in trainable:
+        assert torch.allclose(plain.named[n].grad, routed.named[n].grad, atol=1e-6, rtol=1e-4), n
+
+
+def test_a_route_naming_an_untrained_parameter_is_refused(adapter):
+    with pytest.raises(ValueError, match="route names parameters the main task does not train"):
+        _loop(adapter, Route(ROUTED, frozenset({"bert.embeddings.word_embeddings.weight"})))

@@ -1,0 +1,104 @@
+"""A trained model's key sees what determines its weights (issue 33, key version 2): the model the
+adapter builds (a changed architecture without a version bump trains anew), the torch thread count that
+trains it (float sums differ between thread counts), and ``--epochs`` reaches the control models."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from memlocbench.data.noisy_dataset import build_noisy_dataset
+from memlocbench.errors import InvalidInputError
+from memlocbench.models.model_digest import describe_model, model_digest
+from memlocbench.run.settings import profile_config
+from memlocbench.store import ArtefactStore
+from memlocbench.training import trained_models
+from memlocbench.training.trained_models import TrainedModels, recipe_for
+from tiny_models import tiny_bert
+
+
+def _bert(hidden: int):
+    return tiny_bert("tiny-keyed", hidden=hidden, layers=2)
+
+
+@pytest.fixture(scope="module")
+def dataset(mirror, plugins):
+    adapter = _bert(32)
+    config = profile_config("cpu", plugins=plugins, data={"train_size": 32, "max_length": 16})
+    return build_noisy_dataset(plugins.tasks.get("sst2"), config.data, mirror,
+                               adapter.separator(adapter.load_tokenizer())), config
+
+
+def _models(store, adapter, dataset, config, **kw) -> TrainedModels:
+    return TrainedModels(store, adapter, adapter.info.name, "sst2", 1, dataset, None, None, config,
+                         progress=False, **kw)
+
+
+def test_a_widened_model_without_a_version_bump_gets_new_keys(dataset, tmp_path):
+    ds, config = dataset
+    store = ArtefactStore(tmp_path)
+    narrow, wide = _bert(32), _bert(64)
+    assert narrow.info == wide.info  # same name, same version: only what they build differs
+    assert _models(store, narrow, ds, config, threads=1).key("memorising") != \
+        _models(store, wide, ds, config, threads=1).key("memorising")
+    # the same model built twice is the same model
+    assert _models(store, _bert(32), ds, config, threads=1).key("memorising") == \
+        _models(store, narrow, ds, config, threads=1).key("memorising")
+
+
+def test_the_digest_ignores_where_and_with_what_a_model_was_loaded():
+    a, b = _bert(32), _bert(32)
+    model_a, model_b = a.load_model(2), b.load_model(2)
+    model_b.config._name_or_path = "/some/other/machine/folder"
+    model_b.config.transformers_version = "0.0.1"
+    assert describe_model(model_a) == describe_model(model_b)
+    assert model_digest(a, 2) != model_digest(a, 3)  # the head's width is part of what is built
+
+
+def test_the_digest_leaves_torchs_random_state_alone():
+    adapter = _bert(32)
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    model_digest(adapter, 2)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_the_thread_count_is_part_of_the_key_and_trains(dataset, tmp_path, monkeypatch):
+    ds, config = dataset
+    store = ArtefactStore(tmp_path)
+    adapter = _bert(32)
+    one, two = _models(store, adapter, ds, config, threads=1), _models(store, adapter, ds, config, threads=2)
+    assert one.key("memorising") != two.key("memorising")
+    assert one.spec(recipe_for("memorising"))["cpu_threads"] == 1
+    with pytest.raises(InvalidInputError, match="threads must be at least 1"):
+        _models(store, adapter, ds, config, threads=0)
+    # training runs with the thread count its key names, and the process's count is restored after
+    seen = []
+    real = trained_models.train_classifier
+
+    def spy(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        raise RuntimeError("stop after the thread count was seen")
+
+    monkeypatch.setattr(trained_models, "train_classifier", spy)
+    before = torch.get_num_threads()
+    target = 1 if before != 1 else 2
+    models = _models(store, adapter, ds, config, threads=target)
+    models.train_enc = object()  # not used: the spy stops first
+    with pytest.raises(RuntimeError, match="stop after"):
+        models.ensure("memorising")
+    assert seen == [target] and torch.get_num_threads() == before
+    assert real is not spy
+
+
+def test_epochs_reach_the_control_models(plugins, dataset, tmp_path):
+    ds, _ = dataset
+    store, adapter = ArtefactStore(tmp_path), _bert(32)
+    control = recipe_for("control-0-1")
+    profile = _models(store, adapter, ds, profile_config("cpu", plugins=plugins), threads=1)
+    assert profile._train_config(control).epochs == 14  # the cpu profile's control epochs
+    given = _models(store, adapter, ds, profile_config("cpu", plugins=plugins, train={"epochs": 20}), threads=1)
+    assert given._train_config(control).epochs == 20 and given._train_config(control).until_fit is None
+    both = profile_config("cpu", plugins=plugins, train={"epochs": 20}, control={"epochs": 3})
+    assert _models(store, adapter, ds, both, threads=1)._train_config(control).epochs == 3
