@@ -17,7 +17,8 @@ from pathlib import Path
 
 from memlocbench.contracts.protocols import TaskMetadata
 from memlocbench.data.sources import load_jsonl_files, tag_rows
-from memlocbench.errors import InvalidDataError
+from memlocbench.errors import InvalidDataError, NotARegularFileError
+from memlocbench.files import read_regular_file
 
 #: the formats a local data file may have, and the file extensions that imply each
 FORMATS = {"csv": (".csv",), "jsonl": (".jsonl",)}
@@ -32,7 +33,9 @@ def _expected(meta: TaskMetadata) -> str:
 
 def _text(path: Path, meta: TaskMetadata) -> str:
     try:
-        data = path.read_bytes()
+        data = read_regular_file(path, max_bytes=None)
+    except NotARegularFileError as exc:
+        raise InvalidDataError(f"{exc}; expected {_expected(meta)}") from None
     except OSError as exc:
         raise InvalidDataError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     try:

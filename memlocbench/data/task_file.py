@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 import tomllib
 from pathlib import Path
 from typing import Literal
@@ -42,7 +41,8 @@ from memlocbench.contracts.protocols import TaskMetadata
 from memlocbench.contracts.task_data import TaskData
 from memlocbench.data.hub import HubTask
 from memlocbench.data.local_files import FORMATS, file_columns, load_local_files
-from memlocbench.errors import InvalidInputError
+from memlocbench.errors import InvalidInputError, NotARegularFileError
+from memlocbench.files import read_regular_file
 from memlocbench.names import Name
 
 #: environment variable: folders (``os.pathsep``-separated) whose ``*.toml`` files declare tasks
@@ -175,17 +175,12 @@ def _problem(error: dict) -> str:
 def _read_bytes(path: Path) -> bytes:
     """A task file's bytes, refusing anything but a regular file of at most ``MAX_TASK_FILE_BYTES``."""
     try:
-        with open(path, "rb") as f:
-            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-                raise InvalidInputError(f"task file {path}: not a regular file (a FIFO, device or folder?); a task "
-                                        f"file is a small TOML text file")
-            data = f.read(MAX_TASK_FILE_BYTES + 1)
+        return read_regular_file(path, MAX_TASK_FILE_BYTES)
+    except NotARegularFileError as exc:
+        raise InvalidInputError(f"task file {exc}; a task file is a small TOML text file that declares a task "
+                                f"and names its data files") from None
     except OSError as exc:
         raise InvalidInputError(f"task file {path}: cannot be read ({exc.strerror or exc})") from None
-    if len(data) > MAX_TASK_FILE_BYTES:
-        raise InvalidInputError(f"task file {path}: larger than {MAX_TASK_FILE_BYTES // 1024} KiB; a task file "
-                                f"declares a task in a few lines of TOML and names its data files")
-    return data
 
 
 def read_task_file(path: Path) -> TaskFile:

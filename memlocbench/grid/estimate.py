@@ -45,11 +45,12 @@ from __future__ import annotations
 
 import json
 import math
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from memlocbench.errors import NotARegularFileError
+from memlocbench.files import read_regular_file
 from memlocbench.store import atomic_write_text
 
 TIMINGS = "timings"
@@ -189,14 +190,11 @@ def read_samples(path: Path) -> tuple[list[dict[str, float]], str | None]:
     no samples, no problem). Never raises and never blocks: only a regular file of at most
     ``MAX_LOG_BYTES`` is opened."""
     try:
-        st = path.stat()
-        if not stat.S_ISREG(st.st_mode):
-            return [], "is not a regular file"
-        if st.st_size > MAX_LOG_BYTES:
-            return [], f"is {st.st_size:,} bytes (a log holds at most {KEEP_SAMPLES} short samples)"
-        log = json.loads(path.read_bytes().decode("utf-8"))
+        log = json.loads(read_regular_file(path, MAX_LOG_BYTES).decode("utf-8"))
     except FileNotFoundError:
         return [], None
+    except NotARegularFileError as exc:
+        return [], f"is unusable ({exc}; a log holds at most {KEEP_SAMPLES} short samples)"
     except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         return [], f"could not be read ({type(exc).__name__}: {exc})"
     samples = log.get("samples") if isinstance(log, dict) else None

@@ -61,7 +61,7 @@ def test_a_byte_order_mark_is_allowed(tmp_path):
 def test_an_oversized_task_file_is_refused_unread(tmp_path):
     path = tmp_path / "huge.toml"
     path.write_text(toml_text(BASE, {"train": "train.jsonl", "evaluation": "dev.jsonl"}) + "# " + "x" * 2**20 + "\n")
-    with pytest.raises(InvalidInputError, match="larger than 1024 KiB"):
+    with pytest.raises(InvalidInputError, match=r"huge.toml is 1,048,843 bytes, more than the 1,048,576 allowed"):
         task_from_file(path)
 
 
