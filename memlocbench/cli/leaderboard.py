@@ -10,7 +10,7 @@ import click
 
 from memlocbench.cli import app
 from memlocbench.cli.app import main
-from memlocbench.cli.options import PATHS, leaderboard_options
+from memlocbench.cli.options import FOLDER, leaderboard_options
 from memlocbench.registry import Plugins
 
 
@@ -61,7 +61,7 @@ def _rebuild(submissions: Path, extra: list[Path], out: Path, figures: Path | No
 
 @main.command()
 @leaderboard_options
-@click.option("--results", "result_dirs", multiple=True, type=PATHS,
+@click.option("--results", "result_dirs", multiple=True, type=FOLDER,
               help="also include the result files of a local folder, searched recursively (repeatable)")
 def leaderboard(submissions, out, figures, result_dirs) -> None:
     """Rebuild the leaderboard page and its figures from the submissions (and local results)."""

@@ -24,7 +24,6 @@ class Folder(click.Path):
 
 
 FOLDER = Folder()
-PATHS = FOLDER
 
 
 def run_options(f):
@@ -76,11 +75,11 @@ def run_config(plugins, profile, train_size, epochs, learning_rate, batch_size, 
 
 def leaderboard_options(f):
     """``--submissions``, ``--out`` and ``--figures``: where the leaderboard's sources and page live."""
-    f = click.option("--figures", type=PATHS, default=Path("leaderboard/figures"), show_default=True,
+    f = click.option("--figures", type=FOLDER, default=Path("leaderboard/figures"), show_default=True,
                      help="folder for the PNG figures")(f)
     f = click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("leaderboard/README.md"),
                      show_default=True, help="the markdown page")(f)
-    f = click.option("--submissions", type=PATHS, default=Path("leaderboard/submissions"), show_default=True,
+    f = click.option("--submissions", type=FOLDER, default=Path("leaderboard/submissions"), show_default=True,
                      help="folder of submissions (one sub-folder each)")(f)
     return f
 

@@ -26,6 +26,7 @@ from memlocbench.grid.config import GridConfig, SubGrid
 from memlocbench.grid.estimate import (TOKEN_SAMPLE_ROWS, ModelSize, declared_rates, describe_size, mean_rates,
                                        sized_rates, training_rates)
 from memlocbench.run.method_run import SCORES_KIND, layer_scores_spec, model_providers, provider_of, resolve_methods, model_setups
+from memlocbench.models.model_digest import model_digest
 from memlocbench.run.device import resolve_device
 from memlocbench.run.method_suites import DEFAULT_SUITE, suite_members
 from memlocbench.registry import Plugins, default_model
@@ -216,6 +217,7 @@ class _Planner:
             adapter = self.plugins.models.get(model)
             try:
                 built = adapter.load_model(num_labels)
+                model_digest(adapter, num_labels, built=built)  # the units' keys need it: loaded once
                 self._parameters[model] = sum(p.numel() for p in built.parameters())
                 self._layers[model] = len(adapter.layer_modules(built))
             except MemlocbenchError as exc:

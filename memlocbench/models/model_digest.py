@@ -35,13 +35,15 @@ def describe_model(model: torch.nn.Module) -> dict[str, Any]:
     }
 
 
-def model_digest(adapter: Any, num_labels: int) -> str:
-    """sha256 of ``describe_model`` of what ``adapter.load_model(num_labels)`` builds; built once per
-    adapter object and label count in a process, with torch's random state left as it was."""
+def model_digest(adapter: Any, num_labels: int, built: torch.nn.Module | None = None) -> str:
+    """sha256 of ``describe_model`` of what ``adapter.load_model(num_labels)`` builds, once per adapter object
+    and label count in a process: from ``built`` (a model the caller has just built that way, so nothing
+    is loaded twice) or else built here, with torch's random state left as it was."""
     ident = (id(adapter), num_labels)
     if ident not in _DIGESTS or _DIGESTS[ident][0] is not adapter:
-        with torch.random.fork_rng(devices=[]):
-            model = adapter.load_model(num_labels)
-        text = json.dumps(describe_model(model), sort_keys=True, separators=(",", ":"), default=str)
+        if built is None:
+            with torch.random.fork_rng(devices=[]):
+                built = adapter.load_model(num_labels)
+        text = json.dumps(describe_model(built), sort_keys=True, separators=(",", ":"), default=str)
         _DIGESTS[ident] = (adapter, hashlib.sha256(text.encode()).hexdigest())
     return _DIGESTS[ident][1]

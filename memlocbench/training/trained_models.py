@@ -222,7 +222,9 @@ class TrainedModels:
         """A fresh copy of the pretrained model with the seeded, untrained classifier head."""
         if self._base is None:
             torch.manual_seed(self.config.train.seed)
-            self._base = self.adapter.load_model(self.dataset.num_labels).to(self.device)
+            self._base = self.adapter.load_model(self.dataset.num_labels)
+            model_digest(self.adapter, self.dataset.num_labels, built=self._base)  # loaded once, for the keys too
+            self._base = self._base.to(self.device)
             self._base.eval()
         return copy.deepcopy(self._base)
 

@@ -102,3 +102,22 @@ def test_epochs_reach_the_control_models(plugins, dataset, tmp_path):
     assert given._train_config(control).epochs == 20 and given._train_config(control).until_fit is None
     both = profile_config("cpu", plugins=plugins, train={"epochs": 20}, control={"epochs": 3})
     assert _models(store, adapter, ds, both, threads=1)._train_config(control).epochs == 3
+
+
+def test_the_model_is_built_once_for_both_the_weights_and_the_keys(dataset, tmp_path):
+    ds, config = dataset
+    adapter = _bert(48)
+    calls = []
+    real = adapter.load_model
+
+    def counted(num_labels):
+        calls.append(num_labels)
+        return real(num_labels)
+
+    adapter.load_model = counted
+    models = _models(ArtefactStore(tmp_path), adapter, ds, config, threads=1)
+    models.pretrained()
+    key = models.key("memorising")
+    assert calls == [ds.num_labels]
+    # the digest taken from the loaded model is the one a fresh build gives
+    assert key == _models(ArtefactStore(tmp_path), _bert(48), ds, config, threads=1).key("memorising")
