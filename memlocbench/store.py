@@ -344,3 +344,34 @@ class ArtefactStore:
             return f"{name}.safetensors" in self._manifest(self.path(kind, key))
         except CorruptEntryError:
             return False
+
+
+#: the kinds of entry only the core writes: a trained model, a method's returned scores, an analysis'
+#: returned output. A plugin's return value is stored by the core after its checks, never by the plugin.
+CORE_KINDS = frozenset({"models", "layer-scores", "analysis-outputs"})
+
+
+class PluginStore:
+    """The store as a plugin's context hands it over: every read of ``ArtefactStore``, and ``put`` for the
+    plugin's own kinds (a map's runs, say), never for ``CORE_KINDS``. (Code in the same process can always
+    reach the real store; this closes the public route by which a plugin could write, say, a built-in
+    method's cached scores.)"""
+
+    def __init__(self, store: ArtefactStore):
+        self._store = store
+
+    def put(self, kind: str, key: str, meta: dict[str, Any],
+            tensors: dict[str, dict[str, torch.Tensor]] | None = None) -> Path:
+        if kind in CORE_KINDS:
+            raise PermissionError(f"a plugin may not write {kind!r} entries of the artefact store: the core "
+                                  f"stores what a method or analysis returns (kinds a plugin may not write: "
+                                  f"{', '.join(sorted(CORE_KINDS))})")
+        return self._store.put(kind, key, meta, tensors)
+
+    def quarantine(self, kind: str, key: str, reason: str) -> None:
+        if kind in CORE_KINDS:
+            raise PermissionError(f"a plugin may not quarantine {kind!r} entries of the artefact store")
+        self._store.quarantine(kind, key, reason)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)

@@ -98,8 +98,8 @@ def build_noisy_dataset(task: Task, cfg: DataConfig, data_dir: Path | None, sepa
         train = train.select(stratified_subsample(train.labels, cfg.train_size, cfg.seed))
     elif cfg.train_size is not None and cfg.train_size > original_size:
         raise InvalidInputError(
-            f"--train-size {cfg.train_size} exceeds task {task.metadata.name!r}'s {original_size} "
-            f"training examples; use a value between 2 and {original_size}"
+            f"--train-size {cfg.train_size} exceeds the {original_size} training examples of task "
+            f"{task.metadata.name!r}; use a value between 2 and {original_size}"
         )
     p = perturb_labels(train.labels, task.metadata.num_labels, cfg.noise_fraction, cfg.seed)
     return NoisyDataset(

@@ -36,6 +36,14 @@ RUN_KEYS = {
 }
 
 
+def default_local_workers() -> int:
+    """How many units the local executor runs at once by default: two where the machine has two or more
+    cores. On a 2-core machine, two units at once with 1 torch thread each were 12% faster than one at a
+    time with 2 threads at the cpu grid's unit size (docs/reports/2026-12-07-grid-threads.md,
+    benchmarks/test_grid_threads.py); more workers were not measured."""
+    return 2 if (os.cpu_count() or 1) >= 2 else 1
+
+
 class SubGrid(BaseModel):
     """One block of the grid: every task x model x seed, each with its trainings and methods."""
 
@@ -51,8 +59,9 @@ class SubGrid(BaseModel):
         None, description=f"model seeds, each in 0..{MAX_SEED}; default (left out): the profile's")
     standard: bool = Field(True, description="the memorising model and its clean twin")
     control: bool = Field(False, description="also the control setup (control models and their clean twins)")
-    control_track: Literal["pair", "single"] = Field("pair", description="control placements: the paper's two-layer "
-                                                                         "pairs, or one layer each")
+    control_track: Literal["pair", "single", "planted", "routed-pair", "routed-single", "planted-routed"] = Field(
+        "pair", description="the control track: the paper's two-layer pairs, one layer each, planted neurons, or "
+                            "their gradient-routed versions (docs/control.md)")
     profile: str = "cpu"
     train_size: int | None = None
     max_length: int | None = None
@@ -108,8 +117,9 @@ class GridConfig(BaseModel):
     threads: int | None = Field(None, ge=1, le=4096,
                                 description="torch threads each unit trains and computes with on a CPU (part of "
                                             "every key: float sums depend on it); default: cpus_per_unit rounded "
-                                            "down (at least 1) for an executor that runs units in workers, this "
-                                            "machine's torch default for the local executor (as `memlocbench run`)")
+                                            "down (at least 1) for an executor that runs units in workers; for the "
+                                            "local executor, this machine's torch default divided among its "
+                                            "workers (with workers = 1, the thread count of `memlocbench run`)")
 
     def unit_threads(self) -> int:
         """The torch thread count every unit runs with (``threads``, or its default)."""
@@ -117,7 +127,11 @@ class GridConfig(BaseModel):
 
         if self.threads is not None:
             return self.threads
-        return torch.get_num_threads() if self.executor == "local" else max(1, math.floor(self.cpus_per_unit))
+        if self.executor == "local":  # the torch default shared among the local workers
+            workers = self.executor_options.get("workers", default_local_workers())
+            workers = workers if isinstance(workers, int) and workers >= 1 else 1
+            return max(1, torch.get_num_threads() // workers)
+        return max(1, math.floor(self.cpus_per_unit))
 
     @field_validator("data_dir", "out", "cache_dir")
     @classmethod

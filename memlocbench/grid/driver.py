@@ -28,6 +28,7 @@ from memlocbench.grid.units import analysis_request, request_for
 from memlocbench.run.method_run import run as run_pipeline
 from memlocbench.registry import Plugins
 from memlocbench.store import ArtefactStore, default_cache_dir
+from memlocbench.training.trained_models import torch_threads
 
 
 @dataclass
@@ -173,12 +174,15 @@ def _write_group(plugins: Plugins, cfg: GridConfig, store: ArtefactStore, result
     if missing and any(by_id[uid].key is not None for uid in missing):
         result.not_written.append(f"{_group_label(p)}: {len(missing)} unit(s) not in the store")
         return
-    if "analysis" in p:  # the result file only
-        areq = analysis_request({**p, "store": str(store.root)}, store)
-        areq.out_dir = cfg.out
-        result.written.append(analyse(plugins, areq, log=lambda msg: None)[1])
-        return
-    req = request_for({**p, "store": str(store.root)}, store)
-    req.out_dir = cfg.out
-    output = run_pipeline(plugins, req, log=lambda msg: None)
-    result.written += output.paths + ([output.summary_path] if output.summary_path else [])
+    # at the thread count the plan keyed the units with (part of every key): else the models and scores
+    # of units run in workers with fewer threads than this process would not be found, and trained anew
+    with torch_threads(p.get("threads")):
+        if "analysis" in p:  # the result file only
+            areq = analysis_request({**p, "store": str(store.root)}, store)
+            areq.out_dir = cfg.out
+            result.written.append(analyse(plugins, areq, log=lambda msg: None)[1])
+            return
+        req = request_for({**p, "store": str(store.root)}, store)
+        req.out_dir = cfg.out
+        output = run_pipeline(plugins, req, log=lambda msg: None)
+        result.written += output.paths + ([output.summary_path] if output.summary_path else [])

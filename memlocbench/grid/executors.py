@@ -44,7 +44,7 @@ from tqdm.auto import tqdm
 
 from memlocbench import hookimpl
 from memlocbench.errors import InvalidInputError
-from memlocbench.grid.config import MAX_RETRIES
+from memlocbench.grid.config import MAX_RETRIES, default_local_workers
 from memlocbench.grid.units import run_unit
 
 Report = Callable[[dict[str, Any]], None]
@@ -78,6 +78,9 @@ def failure_reason(exc: BaseException) -> str:
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
+        if type(current).__name__ == "_RemoteTraceback":  # a worker process' stack, attached by the pool
+            current = current.__cause__ or current.__context__
+            continue
         parts.append("".join(traceback.format_exception_only(type(current), current)).strip() or
                      type(current).__name__)
         current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
@@ -97,32 +100,127 @@ class LocalOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     debug: bool = Field(False, description="print the traceback of a unit that fails")
+    workers: int = Field(default_factory=default_local_workers, ge=1, le=64,
+                         description="units run at once, each in a process of its own (1: one after another, "
+                                     "in this process); default 2 on a machine with two or more cores. Each unit's "
+                                     "torch threads: the torch default divided among the workers (grid --threads "
+                                     "overrides), and the thread count is part of every key")
+
+
+def _failed(unit: dict, exc: BaseException, debug: bool) -> dict:
+    if debug:
+        traceback.print_exception(exc)
+    return {"id": unit["id"], "status": "failed", "seconds": 0.0, "reason": failure_reason(exc)}
 
 
 class LocalExecutor:
     name = "local"
-    description = "in this process, one unit after another in dependency order, one progress bar"
+    description = ("on this machine, in dependency order: one unit at a time in this process (workers = 1), or "
+                   "several at once in worker processes (concurrent.futures); one progress bar")
     options_schema = LocalOptions
 
     def execute(self, units: list[dict], options: dict, report: Report) -> None:
-        failed: set[str] = set()
+        workers = options.get("workers", 1)
         with tqdm(total=len(units), desc="grid", unit="unit", disable=not options.get("progress", True)) as bar:
-            for unit in units:
-                bar.set_postfix_str(unit["id"][-60:])
-                bad = [d for d in unit["deps"] if d in failed]
-                if bad:
+            if workers <= 1 or len(units) <= 1:
+                self._in_process(units, options, report, bar)
+            else:
+                self._in_workers(units, workers, options, report, bar)
+
+    @staticmethod
+    def _in_process(units: list[dict], options: dict, report: Report, bar) -> None:
+        failed: set[str] = set()
+        for unit in units:
+            bar.set_postfix_str(unit["id"][-60:])
+            bad = [d for d in unit["deps"] if d in failed]
+            if bad:
+                failed.add(unit["id"])
+                report({"id": unit["id"], "status": "failed", "seconds": 0.0,
+                        "reason": f"dependency failed: {bad[0]}"})
+            else:
+                try:
+                    report(run_unit(unit["payload"]))
+                except (Exception, SystemExit) as exc:  # one failing unit does not stop the others
                     failed.add(unit["id"])
-                    report({"id": unit["id"], "status": "failed", "seconds": 0.0,
-                            "reason": f"dependency failed: {bad[0]}"})
-                else:
-                    try:
-                        report(run_unit(unit["payload"]))
-                    except (Exception, SystemExit) as exc:  # one failing unit does not stop the others
+                    report(_failed(unit, exc, options.get("debug", False)))
+            bar.update(1)
+
+    @staticmethod
+    def _in_workers(units: list[dict], workers: int, options: dict, report: Report, bar, fn=run_unit) -> None:
+        """A unit is submitted to the process pool once every unit it depends on is done; a unit whose
+        dependency failed fails without running. Units are handed out in the planner's order. A worker
+        that dies fails the units it held (the pool is replaced; the other units go on)."""
+        from concurrent.futures import FIRST_COMPLETED, wait
+        from concurrent.futures.process import BrokenProcessPool
+
+        ids = {u["id"] for u in units}
+        waiting = list(units)
+        done: set[str] = set()
+        failed: set[str] = set()
+        running: dict = {}
+        pool = _pool(workers)
+        try:
+            while waiting or running:
+                still = []
+                for unit in waiting:
+                    deps = [d for d in unit["deps"] if d in ids]
+                    bad = [d for d in deps if d in failed]
+                    if bad:
                         failed.add(unit["id"])
-                        if options.get("debug"):
-                            traceback.print_exc()
-                        report({"id": unit["id"], "status": "failed", "seconds": 0.0, "reason": failure_reason(exc)})
-                bar.update(1)
+                        report({"id": unit["id"], "status": "failed", "seconds": 0.0,
+                                "reason": f"dependency failed: {bad[0]}"})
+                        bar.update(1)
+                    elif all(d in done for d in deps) and len(running) < workers:
+                        try:
+                            running[pool.submit(fn, unit["payload"])] = unit
+                        except BrokenProcessPool:  # a worker died since the last unit finished
+                            pool.shutdown(wait=False, cancel_futures=True)
+                            pool = _pool(workers)
+                            running[pool.submit(fn, unit["payload"])] = unit
+                    else:
+                        still.append(unit)
+                stuck = len(still) == len(waiting) and not running
+                waiting = still
+                if stuck:  # units out of dependency order: never wait for what nothing will run
+                    for unit in waiting:
+                        failed.add(unit["id"])
+                        report({"id": unit["id"], "status": "failed", "seconds": 0.0,
+                                "reason": "its dependencies were never run (units out of dependency order)"})
+                        bar.update(1)
+                    return
+                if not running:
+                    continue  # every waiting unit's dependency failed: they are reported on the next pass
+                finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                broken = False
+                for future in finished:
+                    unit = running.pop(future)
+                    try:
+                        outcome = future.result()
+                        done.add(unit["id"])
+                        report(outcome)
+                    except BrokenProcessPool as exc:
+                        broken = True
+                        failed.add(unit["id"])
+                        report({"id": unit["id"], "status": "failed", "seconds": 0.0,
+                                "reason": f"its worker process died ({exc}); rerun the grid to retry it"})
+                    except (Exception, SystemExit) as exc:  # the unit's own exception
+                        failed.add(unit["id"])
+                        report(_failed(unit, exc, options.get("debug", False)))
+                    bar.set_postfix_str(unit["id"][-60:])
+                    bar.update(1)
+                if broken:
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    pool = _pool(workers)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _pool(workers: int):
+    """A process pool of fresh interpreters (spawn: no forked torch state); each worker runs many units."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
 
 
 def _ray_unit(payload: dict, *dependencies: dict) -> dict:

@@ -19,13 +19,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from memlocbench.run.analysis_run import OUTPUT_KIND as ANALYSIS_KIND
-from memlocbench.run.analysis_run import analysis_spec
+from memlocbench.run.analysis_run import analysis_spec, check_analysis_params
 from memlocbench.data.noisy_dataset import build_noisy_dataset
 from memlocbench.errors import MemlocbenchError
 from memlocbench.grid.config import GridConfig, SubGrid
 from memlocbench.grid.estimate import (TOKEN_SAMPLE_ROWS, ModelSize, declared_rates, describe_size, mean_rates,
                                        sized_rates, training_rates)
-from memlocbench.run.method_run import SCORES_KIND, layer_scores_spec, model_providers, provider_of, resolve_methods, model_setups
+from memlocbench.run.method_run import (SCORES_KIND, check_plugin_params, layer_scores_spec, model_providers,
+                                        model_setups, provider_of, resolve_methods)
 from memlocbench.models.model_digest import model_digest
 from memlocbench.run.device import resolve_device
 from memlocbench.run.method_suites import DEFAULT_SUITE, suite_members
@@ -108,10 +109,11 @@ class _Planner:
 
     def _problem(self, exc: MemlocbenchError) -> str:
         """An exception as a plan problem; wrong settings (exit code 2) are also plan errors."""
-        text = f"{type(exc).__name__}: {exc}"
-        if getattr(exc, "exit_code", 1) == 2:
+        if getattr(exc, "exit_code", 1) == 2:  # wrong settings: the message alone, as the CLI prints it
+            text = str(exc)
             self.errors[text] = None
-        return text
+            return text
+        return f"{type(exc).__name__}: {exc}"
 
     def _size(self, task: str, model: str, config: RunConfig) -> ModelSize:
         """The model's size for the assumed rates: its parameters (None where it cannot be built here)
@@ -315,7 +317,7 @@ class _Planner:
                 group_units += trained.values()
                 for method in methods:
                     deps = list(trained.values()) + [train_unit(aliases.get(r, r)) for r in method.info.extra_models]
-                    where = f" @ {roles['memorising']}" if placement else ""
+                    where = f" @ {roles['memorising']}" if control else ""
                     uid = f"{name}: {method.info.name}{where}"
                     key = self.store.key(layer_scores_spec(method, config, setup_models,
                                                                        provider_of(self.plugins, "method", method.info.name))) if setup_models else None
@@ -367,6 +369,17 @@ class _Planner:
             methods = resolve_methods(self.plugins, ["all"] if block.methods == "all" else block.methods)
             analyses = [self.plugins.analyses.get(a) for a in block.analyses]
             base = block.run_config(self.plugins)
+            # bad method or analysis parameters are plan errors, before any unit runs (as `memlocbench run`)
+            for method in methods:
+                try:
+                    check_plugin_params(self.plugins, "method", method, base.methods.get(method.info.name, {}))
+                except MemlocbenchError as exc:
+                    self._problem(exc)
+            for analysis in analyses:
+                try:
+                    check_analysis_params(self.plugins, analysis.info.name, base)
+                except MemlocbenchError as exc:
+                    self._problem(exc)
             for task in tasks:
                 for model in models:
                     seeds = base.seeds if block.seeds is None else block.seeds  # never empty (SubGrid)

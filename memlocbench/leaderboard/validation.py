@@ -15,6 +15,7 @@ The leaderboard's rebuild (``collect``) applies these same checks to every filed
 from __future__ import annotations
 
 from memlocbench.errors import plural
+from memlocbench.registry import normalise_package
 
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,10 +79,10 @@ def _installed_problems(path: Path, result, kind: str, reg) -> list[str]:
     info = obj.metadata if kind == "task" else obj.info
     provider = reg.provider(ref.name).package
     problems = []
-    if ref.package != provider:
+    if normalise_package(ref.package) != normalise_package(provider):  # PEP 503: My_Pkg is my-pkg
         problems.append(f"{path}: field '{kind}.package' is {ref.package!r}, but {kind} {ref.name!r} is "
                         f"provided by {provider!r} here; a result cannot claim another package's {kind}")
-    if ref.version != info.version:
+    if ref.version != info.version and ref.version not in getattr(info, "recheckable_versions", ()):
         problems.append(f"{path}: field '{kind}.version' is {ref.version}, but the installed {kind} "
                         f"{ref.name!r} is version {info.version}; re-run with the current plugin")
     layers = getattr(info, "num_layers", None) if kind == "model" else None
@@ -103,7 +104,7 @@ def plugin_problems(path: Path, result, plugins,
         reg = plugins.registry(kind)
         if ref.name in reg.items:
             problems += _installed_problems(path, result, kind, reg)
-        elif ref.package in {prov.package for prov in reg.providers.values()}:
+        elif normalise_package(ref.package) in {normalise_package(prov.package) for prov in reg.providers.values()}:
             problems.append(f"{path}: field '{kind}.name' is {ref.name!r}, but package {ref.package!r} (installed "
                             f"here) provides no such {kind}; its {plural(kind)}: {', '.join(reg.names())}")
         else:

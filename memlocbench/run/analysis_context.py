@@ -8,8 +8,8 @@ from typing import Any, Callable
 
 from memlocbench.data.encoding import Encoded
 from memlocbench.run.method_context import MethodContext, merge_params
-from memlocbench.store import ArtefactStore
-from memlocbench.training.trained_models import TrainedModels
+from memlocbench.store import ArtefactStore, PluginStore
+from memlocbench.training.trained_models import TrainedModels, for_plugin
 
 
 @dataclass
@@ -26,6 +26,14 @@ class AnalysisContext(MethodContext):
     #: with ``AnalysisInfo.uses_methods``: every suite the registered methods name -> its members, in suite
     #: order (``memlocbench.api.method_suites``: what ``--method SUITE`` runs)
     method_suites: dict[str, list[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if isinstance(self.store, ArtefactStore):  # a plugin writes its own kinds only
+            self.store = PluginStore(self.store)
+        if self.models_for_seed is not None:
+            inner = self.models_for_seed
+            self.models_for_seed = lambda seed: for_plugin(inner(seed))
 
     def params(self, analysis: str, defaults: dict[str, Any]) -> dict[str, Any]:
         """The analysis' parameters: its defaults updated with the run config's ``analyses[analysis]``."""

@@ -11,7 +11,7 @@ from memlocbench.data.noisy_dataset import NoisyDataset
 from memlocbench.errors import InvalidInputError
 from memlocbench.config.profiles import RunConfig
 from memlocbench.contracts.protocols import ModelAdapter
-from memlocbench.training.trained_models import TrainedModels
+from memlocbench.training.trained_models import TrainedModels, for_plugin
 
 
 @dataclass
@@ -25,6 +25,9 @@ class MethodContext:
     config: RunConfig
     num_layers: int
     progress: bool = True
+
+    def __post_init__(self) -> None:
+        self.models = for_plugin(self.models)  # a plugin cannot write trained models or cached scores
 
     def params(self, method: str, defaults: dict[str, Any]) -> dict[str, Any]:
         """The method's parameters: its defaults updated with the run config's ``methods[method]``."""

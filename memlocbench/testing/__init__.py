@@ -9,6 +9,7 @@ message naming the object and what is wrong, so a plain pytest test is one line:
         check_task(MY_TASK, data_dir=None)                   # None: the task's own source
 
     def test_my_method_conforms(tmp_path):
+        from memlocbench.registry import load_plugins         # the installed plugins, as the CLI loads them
         adapter = load_plugins().models.get("minilm-l6")     # or any small model adapter
         check_method(MyMethod(), tiny_method_context(adapter, tmp_path))
 

@@ -49,6 +49,8 @@ def _entries(store: Path) -> dict[str, set[str]]:
 
 
 def _run(plugins: Plugins, executor: str, root: Path, grid: dict[str, Any]) -> GridReport:
+    if executor == "local":  # the reference: one unit at a time, in this process
+        grid = {**grid, "executor_options": {"workers": 1}}
     cfg = load_grid_config(None, {**grid, "cache_dir": root / "store", "out": root / "out", "executor": executor})
     return run_grid(plugins, cfg, log=lambda msg: None, progress=False)
 
@@ -82,8 +84,10 @@ def check_executor(executor, workdir: str | Path, *, tasks: list[str], methods: 
     any process; a Ray instance started beforehand must offer that many. Returns the executor's report;
     raises AssertionError naming what differs."""
     settings = {"tasks": list(tasks), "methods": list(methods), "seeds": [1], "train_size": 32, "max_length": 16,
-                "epochs": 1, "data_dir": data_dir, "cpus_per_unit": torch.get_num_threads(), **grid}
+                "epochs": 1, "data_dir": data_dir, "cpus_per_unit": torch.get_num_threads(),
+                "threads": torch.get_num_threads(), **grid}
     plugins = _with_executor(load_plugins(), executor)
+    Path(workdir).mkdir(parents=True, exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix="check-executor-", dir=workdir))
     ref = _run(plugins, "local", root / "local", settings)
     got = _run(plugins, UNDER_TEST, root / "under-test", settings)

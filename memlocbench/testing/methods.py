@@ -87,9 +87,17 @@ def check_method(method, context: MethodContext, params: dict[str, Any] | None =
     steps) over its defaults: a valid ``MethodInfo`` (its ``extra_models`` roles exist), and ``localise``
     returns a ``LayerScores`` with one finite, non-negative real weight per layer and JSON-serialisable
     details; a neuron method (granularity 'neuron') also a finite float tensor [layers, d_ff] of neuron
-    scores. The same checks ``memlocbench run`` applies before it caches a method's output. Returns the
+    scores. Its optional ``check_params`` must accept the parameters first (registered names: none). The
+    same checks ``memlocbench run`` applies before it caches a method's output. Returns the
     scores; raises AssertionError naming the method and what is wrong."""
     info = _check_info(method)
+    defaults = getattr(method, "defaults", None)
+    check = getattr(method, "check_params", None)
+    if isinstance(defaults, dict) and callable(check):  # as `memlocbench run` does before any work
+        problems = check({**defaults, **(params or {})}, {})
+        assert isinstance(problems, (list, tuple)) and all(isinstance(p, str) for p in problems), \
+            f"method {info.name!r}: check_params returned {problems!r}, not a list of problems (strings)"
+        assert not problems, f"method {info.name!r}: its check_params rejects the parameters: {'; '.join(problems)}"
     scores = method.localise(_with_params(context, info.name, params))
     width = ffn_width(context.adapter, context.models) if info.granularity == "neuron" else None
     try:

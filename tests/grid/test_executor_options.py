@@ -16,7 +16,7 @@ from memlocbench.cli.options import key_values
 from memlocbench.errors import InvalidInputError
 from memlocbench.grid.config import load_grid_config
 from memlocbench.grid.driver import run_grid
-from memlocbench.grid.executors import LocalExecutor, RayExecutor, executor_options
+from memlocbench.grid.executors import LocalExecutor, RayExecutor, default_local_workers, executor_options
 from memlocbench.registry import Provider, load_plugins
 
 
@@ -31,8 +31,9 @@ def test_values_are_json_where_they_parse_else_strings():
 
 
 def test_built_in_executors_check_their_options():
-    assert executor_options(LocalExecutor(), {}) == {"debug": False}
-    assert executor_options(LocalExecutor(), {"debug": True}) == {"debug": True}
+    workers = default_local_workers()
+    assert executor_options(LocalExecutor(), {}) == {"debug": False, "workers": workers}
+    assert executor_options(LocalExecutor(), {"debug": True}) == {"debug": True, "workers": workers}
     ray_defaults = {"ray_address": None, "max_retries": 2, "connect_timeout_s": 60.0, "stall_timeout_s": 86400.0}
     assert executor_options(RayExecutor(), {}) == ray_defaults
     assert executor_options(RayExecutor(), {"max_retries": 0, "ray_address": "auto"}) == \

@@ -34,7 +34,10 @@ VOLATILE = {"created_at", "timings", "cached", "environment"}
 
 
 def _config(mirror, store, out, **over):
-    return load_grid_config(None, {**TINY, "data_dir": mirror, "cache_dir": store, "out": out, **over})
+    # one unit at a time with the torch default (the thread count of `memlocbench run`, whose files these
+    # tests compare with); two workers: tests/grid/test_local_workers.py
+    return load_grid_config(None, {**TINY, "data_dir": mirror, "cache_dir": store, "out": out,
+                                   "executor_options": {"workers": 1}, **over})
 
 
 def _results(out: Path) -> dict[str, dict]:
@@ -132,6 +135,9 @@ def _one_unit_store(plugins, cfg, store: Path) -> None:
 
 ONE_UNIT = ["--tasks", "sst2", "--methods", "layer-swapping", "--seeds", "1", "--train-size", "32", "--max-length",
             "16", "--epochs", "1", "--quiet"]
+# the local executor one unit at a time in the grid's process: the thread count (part of every key) of the
+# local_grid fixture
+LOCAL_ONE_UNIT = ONE_UNIT + ["--executor-option", "workers=1"]
 
 
 def test_a_damaged_timing_log_does_not_fail_the_grid(plugins, mirror, local_grid, tmp_path):
@@ -143,7 +149,7 @@ def test_a_damaged_timing_log_does_not_fail_the_grid(plugins, mirror, local_grid
     timings = store / "timings"
     (timings / "method-layer-swapping__minilm-l6__cpu__cpu.json").unlink()
     (timings / "method-layer-swapping__minilm-l6__cpu__cpu.json").mkdir()
-    res = CliRunner().invoke(main, ["grid", *ONE_UNIT, "--data-dir", str(mirror), "--cache-dir", str(store),
+    res = CliRunner().invoke(main, ["grid", *LOCAL_ONE_UNIT, "--data-dir", str(mirror), "--cache-dir", str(store),
                                     "--out", str(tmp_path / "out")])
     assert res.exit_code == 0, res.output
     assert "done 1, skipped 2" in res.output and "failed 0" in res.output
@@ -198,7 +204,7 @@ def test_ray_grid_matches_local_and_survives_a_killed_worker(plugins, local_grid
     # 2 CPUs per unit: Ray gives a task's worker as many torch threads as CPUs, and the same thread count
     # as this process is what makes float sums (gradient attribution) identical to the last bit
     rcfg = cfg.model_copy(update={"cache_dir": store, "out": tmp_path / "out", "executor": "ray", "max_retries": 2,
-                                  "cpus_per_unit": 2})
+                                  "cpus_per_unit": 2, "executor_options": {}})
     report = run_grid(plugins, rcfg, log=lambda m: None, progress=False)
     assert report.count("failed") == 0, report.outcomes
     assert report.executed == 6 and report.count("skipped") == 4
@@ -209,7 +215,7 @@ def test_ray_grid_matches_local_and_survives_a_killed_worker(plugins, local_grid
 
 
 @pytest.mark.parametrize("executor,given,expected", [
-    ("local", ["debug=true"], {"debug": True}),
+    ("local", ["debug=true", "workers=1"], {"debug": True, "workers": 1}),
     ("ray", ["max_retries=1", "ray_address=null"], {"max_retries": 1, "ray_address": None,
                                                      "connect_timeout_s": 60.0, "stall_timeout_s": 86400.0}),
 ])
@@ -349,7 +355,7 @@ def test_a_plugin_executor_gets_json_units_in_dependency_order(mirror, tmp_path)
 
     plugins = load_plugins(extra=[(Plugin(), Provider("recorder-package", "1.0"))])
     assert {"local", "ray", "recorder"} <= set(plugins.executors.names())
-    report = run_grid(plugins, _config(mirror, tmp_path / "s", tmp_path / "o", executor="recorder"),
+    report = run_grid(plugins, _config(mirror, tmp_path / "s", tmp_path / "o", executor="recorder", executor_options={}),
                       log=lambda m: None, progress=False)
     assert len(seen) == 10 and report.count("failed") == 10
     assert not report.written and len(report.not_written) == 2

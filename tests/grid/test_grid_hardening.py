@@ -250,16 +250,16 @@ def test_an_oversize_training_size_is_estimated_at_the_tasks_size_and_refused(pl
     over = load_grid_config(None, {**SMALL, "train_size": 10**8, "data_dir": mirror, "cache_dir": store})
     full = load_grid_config(None, {**SMALL, "train_size": 6920, "data_dir": mirror, "cache_dir": store})
     d_over, d_full = dry_run(plugins, over), dry_run(plugins, full)
-    assert d_over.plan.errors and "exceeds task 'sst2'" in d_over.plan.errors[0]
+    assert d_over.plan.errors and "exceeds the 6920 training examples of task 'sst2'" in d_over.plan.errors[0]
     rows = {u.cost["rows"] for u in d_over.plan.units}
     assert rows == {u.cost["rows"] for u in d_full.plan.units} == {6920}  # SST-2's training split
     assert d_over.estimate.seconds == pytest.approx(d_full.estimate.seconds, rel=0.05)
-    with pytest.raises(InvalidInputError, match="exceeds task 'sst2'"):
+    with pytest.raises(InvalidInputError, match="exceeds the 6920 training examples of task 'sst2'"):
         run_grid(plugins, over, log=lambda m: None, progress=False)
     assert not (store / "models").exists()  # nothing ran
     res = _invoke("--tasks", "sst2", "--methods", "layer-swapping", "--seeds", "1", "--train-size", "100000000",
                   "--data-dir", str(mirror), "--cache-dir", str(store), "--dry-run")
-    assert res.exit_code == 2 and "exceeds task 'sst2'" in res.output and "| total" in res.output, res.output
+    assert res.exit_code == 2 and "exceeds the 6920 training examples of task 'sst2'" in res.output and "| total" in res.output and "error: InvalidInputError" not in res.output, res.output
     assert "15,111" not in res.output  # the old estimate: 10^8 rows
 
 
@@ -317,3 +317,17 @@ def test_sizes_scale_the_stated_rates_as_documented():
     unknown = est.ModelSize(None, None, 12)  # cannot be built here: the declared layers decide
     assert est.sized_rates({"cpu": 1.0, "cuda": 1.0}, unknown) == {"cpu": 8.0, "cuda": 1.0}
     assert "size unknown here" in est.describe_size(unknown)
+
+
+def test_a_plugins_own_parameter_check_is_a_plan_error(plugins, mirror, tmp_path, monkeypatch):
+    """The planner runs each method's and analysis' check_params on the parameters the grid gives it (its
+    profile's), as `memlocbench run` does: a failing check is a plan error, before any unit."""
+    method = plugins.methods.get("layer-swapping")
+    analysis = plugins.analyses.get("centroids")
+    monkeypatch.setattr(method, "check_params", lambda p, r: ["batch_size is wrong here"], raising=False)
+    monkeypatch.setattr(analysis, "check_params", lambda p, r: ["percentile is wrong here"], raising=False)
+    cfg = load_grid_config(None, {"tasks": ["sst2"], "methods": ["layer-swapping"], "analyses": ["centroids"],
+                                  "seeds": [1], "train_size": 32, "data_dir": mirror, "cache_dir": tmp_path})
+    plan = build_plan(plugins, cfg, ArtefactStore(tmp_path))
+    assert any("layer-swapping" in e and "batch_size is wrong here" in e for e in plan.errors), plan.errors
+    assert any("centroids" in e and "percentile is wrong here" in e for e in plan.errors), plan.errors

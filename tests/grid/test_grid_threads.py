@@ -30,7 +30,7 @@ def test_units_are_keyed_and_run_with_the_grids_thread_count(plugins, mirror, tm
 
 
 def test_default_threads_follow_the_executor(tmp_path):
-    local = load_grid_config(None, {"tasks": ["sst2"], "cache_dir": tmp_path})
+    local = load_grid_config(None, {"tasks": ["sst2"], "cache_dir": tmp_path, "executor_options": {"workers": 1}})
     assert local.unit_threads() == torch.get_num_threads()
     ray = load_grid_config(None, {"tasks": ["sst2"], "cache_dir": tmp_path, "executor": "ray", "cpus_per_unit": 1.5})
     assert ray.unit_threads() == 1

@@ -235,7 +235,8 @@ def test_force_replaces_only_a_submission_of_the_same_name(board):
     assert res.exit_code == 2 and "'Lab A'" in res.output and "'lab a'" in res.output, res.output
     assert "same folder name 'lab-a'" in res.output and _tree(board) == before
     assert _invoke("submit", two, "--name", "Lab A", "--force", *_lb(board)).exit_code == 0
-    assert sorted(p.name for p in (board / "submissions" / "lab-a").iterdir()) == [CONTROL, "submission.json"]
+    assert sorted(p.name for p in (board / "submissions" / "lab-a").iterdir()) == sorted(
+        [CONTROL, "submission.json", "README.md"])  # README.md: the submission's page
 
 
 def test_not_run_accepts_registered_tasks_only(board):
@@ -305,7 +306,8 @@ def test_verify_reruns_results_and_catches_edited_numbers(tmp_path, mirror, sess
     assert res.exit_code == 1 and f"FAILED: {result.name}: a layer's weight differs by" in res.output, res.output
     assert not json.loads((folder / "verification.json").read_text())["checked"][0]["passed"]
     page = (tmp_path / "lb" / "README.md").read_text()
-    assert "| 1 of 1 re-run, 1 outside tolerance (" in page and "| FAILED " in page
+    assert "| 1 of 1 re-run, 1 outside tolerance (" in page and "(marked FAILED in [results.csv]" in page
+    assert ",FAILED," in (tmp_path / "lb" / "results.csv").read_text()  # the result's row
 
 
 def test_unwritable_figures_folder_is_found_before_filing(tmp_path, board):
@@ -332,3 +334,17 @@ def test_verify_reruns_only_the_recorded_control_placement(plugins, mirror, tmp_
     with pytest.raises(InvalidInputError, match=r"control placements \[\(3, 3\)\] are not among"):
         run(plugins, req, log=lambda m: None)
     assert not (tmp_path / "store" / "models").exists() or not any((tmp_path / "store" / "models").iterdir())
+
+
+@pytest.mark.parametrize("spelling", ["Memlocbench", "MEMLOCBENCH", "memlocbench "])
+def test_package_names_are_compared_normalised(tmp_path, spelling):
+    """D26: a result's package is compared by its PEP 503 name, so the same package spelled another way
+    (as pip or another packaging tool may record it) is not mistaken for a foreign one."""
+    data = _load(PLAIN)
+    data["method"]["package"] = spelling.strip() if spelling.strip() != spelling else spelling
+    path = _write(tmp_path / PLAIN, data)
+    res = _invoke("validate", path)
+    assert res.exit_code == 0, res.output
+    data["method"]["package"] = "memlocbench-impostor"
+    res = _invoke("validate", _write(tmp_path / PLAIN, data))
+    assert res.exit_code == 2 and "field 'method.package' is 'memlocbench-impostor'" in res.output

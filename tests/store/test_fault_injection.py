@@ -100,7 +100,8 @@ def _grid(data, store, out):
     """`memlocbench grid` (local executor) under the test-only crash hook of store_faults.py."""
     return [sys.executable, str(Path(__file__).resolve().parents[1] / "store_faults.py"), "grid", "--tasks", "sst2",
             "--methods", "layer-swapping", "--seeds", "1", "--train-size", "32", "--max-length", "16", "--epochs",
-            "1", "--data-dir", str(data), "--cache-dir", str(store), "--out", str(out), "--quiet"]
+            "1", "--data-dir", str(data), "--cache-dir", str(store), "--out", str(out), "--quiet",
+            "--executor-option", "workers=1"]  # units in the grid's own process, where the hook is armed
 
 
 def test_grid_killed_between_writing_and_committing_resumes(mirror, tmp_path):
