@@ -21,12 +21,15 @@ from memlocbench.cli.options import run_config, run_options
                    "and score each profile against those layers")
 @click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "cuda", "auto"]),
               help="where models and batches live; auto = cuda if available (not part of any key)")
-@click.option("--control-track", type=click.Choice(["pair", "single", "planted", "neurons"]), default="pair",
-              show_default=True,
+@click.option("--control-track", default="pair", show_default=True,
+              type=click.Choice(["pair", "single", "planted", "routed-pair", "routed-single", "planted-routed",
+                                 "neurons"]),
               help="with --control: 'pair' = the paper's two-layer placements; 'single' = the main task may update "
                    "one layer, each layer in turn; 'planted' = the main task may update only a random 1% of the "
-                   "feed-forward neurons, scored by recall@k (single and planted imply --control; 'neurons' is the "
-                   "deprecated name of 'planted')")
+                   "feed-forward neurons, scored by recall@k; 'routed-pair', 'routed-single', 'planted-routed' = "
+                   "gradient-routed versions: every layer trains on the clean examples, the noisy examples' gradient "
+                   "reaches only the placement (or the planted neurons) and the head (any track but pair implies "
+                   "--control; 'neurons' is the deprecated name of 'planted')")
 def run(methods, task, model, profile, train_size, epochs, learning_rate, batch_size, max_length, data_seed,
         seed, noise_fraction, data_dir, out, cache_dir, control, control_track, device, quiet) -> None:
     """Train (or reuse) the memorising model and its clean twin, then localise memorisation."""
@@ -57,7 +60,7 @@ def run(methods, task, model, profile, train_size, epochs, learning_rate, batch_
 
 def _control_lines(c) -> str:
     """How a control result scored against the layers (or neurons) memorisation was put in."""
-    if c.track == "planted":
+    if c.track in ("planted", "planted-routed"):
         k = len(c.planted)
         recalls = (f"recall@{k} = {c.recall_at_k:.3f}, recall@{2 * k} = {c.recall_at_2k:.3f} (random "
                    f"{c.random_recall_at_k:.3f}, {c.random_recall_at_2k:.3f}); " if c.top is not None else
@@ -92,7 +95,7 @@ def _report_result(result, path) -> None:
 def _report_summary(s, summary_path) -> None:
     """The run summary: each method's M-CoG (and control scores) and their mean."""
     scores = ["recall_at_k", "random_recall_at_k", "recall_at_2k", "accuracy_at_1"] \
-        if s.control_track == "planted" else ["accuracy_at_1", "accuracy_at_2"] if s.control else []
+        if s.control_track in ("planted", "planted-routed") else ["accuracy_at_1", "accuracy_at_2"] if s.control else []
     rows = [[m, f"{v:.2f}"] + [f"{s.control_accuracy[m][k]:.3f}" if k in s.control_accuracy[m] else "n/a"
                                for k in scores] for m, v in s.mcog.items()]
     rows.append(["mean", f"{s.mean_mcog:.2f}"] + [""] * len(scores))

@@ -57,7 +57,7 @@ def _rerun(r: Result, plugins, data_dir: Path | None, store: ArtefactStore, log)
                          store=store, progress=False, control=r.control is not None,
                          control_track=r.control.track if r.control else "pair",
                          placements=[tuple(r.control.placement)]
-                         if r.control is not None and r.control.track != "planted" else None)
+                         if r.control is not None and r.control.track not in ("planted", "planted-routed") else None)
         return run(plugins, req, log=log).results[0]
 
 
@@ -68,6 +68,8 @@ def _rerun_analysis(r: AnalysisResult, plugins, data_dir: Path | None, store: Ar
     from memlocbench.run.analysis_run import AnalysisRequest, compute_analysis  # (lazy: it imports torch)
 
     config = RunConfig.model_validate(r.config)
+    if isinstance(r.params, dict) and r.params:  # the parameters it ran with, not today's profile's
+        config = config.model_copy(update={"analyses": {**config.analyses, r.analysis.name: dict(r.params)}})
     with tempfile.TemporaryDirectory(prefix="memlocbench-verify-") as out_dir:
         req = AnalysisRequest(analysis=r.analysis.name, task=r.task.name, model=r.model.name, config=config,
                               seeds=list(config.seeds), data_dir=data_dir, out_dir=Path(out_dir), store=store,

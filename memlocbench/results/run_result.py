@@ -32,10 +32,33 @@ SCHEMA_VERSION = CURRENT
 WEIGHTS_SUM_TOLERANCE = 1e-6
 MAX_LAYERS = 1024
 
-#: the control tracks: the paper's two-layer placements, one layer at a time, and planted neurons
-CONTROL_TRACKS = ("pair", "single", "planted")
-#: the neuron track's models, as ``Result.memorisation`` names their roles
-PLANTED_ROLES = ("planted-neurons", "planted-neurons-clean")
+#: the control tracks: the paper's two-layer placements, one layer at a time, and planted neurons; and
+#: their gradient-routed versions (every layer trains on the clean examples, the noisy examples reach only
+#: the placement, or the planted neurons, and the head)
+CONTROL_TRACKS = ("pair", "single", "planted", "routed-pair", "routed-single", "planted-routed")
+#: the tracks scored against planted neurons (the rest against layer placements)
+PLANTED_TRACKS = ("planted", "planted-routed")
+#: the tracks that place one layer at a time
+SINGLE_TRACKS = ("single", "routed-single")
+LayerTrack = Literal["pair", "single", "routed-pair", "routed-single"]
+#: the neuron tracks' models, as ``Result.memorisation`` names their roles
+PLANTED_ROLES = {"planted": ("planted-neurons", "planted-neurons-clean"),
+                 "planted-routed": ("planted-routed", "planted-routed-clean")}
+
+
+def is_planted(track: str | None) -> bool:
+    return track in PLANTED_TRACKS
+
+
+def is_routed(track: str | None) -> bool:
+    return track is not None and "routed" in track
+
+
+def control_roles(track: str, placement: tuple[int, int] | list[int]) -> tuple[str, str]:
+    """The roles of a layer track's control model and its clean twin for ``placement``."""
+    a, b = placement
+    prefix = "routed" if is_routed(track) else "control"
+    return f"{prefix}-{a}-{b}", f"{prefix}-{a}-{b}-clean"
 
 
 #: how a control ranking orders layers of equal weight (``MethodInfo.tie_rule``)
@@ -57,7 +80,8 @@ class ControlScore(StrictRecord):
     """How well a profile finds the layers that the control setup forced memorisation into."""
 
     placement: list[int] = Field(min_length=2, max_length=2, description="0-based first and last layer the main task could update")
-    track: Literal["pair", "single"] = Field("pair", description="two-layer placements (the paper's) or one layer")
+    track: LayerTrack = Field("pair", description="two-layer placements (the paper's) or one layer; 'routed-': "
+                                                   "the gradient-routed versions")
     accuracy_at_1: Fraction
     accuracy_at_2: Fraction = Field(description="share of the top two layers that are placement layers")
     true_layer_rank: int | None = Field(None, ge=1, description="1-based rank of the best-ranked placement layer")
@@ -82,7 +106,7 @@ class NeuronControlScore(StrictRecord):
     """The neuron ground-truth track: how well a profile (any method) and a neuron ranking (neuron
     methods) find the planted neurons, the only feed-forward weights the main task could update."""
 
-    track: Literal["planted"]
+    track: Literal["planted", "planted-routed"]
     planted: list[Annotated[int, Field(ge=0)]] = Field(
         min_length=1, description="planted neurons, sorted flat indices layer * width + neuron (the model seed's draw)")
     width: int = Field(ge=1, description="feed-forward neurons per layer (d_ff)")
@@ -99,7 +123,8 @@ class NeuronControlScore(StrictRecord):
 
 
 def neuron_control_score(profile: list[float], planted: list[int], width: int,
-                         tie_rule: str = "lower-layer-first", neurons=None) -> NeuronControlScore:
+                         tie_rule: str = "lower-layer-first", neurons=None,
+                         track: str = "planted") -> NeuronControlScore:
     """The neuron track's scores: accuracy@1 of the profile against the layers holding the most
     planted neurons (layers of equal weight ranked by ``tie_rule``, which the score records), and, with
     ``neurons`` ([L, d_ff] scores of a neuron method), recall@k and recall@2k (k = |planted|, top
@@ -112,7 +137,7 @@ def neuron_control_score(profile: list[float], planted: list[int], width: int,
     acc1, _, chance = control_accuracy(profile, most, _higher_first(tie_rule))
     top = ranked_neurons(neurons, min(2 * k, L * width)) if neurons is not None else None
     return NeuronControlScore(
-        track="planted", planted=list(planted), width=width, planted_per_layer=per_layer, accuracy_at_1=acc1,
+        track=track, planted=list(planted), width=width, planted_per_layer=per_layer, accuracy_at_1=acc1,
         chance=chance, top=top, recall_at_k=recall(top, planted, k) if top is not None else None,
         recall_at_2k=recall(top, planted, 2 * k) if top is not None else None,
         random_recall_at_k=random_recall(k, L * width), random_recall_at_2k=random_recall(2 * k, L * width),
@@ -138,7 +163,7 @@ CONTROL_KINDS = ("layers", "planted")
 
 def _control_kind(value) -> str:
     track = value.get("track") if isinstance(value, dict) else getattr(value, "track", None)
-    return "planted" if track == "planted" else "layers"
+    return "planted" if is_planted(track) else "layers"
 
 
 def field_path(loc: tuple) -> str:
@@ -152,15 +177,18 @@ def setup_label(result: "Result") -> str:
     c = result.control
     if c is None:
         return "standard"
-    if c.track == "planted":
-        return "planted neurons"
-    return f"control {c.placement[0] + 1}-{c.placement[1] + 1}"
+    if is_planted(c.track):
+        return "planted neurons" + (" (routed)" if is_routed(c.track) else "")
+    return f"{'routed' if is_routed(c.track) else 'control'} {c.placement[0] + 1}-{c.placement[1] + 1}"
 
 
 def setup_order(result: "Result") -> list:
     """A sort key for the setups of results: standard, then control placements, then planted neurons."""
     c = result.control
-    return [] if c is None else [10**9] if c.track == "planted" else list(c.placement)
+    if c is None:
+        return []
+    routed = int(is_routed(c.track))
+    return [10**9, routed] if is_planted(c.track) else [routed, *c.placement]
 
 
 class Result(StrictRecord):
@@ -283,20 +311,19 @@ class Result(StrictRecord):
         c = self.control
         if c is None:
             roles = ("memorising", "clean")
-        elif c.track == "planted":
-            roles = PLANTED_ROLES
+        elif is_planted(c.track):
+            roles = PLANTED_ROLES[c.track]
             self._check_neurons(c)
         else:
             try:
-                placements = single_layer_placements if c.track == "single" else control_placements
+                placements = single_layer_placements if c.track in SINGLE_TRACKS else control_placements
                 valid = [list(p) for p in placements(self.num_layers)]
             except Exception as exc:  # fewer than 2 layers
                 raise ValueError(f"control: {exc}") from None
             if c.placement not in valid:
                 raise ValueError(f"control.placement {c.placement} is not one of the control setup's placements "
                                  f"for {self.num_layers} layers: {valid}")
-            a, b = c.placement
-            roles = (f"control-{a}-{b}", f"control-{a}-{b}-clean")
+            roles = control_roles(c.track, c.placement)
             _check_under_tie_rules(c, "the profile and the placement", self._layer_mismatches)
         if (mem.role, clean.role) != roles:
             raise ValueError(f"memorisation roles are {mem.role!r} / {clean.role!r}; this setup trains {roles[0]!r} / {roles[1]!r}")
@@ -304,14 +331,15 @@ class Result(StrictRecord):
     def _check_neurons(self, c: NeuronControlScore) -> None:
         """The planted set must be the model seed's draw, and every score must follow from it, the
         profile and the recorded top neurons."""
-        from memlocbench.scoring.planted_neurons import planted_count, sample_planted
+        from memlocbench.scoring.planted_neurons import planted_count, planted_percent, sample_planted
 
+        percent = planted_percent(is_routed(c.track))
         L, total = self.num_layers, self.num_layers * c.width
-        if len(c.planted) != planted_count(L, c.width):
+        if len(c.planted) != planted_count(L, c.width, percent):
             raise ValueError(f"control.planted has {len(c.planted)} neurons; {L} layers of {c.width} plant "
-                             f"{planted_count(L, c.width)}")
+                             f"{planted_count(L, c.width, percent)}")
         seed = self.seeds.get("model_seed")
-        if seed is None or c.planted != sample_planted(L, c.width, seed):
+        if seed is None or c.planted != sample_planted(L, c.width, seed, percent):
             raise ValueError(f"control.planted is not the planted set of model seed {seed} "
                              f"({L} layers of {c.width} neurons)")
         if c.top is not None and (len(set(c.top)) != len(c.top) or len(c.top) != min(2 * len(c.planted), total)
@@ -344,9 +372,11 @@ class Result(StrictRecord):
                 if ((getattr(c, f) != v) if isinstance(v, list) else abs(getattr(c, f) - v) > RECOMPUTE_TOLERANCE)]
 
     def filename(self) -> str:
-        if self.control is not None and self.control.track == "planted":
-            return f"{self.task.name}__{self.model.name}__{self.method.name}__planted-neurons__{self.config_hash[:12]}.json"
-        setup = f"__control-{self.control.placement[0]}-{self.control.placement[1]}" if self.control else ""
+        c = self.control
+        if c is not None and is_planted(c.track):
+            setup = "planted-neurons" if c.track == "planted" else c.track
+            return f"{self.task.name}__{self.model.name}__{self.method.name}__{setup}__{self.config_hash[:12]}.json"
+        setup = f"__{control_roles(c.track, c.placement)[0]}" if c else ""
         # (single-layer placements are control-k-k, so the two tracks never share a file name)
         return f"{self.task.name}__{self.model.name}__{self.method.name}{setup}__{self.config_hash[:12]}.json"
 
@@ -390,7 +420,7 @@ class RunSummary(StrictRecord):
     settings_profile: Name
     config_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
     control: bool
-    control_track: Literal["pair", "single", "planted"] | None = None
+    control_track: Literal["pair", "single", "planted", "routed-pair", "routed-single", "planted-routed"] | None = None
     mcog: dict[Name, NonNegative] = Field(min_length=1, description="method -> M-CoG (mean over placements for control runs)")
     mean_mcog: NonNegative
     control_accuracy: dict[Name, dict[Literal["accuracy_at_1", "accuracy_at_2", "true_layer_rank", "chance",
@@ -416,7 +446,8 @@ class RunSummary(StrictRecord):
 
     def write(self, out_dir: Path) -> Path:
         kind = ({"single": "control-single-summary", "planted": "planted-neurons-summary"}.get(
-            self.control_track, "control-summary")) if self.control else "summary"
+            self.control_track, f"{self.control_track}-summary" if is_routed(self.control_track) else
+            "control-summary")) if self.control else "summary"
         path = path_inside(Path(out_dir), f"{self.task}__{self.model}__{kind}__{self.config_hash[:12]}.summary.json")
         atomic_write_text(path, self.model_dump_json(indent=2) + "\n")
         return path
@@ -431,7 +462,7 @@ def summarise(results: list[Result], control: bool, track: str | None = None) ->
     if control:
         for m, rs in by_method.items():
             keys = ("accuracy_at_1", "accuracy_at_2", "true_layer_rank", "chance")
-            if track == "planted":
+            if is_planted(track):
                 keys = ("accuracy_at_1", "chance", "random_recall_at_k", "random_recall_at_2k") + \
                     (("recall_at_k", "recall_at_2k") if all(r.control.top is not None for r in rs) else ())
             acc[m] = {k: sum(getattr(r.control, k) or 0 for r in rs) / len(rs) for k in keys}

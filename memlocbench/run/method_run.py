@@ -22,7 +22,7 @@ from memlocbench.data.encoding import encode
 from memlocbench.data.noise import stratified_subsample
 from memlocbench.data.noisy_dataset import build_noisy_dataset
 from memlocbench.run.device import resolve_device
-from memlocbench.errors import InvalidInputError, MethodOutputError
+from memlocbench.errors import InvalidInputError, MethodOutputError, PluginFailedError
 from memlocbench.scoring.layer_weights import layer_ranking, mcog, normalise
 from memlocbench.run.method_context import MethodContext, merge_params
 from memlocbench.run.method_suites import expand_method_names
@@ -30,11 +30,12 @@ from memlocbench.run.plugin_calls import call_plugin, plugin_label
 from memlocbench.registry import Plugins
 from memlocbench.config.profiles import RunConfig
 from memlocbench.contracts.protocols import LayerScores
-from memlocbench.results.run_result import (CONTROL_TRACKS, WEIGHTS_SUM_TOLERANCE, MemorisationStats, PluginRef, Result,
+from memlocbench.results.run_result import (CONTROL_TRACKS, SINGLE_TRACKS, WEIGHTS_SUM_TOLERANCE, control_roles,
+                                            is_planted, is_routed, MemorisationStats, PluginRef, Result,
                                             RunSummary, control_score, environment, memorisation_guard,
                                             neuron_control_score, summarise)
 from memlocbench.store import ArtefactStore
-from memlocbench.training.trained_models import (CONTROL_NORMALISER, PLANTED, TrainedModels, control_placements,
+from memlocbench.training.trained_models import (CONTROL_NORMALISER, PLANTED, PLANTED_ROUTED, TrainedModels, control_placements,
                                                  single_layer_placements)
 
 SCORES_KIND = "layer-scores"
@@ -262,21 +263,33 @@ def model_setups(task_name: str, config: RunConfig, num_layers: int, control: bo
                                 f"choose another main task")
     if track not in CONTROL_TRACKS:
         raise InvalidInputError(f"unknown control track {track!r}; valid: {', '.join(CONTROL_TRACKS)}")
-    if track == "planted":
+    # gradient attribution's normaliser: the control recipe without main layers; on the routed tracks, which
+    # train no auxiliary task, the standard classifier-only model
+    normaliser = "classifier-only" if is_routed(track) else CONTROL_NORMALISER
+    if is_planted(track):
         if placements is not None:
-            raise InvalidInputError("the neuron track has no layer placements; leave them out")
-        return [({"memorising": PLANTED, "clean": f"{PLANTED}-clean", "classifier-only": CONTROL_NORMALISER}, None)]
-    valid = (single_layer_placements if track == "single" else control_placements)(num_layers)
+            raise InvalidInputError("the neuron tracks have no layer placements; leave them out")
+        role = PLANTED if track == "planted" else PLANTED_ROUTED
+        return [({"memorising": role, "clean": f"{role}-clean", "classifier-only": normaliser}, None)]
+    valid = (single_layer_placements if track in SINGLE_TRACKS else control_placements)(num_layers)
     chosen = valid if placements is None else [tuple(p) for p in placements]
     if any(p not in valid for p in chosen):
         raise InvalidInputError(f"control placements {chosen} are not among this model's {valid}")
-    return [({"memorising": f"control-{a}-{b}", "clean": f"control-{a}-{b}-clean",
-              "classifier-only": CONTROL_NORMALISER}, (a, b)) for a, b in chosen]
+    return [(dict(zip(("memorising", "clean"), control_roles(track, (a, b))), **{"classifier-only": normaliser}),
+             (a, b)) for a, b in chosen]
 
 
 def layer_scores(req: RunRequest, prep: RunInputs, setup_models: TrainedModels, method) -> tuple[LayerScores, bool]:
     """A method's layer scores on the models of ``setup_models``: from the store, or computed and stored.
     Returns (scores, whether they came from the store)."""
+    scores, cached, _ = layer_scores_with_cost(req, prep, setup_models, method)
+    return scores, cached
+
+
+def layer_scores_with_cost(req: RunRequest, prep: RunInputs, setup_models: TrainedModels,
+                           method) -> tuple[LayerScores, bool, float | None]:
+    """``layer_scores`` and the seconds the scores took to compute, in the run that computed them (read
+    from the store entry when cached; None for an entry stored before entries recorded it)."""
     name = method.info.name
     spec = layer_scores_spec(method, req.config, setup_models, provider_of(prep.plugins, "method", name))
     key = req.store.key(spec)
@@ -287,21 +300,24 @@ def layer_scores(req: RunRequest, prep: RunInputs, setup_models: TrainedModels, 
         stored = LayerScores(raw=saved.get("raw"), details=saved.get("details"), neurons=neurons)
         try:  # an entry cached before outputs were checked this far is recomputed, not served
             check_method_output(stored, prep.num_layers, name, provider_of(prep.plugins, "method", name)["package"])
-            return stored, True
+            seconds = saved.get("seconds")
+            return stored, True, float(seconds) if isinstance(seconds, (int, float)) and seconds >= 0 else None
         except MethodOutputError as exc:
             req.store.quarantine(SCORES_KIND, key, f"the cached output is invalid: {exc}")
     ctx = MethodContext(prep.task.metadata.name, prep.adapter, prep.tokenizer, prep.dataset, prep.train_enc, setup_models,
                         req.config, prep.num_layers, req.progress)
+    t0 = time.perf_counter()
     scores = call_plugin(plugin_label(prep.plugins, "method", name), "localise", method.localise, ctx)
     width = ffn_width(prep.adapter, setup_models) if neuron else None
     check_method_output(scores, prep.num_layers, name, prep.plugins.registry("method").provider(name).package,
                         neuron_width=width)
     neurons = scores.neurons.detach().float().cpu() if neuron else None
     scores = LayerScores(raw=[float(x) for x in scores.raw], details=scores.details, neurons=neurons)
+    seconds = time.perf_counter() - t0
     req.store.put(SCORES_KIND, key, {"spec": spec, "raw": scores.raw, "details": scores.details,
-                                     "num_layers": prep.num_layers},
+                                     "num_layers": prep.num_layers, "seconds": seconds},
                   tensors={NEURON_TENSORS: {"neurons": neurons}} if neuron else None)
-    return scores, False
+    return scores, False, seconds
 
 
 def ffn_width(adapter, setup_models: TrainedModels) -> int:
@@ -315,8 +331,10 @@ def _run_method(plugins, req, prep: RunInputs, setup_models, method, stats, timi
     cfg = req.config
     name = method.info.name
     t0 = time.perf_counter()
-    scores, cached = layer_scores(req, prep, setup_models, method)
-    timings["method"] = time.perf_counter() - t0
+    scores, cached, compute = layer_scores_with_cost(req, prep, setup_models, method)
+    timings["wall"] = timings.pop("wall", 0.0) + time.perf_counter() - t0
+    # the compute that produced the scores, carried from the store entry when they were cached
+    timings["method"] = compute if compute is not None else time.perf_counter() - t0
     num_layers, dataset, task, adapter = prep.num_layers, prep.dataset, prep.task, prep.adapter
     weights = normalise(scores.raw)
     return Result(
@@ -352,22 +370,39 @@ def _control(req: RunRequest, setup_models: TrainedModels, scores: LayerScores, 
     planted neurons (neurons track; recall@k for a neuron method); None outside the control setup.
     Layers of equal weight are ranked by the method's ``MethodInfo.tie_rule``, which the block records."""
     tie_rule = getattr(method.info, "tie_rule", "lower-layer-first")
-    if req.control and req.control_track == "planted":
+    if req.control and is_planted(req.control_track):
         planted = setup_models.meta("memorising")["planted_neurons"]
         neurons = scores.neurons if getattr(method.info, "granularity", "layer") == "neuron" else None
-        return neuron_control_score(profile, planted["flat_indices"], planted["width"], tie_rule, neurons)
+        return neuron_control_score(profile, planted["flat_indices"], planted["width"], tie_rule, neurons,
+                                    track=req.control_track)
     return control_score(profile, placement, tie_rule, req.control_track) if placement else None
+
+
+def profile_flags(plugins: Plugins, method, details: dict) -> list[str]:
+    """The method's own reasons (its optional ``flags(details)``) why a profile it produced is degenerate."""
+    flags = getattr(method, "flags", None)
+    if not callable(flags):
+        return []
+    reasons = call_plugin(plugin_label(plugins, "method", method.info.name), "flags", flags, details)
+    if not isinstance(reasons, (list, tuple)) or not all(isinstance(r, str) for r in reasons):
+        raise PluginFailedError(f"method {method.info.name!r}: its flags() returned {reasons!r}, not a list of "
+                                f"reasons (strings)")
+    return list(reasons)
 
 
 def check_plugin_params(plugins: Plugins, kind: str, plugin, given: dict[str, Any]) -> dict[str, Any] | None:
     """A method's or analysis' parameters from the run config (``given``), checked before any work: against
     its ``defaults`` (names and types, as ``ctx.params`` checks them), then by its optional
     ``check_params(params, registered)``, which gets them merged over the defaults and the registered
-    plugins' names by kind. Returns the merged parameters (None for a plugin without ``defaults``);
+    plugins' names by kind. Returns the merged parameters (None for a plugin without ``defaults``, which
+    takes no parameters);
     InvalidInputError naming the plugin and every problem."""
     name = plugin.info.name
     defaults = getattr(plugin, "defaults", None)
     if not isinstance(defaults, dict):
+        if given:  # a plugin that declares no parameters takes none
+            raise InvalidInputError(f"{kind} {name!r} takes no parameters (it declares no `defaults`), got "
+                                    f"{', '.join(sorted(map(str, given)))}")
         return None
     params = merge_params(kind, name, given, defaults)
     check = getattr(plugin, "check_params", None)
@@ -408,8 +443,10 @@ def run(plugins: Plugins, req: RunRequest, log=print) -> RunOutput:
         t0 = time.perf_counter()
         for role in ("memorising", "clean"):
             setup_models.ensure(role)
-        timings["training"] = time.perf_counter() - t0
+        timings["wall"] = time.perf_counter() - t0  # this invocation: training, or reading from the store
         stats = memorisation_stats(setup_models)
+        # the compute that trained the two models, carried from their store entries
+        timings["training"] = sum(stats[r].train_seconds for r in ("memorising", "clean"))
         m, c = stats["memorising"], stats["clean"]
         log(f"{m.role}: fits {m.noisy_fit_perturbed:.1%} of noisy examples to their perturbed labels "
             f"(first fitted at epoch {m.first_fit_epoch}); {c.role} predicts the perturbed label for "
@@ -421,6 +458,8 @@ def run(plugins: Plugins, req: RunRequest, log=print) -> RunOutput:
                 f"leaderboard leaves them out. Train longer (profile train.until_fit, --epochs) or on more data.")
         for method in methods:
             result = _run_method(plugins, req, prep, setup_models, method, stats, dict(timings), placement)
+            for reason in profile_flags(plugins, method, result.details):
+                log(f"NOTE: {method.info.name}'s profile is degenerate: {reason}")
             results.append(result)
             paths.append(result.write(req.out_dir))
     output = RunOutput(results, paths)

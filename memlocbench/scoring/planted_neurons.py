@@ -28,18 +28,28 @@ PLANTING_VERSION = 3
 #: planting by gradient routing (``planted-routed`` roles): the noisy examples' gradient reaches only the
 #: planted columns and the head, the clean examples train everything, all at the main learning rate
 ROUTED_PLANTING_VERSION = 4
+#: the share of all feed-forward neurons (in %) planted by routing (planting v4)
+ROUTED_PLANTED_PERCENT = 1.0
+#: planting v4: the weight of the noisy examples' loss in the gradient routed to the planted columns and
+#: the head (``Route.weight``; AdamW keeps each step about the learning rate, so no norm artefact)
+ROUTED_PLANTED_WEIGHT = 1.0
 
 
-def planted_count(num_layers: int, width: int) -> int:
-    return top_neuron_count(num_layers * width, PLANTED_PERCENT)
+def planted_percent(routed: bool) -> float:
+    """The planted share (%) of a track: planting by routing (v4) or by masked training (v3)."""
+    return ROUTED_PLANTED_PERCENT if routed else PLANTED_PERCENT
 
 
-def sample_planted(num_layers: int, width: int, seed: int) -> list[int]:
+def planted_count(num_layers: int, width: int, percent: float = PLANTED_PERCENT) -> int:
+    return top_neuron_count(num_layers * width, percent)
+
+
+def sample_planted(num_layers: int, width: int, seed: int, percent: float = PLANTED_PERCENT) -> list[int]:
     """The planted neurons (sorted flat indices): ``planted_count`` of the L x d_ff neurons, uniformly
     at random without replacement, from a generator seeded with ``seed`` (the model seed)."""
     total = num_layers * width
     gen = torch.Generator().manual_seed(seed)
-    return sorted(torch.randperm(total, generator=gen)[:planted_count(num_layers, width)].tolist())
+    return sorted(torch.randperm(total, generator=gen)[:planted_count(num_layers, width, percent)].tolist())
 
 
 def planted_columns(planted: list[int], num_layers: int, width: int) -> torch.Tensor:

@@ -25,8 +25,9 @@ from memlocbench.scoring.layer_weights import control_placements, single_layer_p
 from memlocbench.scoring.metrics import accuracy
 from memlocbench.models.model_digest import model_digest
 from memlocbench.models.neuron_masks import ffn_projections, ffn_shape
-from memlocbench.scoring.planted_neurons import (PLANTED_LR_SCALE, PLANTED_PERCENT, PLANTING_VERSION,
-                                                 ROUTED_PLANTING_VERSION, planted_columns, sample_planted)
+from memlocbench.scoring import planted_neurons as planting
+from memlocbench.scoring.planted_neurons import (PLANTED_LR_SCALE, PLANTING_VERSION, ROUTED_PLANTING_VERSION,
+                                                 planted_columns, planted_percent, sample_planted)
 from memlocbench.config.profiles import RunConfig
 from memlocbench.contracts.protocols import ModelAdapter
 from memlocbench.store import ArtefactStore
@@ -63,6 +64,8 @@ class Recipe:
 
 _CONTROL = re.compile(r"^control-(\d+)-(\d+)(-clean)?$")
 _ROUTED = re.compile(r"^routed-(\d+)-(\d+)(-clean)?$")
+#: the checkpoints a trained model is stored at (``TrainedModels.load``)
+CHECKPOINTS = ("final", "first_fit")
 #: the routed planted-neuron track's memorising model (its clean twin: + "-clean")
 PLANTED_ROUTED = "planted-routed"
 #: the control normaliser of gradient attribution: the control recipe with no main layers (every
@@ -172,9 +175,11 @@ class TrainedModels:
         if recipe.aux:
             spec["aux"] = self.config.control.model_dump(mode="json")
         if recipe.planted:  # the planted set follows from these, the model seed and the model's shape
-            spec["planted_neurons"] = {"percent": PLANTED_PERCENT, "seed": self.config.train.seed,
+            spec["planted_neurons"] = {"percent": planted_percent(recipe.routed), "seed": self.config.train.seed,
                                        "lr_scale": 1.0 if recipe.routed else PLANTED_LR_SCALE,
                                        "version": ROUTED_PLANTING_VERSION if recipe.routed else PLANTING_VERSION}
+            if recipe.routed and planting.ROUTED_PLANTED_WEIGHT != 1.0:  # (absent at 1: the keys before it)
+                spec["planted_neurons"]["routed_weight"] = planting.ROUTED_PLANTED_WEIGHT
         if recipe.routed:
             spec["routed"] = True
         if not self.config.compute.is_default():  # absent when exact
@@ -253,19 +258,22 @@ class TrainedModels:
             return None
         head = {n for n, _ in model.named_parameters() if self.adapter.parameter_group(n) == "head"}
         if recipe.planted:
-            masks = self._planted_masks(model)
-            return Route(frozenset(self.dataset.noisy_idx), frozenset(head | set(masks)), masks)
+            masks = self._planted_masks(model, routed=True)
+            return Route(frozenset(self.dataset.noisy_idx), frozenset(head | set(masks)), masks,
+                         weight=planting.ROUTED_PLANTED_WEIGHT)
         placed = {n for n, _ in model.named_parameters() if self.adapter.parameter_group(n) in recipe.main_layers}
         return Route(frozenset(self.dataset.noisy_idx), frozenset(head | placed))
 
-    def planted_neurons(self, model: torch.nn.Module) -> tuple[list[int], int, int]:
-        """The planted neurons of this model seed: (sorted flat indices, layers, d_ff)."""
+    def planted_neurons(self, model: torch.nn.Module, routed: bool = False) -> tuple[list[int], int, int]:
+        """The planted neurons of this model seed (``routed``: planting v4's share): (sorted flat indices,
+        layers, d_ff)."""
         num_layers, width = ffn_shape(self.adapter, model)
-        return sample_planted(num_layers, width, self.config.train.seed), num_layers, width
+        return (sample_planted(num_layers, width, self.config.train.seed, planted_percent(routed)),
+                num_layers, width)
 
-    def _planted_masks(self, model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    def _planted_masks(self, model: torch.nn.Module, routed: bool = False) -> dict[str, torch.Tensor]:
         """Parameter name -> [1, d_ff] mask of the planted columns of each layer's down-projection weight."""
-        planted, num_layers, width = self.planted_neurons(model)
+        planted, num_layers, width = self.planted_neurons(model, routed)
         columns = planted_columns(planted, num_layers, width)
         names = {id(p): n for n, p in model.named_parameters()}
         return {names[id(proj.weight)]: columns[layer].unsqueeze(0)
@@ -349,15 +357,17 @@ class TrainedModels:
             "train_seconds": seconds,
         }
         if recipe.planted:
-            planted, num_layers, width = self.planted_neurons(model)
+            planted, num_layers, width = self.planted_neurons(model, recipe.routed)
             meta["planted_neurons"] = {"flat_indices": planted, "num_layers": num_layers, "width": width,
-                                       "percent": PLANTED_PERCENT, "seed": self.config.train.seed,
-                                       "lr_scale": PLANTED_LR_SCALE}
+                                       "percent": planted_percent(recipe.routed), "seed": self.config.train.seed,
+                                       "lr_scale": 1.0 if recipe.routed else PLANTED_LR_SCALE}
         return meta
 
     def load(self, role: str, checkpoint: str = "final") -> torch.nn.Module:
         """The trained model in eval mode; ``checkpoint`` is 'final' or 'first_fit' (falls back to
         'final' when the training set was never fitted, as in the paper's code)."""
+        if checkpoint not in CHECKPOINTS:  # before the store is touched: a bad name is the caller's error
+            raise InvalidInputError(f"unknown checkpoint {checkpoint!r}; valid: {', '.join(CHECKPOINTS)}")
         key = self.ensure(role)
         if checkpoint == "first_fit" and not self.store.has_tensors(KIND, key, "first_fit"):
             checkpoint = "final"
@@ -394,3 +404,32 @@ class TrainedModels:
             "train_seconds": m["train_seconds"],
             "trained_in_this_run": role in self.trained_now,
         }
+
+
+class PluginModels:
+    """``TrainedModels`` as a plugin's context hands it over: every attribute of the real object, but its
+    ``store`` is a ``PluginStore`` (a plugin cannot write trained models or cached scores), and a method
+    that returns another ``TrainedModels`` (``for_setup``) returns it wrapped the same way."""
+
+    def __init__(self, models: "TrainedModels"):
+        self._models = models
+
+    @property
+    def store(self):
+        from memlocbench.store import PluginStore
+
+        return PluginStore(self._models.store)
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._models, name)
+        if callable(value) and not isinstance(value, type):
+            def wrapped(*args, **kwargs):
+                out = value(*args, **kwargs)
+                return PluginModels(out) if isinstance(out, TrainedModels) else out
+            return wrapped
+        return value
+
+
+def for_plugin(models):
+    """``models`` as a plugin may see it (None stays None; wrapped once)."""
+    return PluginModels(models) if isinstance(models, TrainedModels) else models

@@ -65,6 +65,10 @@ class Route:
     examples: frozenset[int]
     parameters: frozenset[str]
     masks: dict[str, torch.Tensor] = field(default_factory=dict)
+    #: the routed examples' loss is multiplied by this in the gradient it sends (1: the batch mean). Under
+    #: AdamW each entry still moves by about the learning rate per step, so a weight steers the routed
+    #: parameters' direction towards the routed examples without a larger step (no norm artefact)
+    weight: float = 1.0
 
 
 @dataclass
@@ -194,8 +198,10 @@ def _checked_route(route: Route | None, named: dict[str, torch.nn.Parameter],
     unknown = sorted((set(route.parameters) | set(route.masks)) - set(trainable))
     if unknown:
         raise ValueError(f"route names parameters the main task does not train: {unknown[:3]}")
+    if not (route.weight > 0 and route.weight < float("inf")):
+        raise ValueError(f"a route's weight must be a positive finite number, got {route.weight}")
     return Route(route.examples, route.parameters,
-                 {n: m.to(named[n].device, named[n].dtype) for n, m in route.masks.items()})
+                 {n: m.to(named[n].device, named[n].dtype) for n, m in route.masks.items()}, route.weight)
 
 
 def _main_optimizer(named: dict[str, torch.nn.Parameter], trainable: list[str], masks: dict[str, torch.Tensor],
@@ -305,6 +311,8 @@ class TrainingLoop:
             total = total + loss.detach()
         if routed:
             loss = self._main_loss(routed) * (len(routed) / len(chunk))
+            if self.route.weight != 1.0:
+                loss = loss * self.route.weight
             names = [n for n in self.names if n in self.route.parameters]
             grads = torch.autograd.grad(loss, [self.named[n] for n in names], allow_unused=True)
             with torch.no_grad():
@@ -315,7 +323,7 @@ class TrainingLoop:
                         g = g * self.route.masks[n]
                     p = self.named[n]
                     p.grad = g if p.grad is None else p.grad + g
-            total = total + loss.detach()
+            total = total + loss.detach() / self.route.weight  # the loss as unweighted
         return total
 
     def step(self, which: str, chunk: list[int], epoch: int, step: int) -> float | None:

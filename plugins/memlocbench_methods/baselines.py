@@ -2,8 +2,8 @@
 ground-truth track they solve is a giveaway, not a test of localisation.
 
 * ``weight-delta`` (layers): layer l's weight is the L2 norm of the difference between the memorising
-  model's parameters in layer l and the clean twin's (``reference="twin"``) or the pretrained model's
-  (``reference="pretrained"``). On the paper's control recipe the twin differs from the control model
+  model's parameters in layer l and the clean twin's; ``weight-delta-pretrained``: the pretrained
+  model's (each also as the other through ``reference``). On the paper's control recipe the twin differs from the control model
   almost only in the placed layers, so this finds them; on the routed tracks every layer moves in both.
 * ``weight-delta-neurons``: neuron j of layer l scores the L2 norm of the difference of its output
   weights (column j of the layer's down-projection), against the same references. Planting v3 trains the
@@ -24,8 +24,6 @@ from memlocbench.api import InvalidInputError, LayerScores, MethodInfo
 from memlocbench.api import neuron_groups, neuron_output, neuron_params
 
 REFERENCES = ("twin", "pretrained")
-DELTA_DEFAULTS = {"reference": "twin"}
-NEURON_DELTA_DEFAULTS = {"reference": "twin"}
 
 
 def _reference(ctx, method: str, reference: str) -> torch.nn.Module:
@@ -61,26 +59,37 @@ def _generator(ctx) -> torch.Generator:
 
 
 class WeightDelta:
-    info = MethodInfo(name="weight-delta", description="baseline: per layer, the norm of the weight difference "
-                                                       "between the memorising model and its twin (or pretrained)",
-                      suites=("baselines",))
-    defaults = DELTA_DEFAULTS
+    """``weight-delta`` (against the twin by default) and ``weight-delta-pretrained`` (against the
+    pretrained weights): two registered methods, so that every control table shows both."""
+
+    def __init__(self, reference: str = "twin"):
+        suffix = "" if reference == "twin" else f"-{reference}"
+        against = "its clean twin" if reference == "twin" else "the pretrained weights"
+        self.info = MethodInfo(name=f"weight-delta{suffix}", suites=("baselines",),
+                               description=f"baseline: per layer, the norm of the weight difference between the "
+                                           f"memorising model and {against}")
+        self.defaults = {"reference": reference}
 
     def localise(self, ctx) -> LayerScores:
-        p = ctx.params(self.info.name, DELTA_DEFAULTS)
+        p = ctx.params(self.info.name, self.defaults)
         reference = _reference(ctx, self.info.name, p["reference"])
         raw = layer_deltas(ctx.adapter, ctx.models.load("memorising"), reference, ctx.num_layers)
         return LayerScores(raw=raw, details={"params": p, "norms": raw})
 
 
 class WeightDeltaNeurons:
-    info = MethodInfo(name="weight-delta-neurons", granularity="neuron", suites=("baselines",),
-                      description="baseline: per FFN neuron, the norm of its output weights' difference between "
-                                  "the memorising model and its twin (or pretrained)")
-    defaults = NEURON_DELTA_DEFAULTS
+    """``weight-delta-neurons`` (twin) and ``weight-delta-neurons-pretrained``."""
+
+    def __init__(self, reference: str = "twin"):
+        suffix = "" if reference == "twin" else f"-{reference}"
+        against = "its twin" if reference == "twin" else "the pretrained weights"
+        self.info = MethodInfo(name=f"weight-delta-neurons{suffix}", granularity="neuron", suites=("baselines",),
+                               description=f"baseline: per FFN neuron, the norm of its output weights' difference "
+                                           f"between the memorising model and {against}")
+        self.defaults = {"reference": reference}
 
     def localise(self, ctx) -> LayerScores:
-        p = neuron_params(ctx, self.info.name, NEURON_DELTA_DEFAULTS)
+        p = neuron_params(ctx, self.info.name, self.defaults)
         reference = _reference(ctx, self.info.name, p["reference"])
         neurons = neuron_deltas(ctx.adapter, ctx.models.load("memorising"), reference)
         return neuron_output(neurons, p["top_percent"], neuron_groups(ctx, p["seed"]), {"params": p})
@@ -111,5 +120,6 @@ class RandomNeurons:
 
 @hookimpl
 def register_methods(register):
-    for method in (WeightDelta(), WeightDeltaNeurons(), RandomLayers(), RandomNeurons()):
+    for method in (WeightDelta(), WeightDelta("pretrained"), WeightDeltaNeurons(), WeightDeltaNeurons("pretrained"),
+                   RandomLayers(), RandomNeurons()):
         register(method)

@@ -57,5 +57,7 @@ def test_random_is_seeded_by_the_memorising_models_key():
 def test_baselines_form_their_own_suite(plugins):
     from memlocbench.api import suite_members
 
-    assert suite_members(plugins, "baselines") == ["weight-delta", "weight-delta-neurons", "random", "random-neurons"]
+    assert suite_members(plugins, "baselines") == ["weight-delta", "weight-delta-pretrained", "weight-delta-neurons",
+                                                   "weight-delta-neurons-pretrained", "random", "random-neurons"]
+    assert plugins.methods.get("weight-delta-pretrained").defaults == {"reference": "pretrained"}
     assert not set(suite_members(plugins, "paper")) & {"random", "weight-delta"}

@@ -99,3 +99,26 @@ def test_a_route_over_everything_gives_the_unrouted_gradient(adapter):
 def test_a_route_naming_an_untrained_parameter_is_refused(adapter):
     with pytest.raises(ValueError, match="route names parameters the main task does not train"):
         _loop(adapter, Route(ROUTED, frozenset({"bert.embeddings.word_embeddings.weight"})))
+
+
+def test_a_routed_weight_scales_only_the_routed_examples_gradient(adapter):
+    probe, _ = _loop(adapter)
+    placed = _placed(adapter, probe.model, {1})
+    batch = [0, 1, 2, 3, 4, 5, 6, 7]  # routed examples 1, 4, 6 and five others
+    grads = {}
+    for weight in (1.0, 3.0):
+        loop, trainable = _loop(adapter, Route(ROUTED, placed, weight=weight))
+        loop.model.eval()
+        loop.optim.zero_grad(set_to_none=True)
+        loss = loop._routed_backward(batch)
+        grads[weight] = ({n: loop.named[n].grad.clone() for n in trainable if loop.named[n].grad is not None}, loss)
+        # the routed part alone
+        loop.optim.zero_grad(set_to_none=True)
+        loop._routed_backward([i for i in batch if i in ROUTED])
+        grads[weight, "routed"] = {n: loop.named[n].grad.clone() for n in trainable if loop.named[n].grad is not None}
+    (g1, loss1), (g3, loss3) = grads[1.0], grads[3.0]
+    assert torch.allclose(loss1, loss3)  # the reported loss is the unweighted one
+    outside = [n for n in g1 if n not in placed]
+    assert outside and all(torch.equal(g1[n], g3[n]) for n in outside)  # the others' gradient is untouched
+    r1, r3 = grads[1.0, "routed"], grads[3.0, "routed"]
+    assert set(r1) <= placed and all(torch.allclose(r3[n], 3 * r1[n], rtol=1e-4, atol=1e-9) for n in r1)
