@@ -26,7 +26,7 @@ Errors
 """
 
 from memlocbench.config.compute import autocast, training_batches
-from memlocbench.config.profiles import ComputeConfig, RunConfig
+from memlocbench.config.profiles import ComputeConfig, RunConfig, TrainUntilFit
 from memlocbench.contracts.hookspecs import hookimpl
 from memlocbench.contracts.protocols import (Analysis, AnalysisInfo, AnalysisOutput, Executor, LayerScores,
                                              LocalisationMethod, Measure, MethodInfo, ModelAdapter, ModelInfo, Task,
@@ -51,10 +51,10 @@ from memlocbench.models.sentence_features import sentence_features
 from memlocbench.run.analysis_context import AnalysisContext
 from memlocbench.run.method_context import MethodContext
 from memlocbench.run.method_suites import DEFAULT_SUITE, method_suites, suite_members
-from memlocbench.scoring.layer_weights import (layer_ranking, layer_weights_from_windows, mcog,
+from memlocbench.scoring.layer_weights import (layer_ranking, layer_weights_from_windows, mcog, mcog_bounds,
                                                neuron_layer_shares, normalise, top_neuron_count,
                                                top_neuron_indices, window_key, windows)
-from memlocbench.scoring.metrics import accuracy, f1_per_class, macro_f1
+from memlocbench.scoring.metrics import accuracy, chance_corrected, f1_per_class, label_prior_agreement, macro_f1
 from memlocbench.training.stacked_probes import PROBE_DEFAULTS, fit_probes, positive_class_f1, split_indices
 from memlocbench.training.trained_models import TRAINING_CODE_VERSION, TrainedModels
 from memlocbench.training.trainer import predict, set_trainable, train_classifier
@@ -66,13 +66,14 @@ __all__ = [
     "AnalysisOutput",
     # what a plugin is handed
     "MethodContext", "AnalysisContext", "Encoded", "NoisyDataset", "TrainedModels", "RunConfig", "ComputeConfig",
+    "TrainUntilFit",
     # building blocks
     "run_unit", "HubTask", "FileTask", "TaskFile", "task_from_file", "HFAdapter", "DecoderAdapter", "hub_unreachable", "encode",
     "run_layers", "logits_from", "all_layer_inputs", "layer_output", "pad_hidden", "cache_per_example",
     "ffn_projections", "ffn_shape", "scaled_neurons", "recorded_neurons", "sentence_features",
-    "windows", "window_key", "layer_weights_from_windows", "normalise", "mcog", "layer_ranking",
+    "windows", "window_key", "layer_weights_from_windows", "normalise", "mcog", "mcog_bounds", "layer_ranking",
     "neuron_layer_shares", "top_neuron_count", "top_neuron_indices",
-    "accuracy", "f1_per_class", "macro_f1",
+    "accuracy", "f1_per_class", "macro_f1", "chance_corrected", "label_prior_agreement",
     "train_classifier", "predict", "set_trainable", "autocast", "training_batches", "TRAINING_CODE_VERSION",
     # shared by several methods and analyses
     "clean_sample",

@@ -25,8 +25,10 @@ def _grid_options(f):
         click.option("--seeds", help="comma-separated model seeds [default: the profile's]"),
         click.option("--control", is_flag=True, default=None, help="also the control setup"),
         click.option("--control-only", is_flag=True, default=None, help="only the control setup"),
-        click.option("--control-track", type=click.Choice(["pair", "single"]),
-                     help="control placements: the paper's two-layer pairs or one layer each [default: pair]"),
+        click.option("--control-track", type=click.Choice(["pair", "single", "planted", "routed-pair", "routed-single",
+                                                           "planted-routed"]),
+                     help="the control track: the paper's two-layer pairs, one layer each, planted neurons, or their "
+                          "gradient-routed versions [default: pair]"),
         click.option("--profile", help="named settings: cpu, cpu-fast or paper [default: cpu]"),
         click.option("--train-size", type=int),
         click.option("--epochs", type=int),

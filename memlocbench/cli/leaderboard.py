@@ -33,11 +33,30 @@ def _existing_folders(submissions: Path, extra: list[Path]) -> None:
                                 "(a page without results would replace the current one and delete its figures)")
 
 
+def _write_pages(collected, submissions: Path, out: Path, spec) -> int:
+    """results.csv beside the page, and each submission's page in ``<page folder>/submissions/<slug>/``
+    (with the default paths, the submission's own folder), keeping the notes of its README.md."""
+    from memlocbench.leaderboard import relpath, results_csv, submission_pages
+    from memlocbench.names import path_inside
+    from memlocbench.store import atomic_write_text
+
+    atomic_write_text(out.parent / "results.csv", results_csv(collected, relpath(submissions, out.parent)))
+    pages = submission_pages(collected, submissions if submissions.is_dir() else None, spec.higher_layer_ties)
+    for slug, text in pages.items():
+        path = path_inside(out.parent / "submissions", slug) / "README.md"
+        try:
+            atomic_write_text(path, text)
+        except OSError as exc:  # e.g. a folder named README.md: the page is skipped, nothing else
+            click.echo(f"warning: could not write {path}: {exc}", err=True)
+    return len(pages)
+
+
 def _rebuild(submissions: Path, extra: list[Path], out: Path, figures: Path | None, plugins: Plugins) -> None:
-    """Rebuild the page and figures from the submissions (and local results), every file through the checks
-    of `validate` against ``plugins``; the page depends on the submissions alone (``page_spec``)."""
-    from memlocbench.leaderboard import (LeaderboardSpec, collect, model_tables, page_spec, relpath, render,
-                                         reproduced, write_analysis_figures, write_figures)
+    """Rebuild the page, results.csv, the submission pages and the figures from the submissions (and local
+    results), every file through the checks of `validate` against ``plugins``; the page depends on the
+    submissions alone (``page_spec``)."""
+    from memlocbench.leaderboard import (LeaderboardSpec, MethodSpec, collect, model_tables, page_methods, page_spec,
+                                         relpath, render, reproduced, write_analysis_figures, write_figures)
     from memlocbench.store import atomic_write_text
 
     _existing_folders(submissions, extra)
@@ -47,7 +66,9 @@ def _rebuild(submissions: Path, extra: list[Path], out: Path, figures: Path | No
     rel = relpath(figures, out.parent) if figures is not None else None
     out.parent.mkdir(parents=True, exist_ok=True)
     spec = page_spec(collected, LeaderboardSpec.from_plugins(plugins))
-    atomic_write_text(out, render(collected, figures_rel=rel, spec=spec))
+    methods = page_methods(collected, MethodSpec.from_plugins(plugins))
+    atomic_write_text(out, render(collected, figures_rel=rel, spec=spec, methods=methods))
+    n_pages = _write_pages(collected, submissions, out, spec)
     n_fig = 0
     if figures is not None:
         counted = reproduced(collected)  # as on the page: failed verifications enter no figure
@@ -55,8 +76,8 @@ def _rebuild(submissions: Path, extra: list[Path], out: Path, figures: Path | No
         n_fig = len(write_figures(tables, figures)) + len(write_analysis_figures(counted, tables, figures, spec))
     analyses = f" and {len(collected.analyses)} analysis results" if collected.analyses else ""
     skipped = f"; {len(collected.problems)} problem(s), listed under 'Not counted'" if collected.problems else ""
-    click.echo(f"wrote {out} ({len(collected.entries)} results{analyses}{skipped}) and {n_fig} figure(s)"
-               + (f" in {figures}" if figures is not None else ""))
+    click.echo(f"wrote {out} ({len(collected.entries)} results{analyses}{skipped}), results.csv, {n_pages} "
+               f"submission page(s) and {n_fig} figure(s)" + (f" in {figures}" if figures is not None else ""))
 
 
 @main.command()
@@ -64,7 +85,9 @@ def _rebuild(submissions: Path, extra: list[Path], out: Path, figures: Path | No
 @click.option("--results", "result_dirs", multiple=True, type=FOLDER,
               help="also include the result files of a local folder, searched recursively (repeatable)")
 def leaderboard(submissions, out, figures, result_dirs) -> None:
-    """Rebuild the leaderboard page and its figures from the submissions (and local results)."""
+    """Rebuild the leaderboard page, results.csv (every result file, one row each), the submission pages
+    (submissions/<slug>/README.md beside the page, keeping the notes below their generated part) and the
+    figures from the submissions (and local results)."""
     _rebuild(submissions, list(result_dirs), out, figures, app.cli_plugins())
 
 

@@ -53,8 +53,8 @@ class TaskMetadata(_Strict):
 class ModelInfo(_Strict):
     name: Name
     description: str
-    hub_id: str | None = Field(None, description="the hub dataset (datasets.load_dataset); None for a task whose "
-                                                 "data are local files only (a task file)")
+    hub_id: str | None = Field(None, description="the hub model (from_pretrained); None for a model whose weights "
+                                                 "and tokenizer come only from a local folder (the adapter's source)")
     family: str
     sentence_representation: Literal["first-token", "last-token"]
     version: int = Field(ge=1, default=1)
@@ -78,6 +78,11 @@ class MethodInfo(_Strict):
         (), description="named suites the method belongs to: `--method SUITE` runs every method of the suite; "
                         "'paper' is the paper's layer techniques, which `--method all` runs; 'neurons' the "
                         "neuron-level methods. A third-party method joins a suite by naming it here")
+    aggregation: Literal["layers", "windows"] = Field(
+        "layers", description="how its raw per-layer weights arise, which bounds its M-CoG: 'layers', one score per "
+                              "layer (M-CoG in [1, L]); 'windows', layer_weights_from_windows over every window of "
+                              "consecutive layers (memorisation in layer 1 alone gives M-CoG 2.54 on 6 layers, not 1; "
+                              "memlocbench.api.mcog_bounds)")
     tie_rule: Literal["lower-layer-first", "higher-layer-first"] = Field(
         "lower-layer-first", description="which of two layers with equal weight ranks first when the control "
                                          "benchmark ranks layers (the paper's code: the higher layer for layer "
@@ -157,7 +162,10 @@ class LocalisationMethod(Protocol):
       (``memlocbench.grid.estimate``), and optionally ``"cpu-large"`` and ``"cuda-small"`` where that
       scaling does not hold; default: the mean of the default suite's rates;
     - ``suite_position: int``: where it stands when its suites are listed (``--method SUITE``; lower
-      first; methods without one follow in registry order).
+      first; methods without one follow in registry order);
+    - ``flags(details: dict) -> list[str]``: why a profile it produced (its ``LayerScores.details``, as
+      stored in a result) is degenerate, one sentence per reason (empty: it is not). The leaderboard
+      marks flagged cells; ``memlocbench run`` prints the reasons.
     """
 
     info: MethodInfo
@@ -201,6 +209,13 @@ class Measure(_Strict):
     kind: Literal["location", "generalisation"]
     paper_rho: float | None = Field(None, ge=-1, le=1, description="for a location: the paper's Spearman rho "
                                                                     "against its generalisation score, shown beside ours")
+    paper_rho_validation: float | None = Field(
+        None, ge=-1, le=1, description="for a location: the paper's Spearman rho against validation accuracy "
+                                       "(its notebooks), shown beside ours")
+    paper_ordering: dict[str, float] | None = Field(
+        None, description="the paper's per-task values of this location (task name -> value), the reference "
+                          "the leaderboard sets our task ordering against (Spearman over the tasks both have)")
+    paper_ordering_source: str = Field("", max_length=300, description="where paper_ordering comes from")
     description: str = Field("", max_length=300, description="one sentence on what it measures, for the "
                                                               "section's introduction")
 
@@ -219,6 +234,10 @@ class AnalysisInfo(_Strict):
                                                   "names, versions and providers are part of its cache key)")
     measures: tuple[Measure, ...] = Field((), description="the summary numbers the leaderboard sets against each "
                                                            "other (locations against generalisation scores)")
+    recheckable_versions: tuple[int, ...] = Field(
+        (), description="earlier versions whose results this plugin still rechecks (its recheck and flags read "
+                        "them): they validate and count on the leaderboard, shown with their version; results "
+                        "of any other earlier version must be re-run")
 
 
 @dataclass
@@ -242,7 +261,10 @@ class Analysis(Protocol):
     - ``estimate_work(params, rows) -> int | None``: its work in ``memlocbench grid``'s cost model given
       its merged parameters and the training size; default: ``rows``;
     - ``default_rates: dict[str, float]``: seconds per unit of that work before any run was timed, as for
-      a method (``LocalisationMethod``).
+      a method (``LocalisationMethod``);
+    - ``flags(summary: dict, details: dict) -> dict[str, str]``: the summary keys whose value is degenerate
+      or invalid in this output, each with the reason (empty: none). The leaderboard marks those values
+      and keeps them out of its correlations.
     """
 
     info: AnalysisInfo

@@ -51,13 +51,15 @@ class AnalysisEntry:
 
 @dataclass
 class Collected:
-    """Everything read: method results, analysis results, submissions, verification records, problems."""
+    """Everything read: method results, analysis results, submissions, verification records, problems;
+    ``local``: the display names of the local results folders read (not submissions: no folder, no page)."""
 
     entries: list[Entry] = field(default_factory=list)
     submissions: list[SubmissionMeta] = field(default_factory=list)
     verifications: dict[str, VerificationRecord] = field(default_factory=dict)  # display name -> record
     problems: list[str] = field(default_factory=list)
     analyses: list[AnalysisEntry] = field(default_factory=list)
+    local: set[str] = field(default_factory=set)
 
 
 def result_files(folder: Path) -> list[Path]:
@@ -132,6 +134,7 @@ class _Reader:
     def local(self, folder: Path) -> None:
         """A local results folder (a preview of results not submitted)."""
         name = f"local results ({folder.name})"
+        self.out.local.add(name)
         self.out.submissions.append(SubmissionMeta(name=name, slug=file_slug(name),
                                                    description=f"result files read from {folder}"))
         self.add(validate_files(result_files(folder), self.plugins), name, None)

@@ -11,6 +11,11 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+#: no statistic on the page rests on fewer points than this (correlations, p-values, spreads)
+MIN_POINTS = 5
+#: what a cell shows instead of a statistic over fewer than ``MIN_POINTS`` points
+FEW = f"n < {MIN_POINTS}"
+
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~])")
 
 
@@ -46,6 +51,25 @@ def fmt_or_blank(x: float | None, digits: int = 2) -> str:
 
 
 def mean_sd(values: list[float], digits: int = 2) -> str:
-    """'mean ± sd' of ``values`` (sample standard deviation); just the mean for one value."""
+    """'mean ± sd' of ``values`` (sample standard deviation) from ``MIN_POINTS`` values on; below that just
+    the mean: the page shows no spread over fewer than ``MIN_POINTS`` points."""
     m = statistics.fmean(values)
-    return f"{m:.{digits}f} ± {statistics.stdev(values):.{digits}f}" if len(values) > 1 else f"{m:.{digits}f}"
+    return (f"{m:.{digits}f} ± {statistics.stdev(values):.{digits}f}" if len(values) >= MIN_POINTS
+            else f"{m:.{digits}f}")
+
+
+def fmt_p(p: float) -> str:
+    """A p-value as the page prints it: 'p < 0.01' below 0.01, else 'p = 0.xx' ('p n/a' for NaN)."""
+    if math.isnan(p):
+        return "p n/a"
+    return "p < 0.01" if p < 0.01 else f"p = {p:.2f}"
+
+
+def fmt_statistic(value: float, p: float, n: int) -> str:
+    """A correlation cell: 'ρ (p, n)', or ``FEW`` with fewer than ``MIN_POINTS`` points, or 'n/a (n = ..)'
+    where it is undefined (a constant side)."""
+    if n < MIN_POINTS:
+        return FEW
+    if math.isnan(value):
+        return f"n/a (n = {n})"
+    return f"{value:.2f} ({fmt_p(p)}, n = {n})"

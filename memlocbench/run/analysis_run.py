@@ -90,11 +90,12 @@ class AnalysisOutcome:
     key: str  # of the output in the store (kind ``analysis-outputs``)
     output: AnalysisOutput
     cached: bool  # the output came from the store
-    seconds: float  # reading or computing the output
+    seconds: float  # the compute that produced the output (carried from the store entry when cached)
     prep: RunInputs  # the run of the first analysed seed
     config: RunConfig  # its config, with ``seeds`` = every requested model seed
     seeds: list[int]  # the analysed model seeds
     guards: dict[int, MemorisationGuard] = field(default_factory=dict)  # every seed's, when the guard applies
+    wall_seconds: float = 0.0  # this invocation: computing, or reading from the store
 
 
 def analyse(plugins: Plugins, req: AnalysisRequest, log=print) -> tuple[AnalysisResult, Path]:
@@ -124,11 +125,16 @@ def compute_analysis(plugins: Plugins, req: AnalysisRequest, log=print) -> Analy
     label = plugin_label(plugins, "analysis", req.analysis)
     output = _stored_output(req.store, key, label)
     cached = output is not None
+    compute = _stored_seconds(req.store, key) if cached else None
     if not cached:
         output = call_plugin(label, "analyse", analysis.analyse, ctx)
         check_analysis_output(output, label)  # never cache what no result file could hold
-        req.store.put(OUTPUT_KIND, key, {"spec": spec, "summary": output.summary, "details": output.details})
-    return AnalysisOutcome(key, output, cached, time.perf_counter() - t0, prep, cfg, analysed, guards)
+        compute = time.perf_counter() - t0
+        req.store.put(OUTPUT_KIND, key, {"spec": spec, "summary": output.summary, "details": output.details,
+                                         "seconds": compute})
+    wall = time.perf_counter() - t0
+    return AnalysisOutcome(key, output, cached, compute if compute is not None else wall, prep, cfg, analysed,
+                           guards, wall)
 
 
 def check_analysis_params(plugins: Plugins, name: str, config: RunConfig) -> dict | None:
@@ -177,6 +183,12 @@ def check_analysis_output(output: object, label: str) -> None:
     if problem:
         raise AnalysisOutputError(f"{label} returned an output memlocbench cannot use: {problem}; nothing was "
                                 f"cached")
+
+
+def _stored_seconds(store: ArtefactStore, key: str) -> float | None:
+    """The compute seconds a stored output took in the run that stored it (None before entries recorded it)."""
+    seconds = store.meta(OUTPUT_KIND, key).get("seconds")
+    return float(seconds) if isinstance(seconds, (int, float)) and seconds >= 0 else None
 
 
 def _stored_output(store: ArtefactStore, key: str, label: str) -> AnalysisOutput | None:
@@ -260,7 +272,8 @@ def write_analysis(plugins: Plugins, req: AnalysisRequest, outcome: AnalysisOutc
         params=output.details.get("params", cfg.analyses.get(info.name, {})), seeds=outcome.seeds,
         data_seed=cfg.data.seed, memorisation_guard={str(s): g for s, g in outcome.guards.items()},
         sizes=prep.dataset.sizes(), num_layers=prep.num_layers, summary=output.summary,
-        details=output.details, timings={"data": prep.data_seconds, "analysis": outcome.seconds},
+        details=output.details, timings={"data": prep.data_seconds, "analysis": outcome.seconds,
+                                         "wall": outcome.wall_seconds},
         cached=outcome.cached, environment=environment(),
     )
     return result, result.write(req.out_dir)

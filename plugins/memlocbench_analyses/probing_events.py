@@ -112,8 +112,15 @@ class ProbingEvents:
                     "initiation of classification",
         version=2,  # 2: the sd over model seeds
         measures=(Measure(key="memorisation_layer", label="probing memorisation layer", kind="location",
-                          paper_rho=0.63, description="the hidden state (0 = embeddings) from which probes "
-                                                      "fit the noisy labels"),
+                          paper_rho=0.63, paper_rho_validation=0.61,
+                          paper_ordering={"rte": 3.9, "wic": 4.6, "mrpc": 5.1, "boolq": 5.3, "cola": 6.2,
+                                          "sst5": 6.3, "implicithate": 6.8, "sst2": 6.9, "stormfront": 7.0,
+                                          "emotion": 7.7, "trec": 8.1, "reuters": 8.7},
+                          paper_ordering_source="Dankers & Titov 2024, the paper code's notebooks: the probing "
+                                                "memorisation layer per task, mean of its 4 models (layers "
+                                                "1..12), read approximately from the published figure",
+                          description="the hidden state (0 = embeddings) from which probes "
+                                      "fit the noisy labels"),
                   Measure(key="initiation_layer", label="probing initiation", kind="location",
                           description="the hidden state from which probes classify the clean examples")),
     )

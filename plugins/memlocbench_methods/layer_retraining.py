@@ -136,6 +136,7 @@ class LayerRetraining:
         description="reset a window of layers to pretrained weights, retrain on clean data, test the noisy labels",
         version=1,
         suites=("paper",),
+        aggregation="windows",
     )
     defaults = DEFAULTS
     check_params = minimum_checks({"epochs": 1, "batch_size": 1, "eval_batch_size": 1}, positive=("learning_rate",))

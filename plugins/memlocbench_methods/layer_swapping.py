@@ -74,6 +74,7 @@ class LayerSwapping:
         description="swap windows of layers from the clean twin into the memorising model",
         version=1,
         suites=("paper",),
+        aggregation="windows",
         # the paper's code ranks its layers with np.argsort(weights)[-2:] (a stable ascending sort read
         # from the end): of two equal weights the higher layer ranks first
         tie_rule="higher-layer-first",

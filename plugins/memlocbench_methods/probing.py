@@ -31,6 +31,13 @@ from memlocbench_methods import minimum_checks
 #: the paper's probe settings (``memlocbench.api.PROBE_DEFAULTS``)
 DEFAULTS = dict(PROBE_DEFAULTS)
 
+#: fewer noisy examples than this in a probe's test split flags the profile as degenerate: with n noisy
+#: test examples one example moves the noisy-class recall by 1/n, and at a recall of 0.5 its standard
+#: error is 0.5/sqrt(n), 0.11 at n = 20 and 0.17 at n = 9, as large as the per-layer F1 gains the
+#: profile is made of (the paper's test splits hold hundreds). A statistical floor, chosen before any
+#: result was read against it.
+MIN_TEST_NOISY = 20
+
 
 def noisy_class_f1(pred: list[int], gold: list[int]) -> float:
     """F1 of the noisy class (1): the probes' validation and test score."""
@@ -69,6 +76,18 @@ class Probing:
     suite_position = 4
     # seconds per row: CPU, MiniLM-L6 (README: 24 s / 600 rows); GPU, 12 layers
     default_rates = {"cpu": 0.04, "cuda": 0.003}
+
+    @staticmethod
+    def flags(details: dict) -> list[str]:
+        """Degenerate when a probe's test split holds fewer than MIN_TEST_NOISY noisy examples."""
+        counts = [p.get("n_test_noisy") for p in details.get("probes", []) if isinstance(p, dict)]
+        counts = [c for c in counts if isinstance(c, int)]
+        if counts and min(counts) < MIN_TEST_NOISY:
+            lo, hi = min(counts), max(counts)
+            span = f"{lo}" if lo == hi else f"{lo}-{hi}"
+            return [f"the probes' test splits hold {span} noisy examples (fewer than {MIN_TEST_NOISY}): "
+                    f"one example moves the noisy-class F1 by a step of about 1/{lo}"]
+        return []
 
     def localise(self, ctx) -> LayerScores:
         p = ctx.params(self.info.name, DEFAULTS)

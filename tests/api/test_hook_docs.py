@@ -155,8 +155,8 @@ def test_the_protocols_methods_are_found():
     assert _methods(protocols.Task) == {"load": "load(data_dir, seed, separator)"}
     assert {"load_model", "parameter_group", "sentence_representation", "ffn_projections"} <= set(_methods(protocols.ModelAdapter))
     assert _methods(protocols.ModelAdapter)["ffn_projections"] == "ffn_projections(model)"
-    assert set(_methods(protocols.LocalisationMethod)) == {"localise", "estimate_work"}
-    assert set(_methods(protocols.Analysis)) == {"analyse", "recheck", "estimate_work"}
+    assert set(_methods(protocols.LocalisationMethod)) == {"localise", "estimate_work", "flags"}
+    assert set(_methods(protocols.Analysis)) == {"analyse", "recheck", "estimate_work", "flags"}
     assert _methods(protocols.Executor) == {"execute": "execute(units, options, report)"}
 
 

@@ -147,10 +147,10 @@ def test_control_rankings_never_pool_depths():
     entries = [_control_entry(pair, "deep", 6, [2, 3]), _control_entry(pair, "shallow", 4, [1, 2])]
     control = _section(render(_collected(entries)), "1. Methods on the control benchmark")
     four, six = control.split("#### 4-layer models")[1].split("#### 6-layer models")
-    assert "| shallow " in four and "| deep " not in four and "| 0.50 " in four
-    assert "| deep " in six and "| shallow " not in six and "| 0.33 " in six
-    assert re.search(r"^\| 1 +\| layer-swapping +\| shallow", four, flags=re.M)
-    assert re.search(r"^\| 1 +\| layer-swapping +\| deep", six, flags=re.M)  # ranked within its depth
+    assert four.startswith(": shallow") and "deep" not in four and "accuracy@1 0.50" in four
+    assert six.startswith(": deep") and "shallow" not in six and "accuracy@1 0.33" in six
+    assert re.search(r"^\| 1 +\| layer-swapping +\| 1\.00 ", four, flags=re.M)
+    assert re.search(r"^\| 1 +\| layer-swapping +\| 1\.00 ", six, flags=re.M)  # ranked within its depth
     assert "models of different depth are never ranked together" in control
 
 
@@ -163,8 +163,9 @@ def _collected(entries):  # noqa: N802 - a Collected of method results only
 def test_the_page_says_what_the_pooled_statistic_is_on(board):
     page = (REPO / "leaderboard" / "README.md").read_text()
     agree = _section(page, "3. Agreement between methods")
-    assert "### All models (the paper's measure, on M-CoG / L)" in agree and "Pearson r of M-CoG / L" in agree
-    assert "The per-model tables above keep raw M-CoG" in agree and "### minilm-l6" in agree
+    assert "Computed on M-CoG / L, a depth-free scale, pooled over every model × task point" in agree
+    assert "Spearman" in agree and "within one model, the same ρ as raw M-CoG" in agree
+    assert len(re.findall(r"^\| method ", agree, flags=re.M)) == 1  # one matrix, not a list per pair
 
 
 # -- item 5 and D5: what validate rejects never reaches the page -----------------------------------------
@@ -226,7 +227,7 @@ def test_d1_a_hand_made_folder_cannot_claim_another_teams_name(board):
     committed = (REPO / "leaderboard" / "README.md").read_text()
     where = _section(page, "2. Where memorisation lives")
     assert where == _section(committed, "2. Where memorisation lives")  # SST-2's cells as before (3.15 ± 0.05)
-    assert re.search(r"^\| sst2 .*\| 3\.15 ± 0\.05 ", where, flags=re.M)
+    assert re.search(r"^\| sst2 .*\| 3\.15 ", where, flags=re.M)  # the mean of seeds 1-3, not of seed 4
     assert len(re.findall(r"^\| memlocbench cpu baseline ", _section(page, "Submissions"), flags=re.M)) == 1
     gone = _unescaped(_section(page, "Not counted"))
     assert "impostor: the folder of submission 'memlocbench cpu baseline' must be named 'memlocbench-cpu-baseline'" in gone
@@ -350,7 +351,7 @@ def test_repeated_json_keys_are_rejected(board, tmp_path):
 def test_two_non_ascii_submissions_of_one_method_get_their_own_figures(board):
     for name in ("日本語", "中文"):
         assert _invoke("submit", BASELINE / PLAIN, "--name", name, *_lb(board)).exit_code == 0
-    figures = _section((board / "README.md").read_text(), "4. Figures")
+    figures = _section((board / "README.md").read_text(), "2. Where memorisation lives")
     links = re.findall(r"\]\((figures/minilm-l6__layer-swapping[^)]*\.png)\)", figures)
     assert len(links) == len(set(links)) == 3  # the baseline's column and one per new submission
     assert all((board / link).is_file() for link in links)

@@ -232,7 +232,8 @@ GRID = {"tasks": ["sst2"], "methods": ["layer-swapping"]}
 
 @pytest.mark.slow
 def test_local_executor_conforms(plugins, mirror, tmp_path):
-    report = check_executor(plugins.executors.get("local"), tmp_path, data_dir=mirror, **GRID)
+    # a work folder that does not exist yet is created
+    report = check_executor(plugins.executors.get("local"), tmp_path / "new" / "work", data_dir=mirror, **GRID)
     assert report.count("done") == 3  # memorising, clean, layer swapping
 
 

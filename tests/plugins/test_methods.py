@@ -82,3 +82,13 @@ def test_stacked_probes_equal_probes_trained_alone(setup):
 
 def test_probe_weights_are_positive_gains():
     assert weights_from_f1([0.0, 0.2, 0.1, 0.5]) == pytest.approx([0.2, 0.0, 0.4])
+
+
+def test_probing_flags_profiles_from_too_few_noisy_test_examples():
+    from memlocbench_methods.probing import MIN_TEST_NOISY, Probing
+
+    few = {"probes": [{"n_test_noisy": 9}, {"n_test_noisy": 11}]}
+    reasons = Probing.flags(few)
+    assert len(reasons) == 1 and "9-11 noisy examples" in reasons[0] and f"fewer than {MIN_TEST_NOISY}" in reasons[0]
+    assert Probing.flags({"probes": [{"n_test_noisy": MIN_TEST_NOISY}, {"n_test_noisy": 40}]}) == []
+    assert Probing.flags({}) == []

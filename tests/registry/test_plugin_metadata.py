@@ -20,7 +20,8 @@ from memlocbench.run.method_run import resolve_methods
 
 PAPER = ["layer-swapping", "layer-retraining", "gradient-attribution", "probing"]
 NEURONS = ["zero-out", "activations", "integrated-gradients", "slimming", "hard-concrete"]
-BASELINES = ["weight-delta", "weight-delta-neurons", "random", "random-neurons"]
+BASELINES = ["weight-delta", "weight-delta-pretrained", "weight-delta-neurons", "weight-delta-neurons-pretrained",
+             "random", "random-neurons"]
 
 
 class _Method:
@@ -65,6 +66,8 @@ def test_builtin_analyses_declare_the_leaderboards_measures_in_order(plugins):
         ("centroids", "crossing_layer", "centroid crossing", "location", 0.75),
         ("centroids", "initiation_layer", "centroid initiation", "location", None),
         ("memorisation-map", "generalisation_score", "generalisation score", "generalisation", None),
+        ("memorisation-map", "generalisation_score_corrected", "chance-corrected generalisation score",
+         "generalisation", None),
         ("memorisation-map", "normalised_validation_accuracy", "normalised validation accuracy", "generalisation",
          None),
         ("probing-events", "memorisation_layer", "probing memorisation layer", "location", 0.63),
@@ -165,7 +168,8 @@ def test_work_and_defaults_come_from_the_plugin_objects(plugins):
     assert estimated_work(plugins.methods.get("probing"), plugin_defaults(plugins.methods.get("probing")), 600) == 600
     assert estimated_work(retraining, params, None) is None
     cost = analysis_cost(plugins.analyses.get("memorisation-map"), cfg, 600)
-    assert cost == {"category": "analysis:memorisation-map", "rows": 600, "work": 8 * 6 * 300}
+    # until-fit runs (max_epochs 30, at least 6): estimated at the midpoint, 18 epochs
+    assert cost == {"category": "analysis:memorisation-map", "rows": 600, "work": 8 * 18 * 300}
     assert analysis_cost(plugins.analyses.get("centroids"), cfg, 600)["work"] == 600
 
     class Broken:
@@ -225,7 +229,8 @@ def test_the_example_reaches_the_leaderboard_through_its_declarations(example):
     spec = LeaderboardSpec.from_plugins(example)
     assert spec.paper_methods == frozenset([*PAPER, "weight-change"])  # its M-CoG joins the paper methods' mean
     assert spec.higher_layer_ties == frozenset({"layer-swapping"})
-    assert [d.label for d in spec.generalisation] == ["generalisation score", "normalised validation accuracy"]
+    assert [d.label for d in spec.generalisation] == ["generalisation score", "chance-corrected generalisation score",
+                                                     "normalised validation accuracy"]
     assert [(d.analysis, d.label) for d in spec.locations] == [
         ("centroids", "centroid crossing"), ("centroids", "centroid initiation"),
         ("probing-events", "probing memorisation layer"), ("probing-events", "probing initiation"),

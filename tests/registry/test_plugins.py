@@ -69,7 +69,7 @@ def test_unknown_name_suggests_the_closest(plugins):
     assert exc.value.suggestion == "layer-swapping"
     assert ("Valid methods: activations, gradient-attribution, hard-concrete, integrated-gradients, layer-retraining, "
             "layer-swapping, probing, random, random-neurons, slimming, weight-delta, weight-delta-neurons, "
-            "zero-out.") in str(exc.value)
+            "weight-delta-neurons-pretrained, weight-delta-pretrained, zero-out.") in str(exc.value)
 
 
 @pytest.mark.parametrize("args,suggestion", [

@@ -49,7 +49,12 @@ def test_end_to_end_sst2(mirror, tmp_path):
                                     "--out", str(tmp_path / "lb.md")])
     assert res.exit_code == 0, res.output
     page = (tmp_path / "lb.md").read_text()
-    assert "| minilm-l6 | sst2 | layer-swapping | standard | cpu | 64 | 8 | 1 |" in re.sub(" +", " ", page)
+    assert "[results.csv](results.csv)" in page
+    import csv
+    rows = list(csv.DictReader((tmp_path / "results.csv").open()))  # every result, a row each
+    assert [(x["model"], x["task"], x["method_or_analysis"], x["setup"], x["profile"], x["train_size"])
+            for x in rows] == [("minilm-l6", "sst2", "layer-swapping", "standard", "cpu", "64")]
+    assert float(rows[0]["mcog"]) == pytest.approx(r.mcog)
     figure = tmp_path / "fig" / "minilm-l6__layer-swapping__profiles.png"
     if r.memorisation_guard.memorised:
         assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -27,10 +27,11 @@ class NeuronRow:
     tasks: int
     seeds: list[int]
     seeds_text: str = ""
+    track: str = "planted"
 
 
 def _row(key: tuple[str, str, str, str, int], rs: list[Result]) -> NeuronRow:
-    sub, model, method, *_ = key
+    sub, model, method, track, _ = key
     neuron = all(r.control.top is not None for r in rs)  # a neuron method: it ranked neurons
     return NeuronRow(
         sub, model, method,
@@ -44,11 +45,13 @@ def _row(key: tuple[str, str, str, str, int], rs: list[Result]) -> NeuronRow:
         tasks=len({r.task.name for r in rs}),
         seeds=sorted({model_seed(r) for r in rs}),
         seeds_text=seeds_text(rs),
+        track=track,
     )
 
 
 def neuron_rows(entries: list[Entry]) -> list[NeuronRow]:
-    """The neuron track, per method: recall@k of neuron methods against random, and every method's
-    top layer against the layers holding the most planted neurons. Neuron methods first, by recall@k."""
-    rows = [_row(key, rs) for key, rs in track_groups(entries, ("planted",)).items()]
-    return sorted(rows, key=lambda n: (n.model, n.recall is None, -(n.recall or 0.0), n.method, n.submission))
+    """The neuron tracks (any control track without layer placements), per method: recall@k of neuron methods
+    against random, and every method's top layer against the layers holding the most planted neurons. By
+    track and model, neuron methods first, by recall@k."""
+    rows = [_row(key, rs) for key, rs in track_groups(entries, layers=False).items()]
+    return sorted(rows, key=lambda n: (n.track, n.model, n.recall is None, -(n.recall or 0.0), n.method, n.submission))

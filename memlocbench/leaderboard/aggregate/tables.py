@@ -11,6 +11,7 @@ from memlocbench.leaderboard.aggregate.guard import memorised
 from memlocbench.leaderboard.aggregate.seeds import model_seed
 from memlocbench.leaderboard.collect import Entry
 from memlocbench.leaderboard.markdown import mean_sd
+from memlocbench.leaderboard.method_spec import MethodSpec
 from memlocbench.results.run_result import Result
 from memlocbench.scoring.layer_weights import mcog, normalise
 
@@ -61,7 +62,7 @@ class ModelTable:
     model: str
     columns: list[str]
     cells: dict[tuple[str, str], Cell]
-    tasks: list[str]  # sorted by the mean over the paper's methods (``row_mean``)
+    tasks: list[str]  # in one fixed order: by name
     num_layers: int
     skipped_settings: int = 0
     paper_methods: frozenset[str] | None = None
@@ -69,7 +70,11 @@ class ModelTable:
     def paper_mcogs(self, task: str) -> list[float]:
         """The row's M-CoGs of the paper's methods (columns may carry a submission suffix)."""
         return [self.cells[(task, c)].mcog for c in self.columns if (task, c) in self.cells
-                and (self.paper_methods is None or c.split(" (")[0] in self.paper_methods)]
+                and (self.paper_methods is None or column_method(c) in self.paper_methods)]
+
+    def column_results(self, column: str) -> list[Result]:
+        """Every result of a column, over its tasks."""
+        return [r for (_, c), cell in sorted(self.cells.items()) if c == column for r in cell.results]
 
     def row_mean(self, task: str) -> float:
         """Mean M-CoG of the paper's methods present in the row (of every method where none is): a
@@ -81,6 +86,11 @@ class ModelTable:
         fits = [r.memorisation["memorising"].noisy_fit_perturbed
                 for c in self.columns if (task, c) in self.cells for r in self.cells[(task, c)].results]
         return statistics.fmean(fits)
+
+
+def column_method(column: str) -> str:
+    """The method of a column (a column may carry the submission: ``method (submission)``)."""
+    return column.split(" (")[0]
 
 
 def _pick_setting(results: list[Result]) -> tuple[list[Result], int]:
@@ -114,7 +124,7 @@ def _model_table(model: str, mine: list[Entry], paper_methods: frozenset[str] | 
         skipped += left_out
     table = ModelTable(model, sorted({c for _, c in cells}), cells, [], num_layers=mine[0].result.num_layers,
                        skipped_settings=skipped, paper_methods=paper_methods)
-    table.tasks = sorted({t for t, _ in cells}, key=lambda t: (table.row_mean(t), t))
+    table.tasks = sorted({t for t, _ in cells})
     return table
 
 
@@ -123,3 +133,10 @@ def model_tables(entries: list[Entry], paper_methods: frozenset[str] | None = No
     plain = [e for e in entries if e.result.control is None and memorised(e.result)]
     return [_model_table(model, [e for e in plain if e.result.model.name == model], paper_methods)
             for model in sorted({e.result.model.name for e in plain})]
+
+
+def split_columns(t: ModelTable, methods: MethodSpec) -> tuple[list[str], list[str]]:
+    """The columns of layer methods and those of neuron methods (``MethodSpec.is_neuron_method``)."""
+    neuron = [c for c in t.columns
+              if methods.is_neuron_method(column_method(c), [r.details for r in t.column_results(c)])]
+    return [c for c in t.columns if c not in neuron], neuron

@@ -1,33 +1,40 @@
-"""The "All results" section: every method result in detail, left-out ones marked."""
+"""The "All results" section: a link to ``results.csv`` (one row per result file, ``results_csv``) and a
+short count of what it holds, per model and setup."""
 
 from __future__ import annotations
 
 from memlocbench.leaderboard.aggregate.guard import memorised
-from memlocbench.leaderboard.collect import Entry
+from memlocbench.leaderboard.collect import Collected
 from memlocbench.leaderboard.markdown import md_escape, table
-from memlocbench.results.run_result import setup_label, setup_order
+from memlocbench.results.run_result import Result
 
-HEADERS = ["model", "task", "method", "setup", "profile", "train", "noisy", "seed", "noisy fit (mem.)",
-           "noisy fit (clean twin)", "profile (layers 1..L)", "M-CoG", "memorised", "submission", "verified"]
-
-
-def _order(e: Entry) -> tuple:
-    r = e.result
-    return r.model.name, r.task.name, r.method.name, setup_order(r), r.config_hash, e.submission
-
-
-def _row(e: Entry) -> list:
-    r = e.result
-    mem, clean = r.memorisation["memorising"], r.memorisation["clean"]
-    return [md_escape(r.model.name), md_escape(r.task.name), md_escape(r.method.name), setup_label(r),
-            md_escape(r.settings_profile), r.sizes.get("effective_train_size", ""), r.sizes.get("n_noisy", ""),
-            r.seeds.get("model_seed", ""), f"{mem.noisy_fit_perturbed:.2f}", f"{clean.noisy_fit_perturbed:.2f}",
-            " ".join(f"{w:.2f}" for w in r.layer_weights), f"{r.mcog:.2f}",
-            "yes" if memorised(r) else "~~no~~ (left out)", md_escape(e.submission),
-            {None: "", True: "yes", False: "FAILED"}[e.verified]]
+INTRO = ("Every result file read, the ones left out of the tables included, is one row of [results.csv](results.csv): "
+         "task, model, method or analysis, setup (track and placement), model seed, sizes, M-CoG and the per-layer "
+         "profile, the noisy fits and the memorisation guard, the control scores, an analysis' summary, the "
+         "verified mark, the submission and the file's path. In short:")
+HEADERS = ["model", "setup", "result files", "tasks", "methods or analyses", "left out by the guard",
+           "failed verification"]
 
 
-def section(entries: list[Entry]) -> list[str]:
-    """One row per result, sorted by model, task, method, setup and config."""
-    rows = [_row(e) for e in sorted(entries, key=_order)]
-    return ["## All results", "", table(rows, HEADERS) if rows else "_No results yet._"]
+def _setup(r: Result) -> str:
+    return "standard" if r.control is None else f"control: {r.control.track}"
+
+
+def section(collected: Collected) -> list[str]:
+    """The link and one row per (model, setup) and per (model, analysis)."""
+    md = ["## All results", ""]
+    if not collected.entries and not collected.analyses:
+        return md + ["_No results yet._", ""]
+    groups: dict[tuple[str, str], list] = {}
+    for e in collected.entries:
+        groups.setdefault((e.result.model.name, _setup(e.result)), []).append(e)
+    for a in collected.analyses:
+        groups.setdefault((a.result.model.name, "analyses"), []).append(a)
+    rows = []
+    for (model, setup), mine in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] == "analyses", kv[0][1])):
+        analyses = setup == "analyses"
+        names = {x.result.analysis.name if analyses else x.result.method.name for x in mine}
+        left = sum(not (x.result.memorised if analyses else memorised(x.result)) for x in mine)
+        rows.append([md_escape(model), md_escape(setup), len(mine), len({x.result.task.name for x in mine}),
+                     len(names), left, sum(x.verified is False for x in mine)])
+    return md + [INTRO, "", table(rows, HEADERS), ""]

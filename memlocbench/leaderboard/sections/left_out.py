@@ -1,4 +1,5 @@
-"""The "Left out: not memorised" section: every result the memorisation guard leaves out, with the reason."""
+"""The "Left out: not memorised" section: every result the memorisation guard leaves out, with the reason
+(the submission column only where several submissions have such results)."""
 
 from __future__ import annotations
 
@@ -27,10 +28,16 @@ def _row(e: Entry) -> list:
 
 def section(entries: list[Entry]) -> list[str]:
     """The table of left-out results, sorted by model, task, method, setup and seed."""
-    md = ["## Left out: not memorised", ""]
+    md = ["## Left out: not memorised", "", "The results whose memorising model did not memorise, which no mean, "
+          "ranking or correlation above uses, with the reason.", ""]
     left_out = excluded(entries)
     if not left_out:
         return md + ["_None._", ""]
-    return md + [table([_row(e) for e in sorted(left_out, key=_order)], HEADERS),
+    rows = [_row(e) for e in sorted(left_out, key=_order)]
+    if len({e.submission for e in left_out}) == 1:  # one submission: named on its page, not on every row
+        rows, headers = [row[:-1] for row in rows], HEADERS[:-1]
+    else:
+        headers = HEADERS
+    return md + [table(rows, headers),
                  "", f"{len(left_out)} result(s). Thresholds: the result's own (`config.guard`; results written "
                  "before the guard existed use the defaults, noisy fit ≥ 0.90 and clean twin ≤ 0.25).", ""]

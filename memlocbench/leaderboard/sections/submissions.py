@@ -1,12 +1,18 @@
-"""The "Submissions" section: each submission, its result count, how much of it was verified, and its
-description."""
+"""The "Submissions" section: each submission, its result count, how much of it was verified, a link to its
+own page (``submission_pages``) and its description."""
 
 from __future__ import annotations
 
 from memlocbench.leaderboard.collect import Collected
+from memlocbench.leaderboard.filing import SubmissionMeta
 from memlocbench.leaderboard.markdown import md_escape, table
 from memlocbench.leaderboard.verification_record import STANDARD
 
+#: the file name of a submission's own page, in its folder beside the page (``submission_pages``)
+PAGE = "README.md"
+INTRO = ("Who submitted what, and how much of it `memlocbench verify` re-ran; each submission's page holds what the "
+         "tables above leave out as the same on every row (machines, software, profiles, compute) and the "
+         "submitters' notes.")
 NOTE = ("*Verified*: results (method or analysis) whose file, byte for byte (its sha256), `memlocbench verify` "
         "re-ran from its recorded config, task, model and method or analysis, with the re-run's numbers within "
         f"the standard tolerance ({STANDARD.text()}). The page checks this again on every rebuild from the "
@@ -39,11 +45,20 @@ def _count(collected: Collected, name: str) -> str:
     return f"{methods}" + (f" + {analyses} analyses" if analyses else "")
 
 
-def section(collected: Collected) -> list[str]:
-    """The table of submissions, sorted by name."""
-    md = ["## Submissions", ""]
+def _page(collected: Collected, s: SubmissionMeta, submissions_rel: str | None) -> str:
+    """The link to the submission's own page (none for a local results folder, or without pages)."""
+    if submissions_rel is None or s.name in collected.local:
+        return ""
+    return f"[page]({submissions_rel}/{s.slug}/{PAGE})"
+
+
+def section(collected: Collected, submissions_rel: str | None = None) -> list[str]:
+    """The table of submissions, sorted by name; ``submissions_rel``: the folder of the submission pages
+    relative to the page (None: no links)."""
+    md = ["## Submissions", "", INTRO, ""]
     if not collected.submissions:
         return md + ["_None yet._", ""]
-    rows = [[md_escape(s.name), _count(collected, s.name), verified_text(collected, s.name), md_escape(s.description)]
+    rows = [[md_escape(s.name), _count(collected, s.name), verified_text(collected, s.name),
+             _page(collected, s, submissions_rel), md_escape(s.description)]
             for s in sorted(collected.submissions, key=lambda s: s.name)]
-    return md + [table(rows, ["submission", "results", "verified", "description"]), "", NOTE, ""]
+    return md + [table(rows, ["submission", "results", "verified", "page", "description"]), "", NOTE, ""]
