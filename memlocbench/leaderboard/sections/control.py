@@ -11,7 +11,11 @@ from memlocbench.leaderboard.collect import Entry
 from memlocbench.leaderboard.markdown import MIN_POINTS, md_escape, table
 
 TITLES = {"pair": "Two-layer placements (the paper's track)",
-          "single": "Single-layer placements (the main task may update one layer, each in turn)"}
+          "single": "Single-layer placements (the main task may update one layer, each in turn)",
+          "routed-pair": "Routed two-layer placements (every layer trains on the clean examples; the noisy "
+                         "examples' gradient reaches only the placed pair and the head)",
+          "routed-single": "Routed single-layer placements (every layer trains on the clean examples; the noisy "
+                           "examples' gradient reaches only the placed layer and the head)"}
 HOW_TO_READ = ("How to read this: memorisation was forced into known layers, and each method ranks the layers; "
                "*accuracy@1* is how often its top layer is a forced one, *accuracy@2* the share of its top two "
                "that are (only where two or more layers are forced), and the *mean rank of the true layer* where "
