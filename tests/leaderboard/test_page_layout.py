@@ -79,8 +79,8 @@ def test_the_single_layer_track_has_no_misleading_accuracy_at_2():
         update={"track": "routed-single"})})) for e in single]
     control = _section(render(Collected(entries=pair + single + random + routed)), "1. Methods on the control benchmark")
     assert control.index("### Two-layer placements") < control.index("### Single-layer placements") \
-        < control.index("### Track routed-single (placements of 1 layer)")
-    two, one, routed_part = re.split(r"^### Single-layer placements.*$|^### Track routed-single.*$",
+        < control.index("### Routed single-layer placements")
+    two, one, routed_part = re.split(r"^### Single-layer placements.*$|^### Routed single-layer placements.*$",
                                      control.split("Means over tasks")[0], flags=re.M)  # the tables, not the note
     assert re.search(r"^\| rank +\| method +\| accuracy@1 +\| accuracy@2 +\| mean rank of true layer +\| tasks × seeds",
                      two, flags=re.M)
