@@ -107,6 +107,10 @@ class LocalOptions(BaseModel):
                                      "overrides), and the thread count is part of every key")
 
 
+def _dependency_failed(unit: dict, bad: list[str]) -> dict:
+    return {"id": unit["id"], "status": "failed", "seconds": 0.0, "reason": f"dependency failed: {bad[0]}"}
+
+
 def _failed(unit: dict, exc: BaseException, debug: bool) -> dict:
     if debug:
         traceback.print_exception(exc)
@@ -135,8 +139,7 @@ class LocalExecutor:
             bad = [d for d in unit["deps"] if d in failed]
             if bad:
                 failed.add(unit["id"])
-                report({"id": unit["id"], "status": "failed", "seconds": 0.0,
-                        "reason": f"dependency failed: {bad[0]}"})
+                report(_dependency_failed(unit, bad))
             else:
                 try:
                     report(run_unit(unit["payload"]))
@@ -149,7 +152,8 @@ class LocalExecutor:
     def _in_workers(units: list[dict], workers: int, options: dict, report: Report, bar, fn=run_unit) -> None:
         """A unit is submitted to the process pool once every unit it depends on is done; a unit whose
         dependency failed fails without running. Units are handed out in the planner's order. A worker
-        that dies fails the units it held (the pool is replaced; the other units go on)."""
+        that dies breaks the pool: the units running in it fail (a rerun of the grid retries them, units are
+        idempotent), the pool is replaced and the other units go on."""
         from concurrent.futures import FIRST_COMPLETED, wait
         from concurrent.futures.process import BrokenProcessPool
 
@@ -167,8 +171,7 @@ class LocalExecutor:
                     bad = [d for d in deps if d in failed]
                     if bad:
                         failed.add(unit["id"])
-                        report({"id": unit["id"], "status": "failed", "seconds": 0.0,
-                                "reason": f"dependency failed: {bad[0]}"})
+                        report(_dependency_failed(unit, bad))
                         bar.update(1)
                     elif all(d in done for d in deps) and len(running) < workers:
                         try:

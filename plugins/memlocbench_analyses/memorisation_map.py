@@ -237,6 +237,9 @@ class MemorisationMap:
             raise InvalidInputError(f"analysis 'memorisation-map': {'; '.join(problems)}")
         d = ctx.dataset
         all_logits, masks, runs = [], [], []
+        y = torch.tensor(d.noisy_labels)  # the labels trained on
+        noisy_mask = torch.zeros(d.train_size, dtype=torch.bool)
+        noisy_mask[d.noisy_idx] = True
         for seed in range(p["runs"]):
             key = ctx.store.key(self.run_spec(ctx, seed, p))
             if not ctx.store.has(RUN_KIND, key):
@@ -252,9 +255,6 @@ class MemorisationMap:
             masks.append(saved["trained"].bool())
             pred = saved["logits"].argmax(-1)
             held = ~masks[-1]
-            y = torch.tensor(d.noisy_labels)
-            noisy_mask = torch.zeros(d.train_size, dtype=torch.bool)
-            noisy_mask[d.noisy_idx] = True
             trained_noisy = ~held & noisy_mask
             runs.append({"seed": seed, "seconds": meta["seconds"], "epochs": meta.get("epochs"),
                          "fit_epoch": meta.get("fit_epoch"),

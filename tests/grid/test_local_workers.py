@@ -68,17 +68,17 @@ def test_workers_respect_dependencies_and_run_independent_units_at_once(tmp_path
 
 def test_a_dying_worker_fails_its_unit_and_the_grid_goes_on(tmp_path):
     log = tmp_path / "log"
-    # "dies" and "other" start together; "last" waits for a free worker and runs on a fresh pool (a
-    # worker's death breaks the pool: "other", running beside it, may fail with it)
+    # one worker, so that no other unit is in the pool when the worker dies (a death breaks the whole pool:
+    # every unit running in it then fails, and a rerun of the grid retries them)
     units = _units(log, {"dies": {"die": True}, "later": {"deps": ["dies"]}, "other": {"sleep": 0.2},
-                         "last": {}})
+                         "last": {"deps": ["other"]}})
     reports = []
-    LocalExecutor._in_workers(units, 2, {}, reports.append, _Bar(), fn=fake_unit)
+    LocalExecutor._in_workers(units, 1, {}, reports.append, _Bar(), fn=fake_unit)
     status = {r["id"]: r for r in reports}
     assert set(status) == {"dies", "later", "other", "last"}
     assert status["dies"]["status"] == "failed" and "worker process died" in status["dies"]["reason"]
     assert status["later"]["status"] == "failed"
-    assert status["last"]["status"] == "done"  # scheduled on a fresh pool after the death
+    assert status["other"]["status"] == status["last"]["status"] == "done"  # on a fresh pool after the death
 
 
 def test_the_default_is_two_workers_with_the_torch_threads_divided(tmp_path):
