@@ -335,7 +335,8 @@ class _Planner:
 
     def plan_analyses(self, task: str, model: str, base_config: RunConfig, seeds: list[int], analyses) -> None:
         """One unit per analysis over all ``seeds`` (as ``memlocbench analyse`` with the profile's seeds),
-        after the trainings of the memorising model and clean twin of every seed it reads."""
+        after the trainings it reads for every seed: the memorising model and clean twin, or the clean twin
+        alone for an analysis that does not read the memorising models (``reads_memorising=False``)."""
         config = base_config.with_seed(seeds[0]).model_copy(update={"seeds": seeds})
         settings = {s: self._setting(task, model, base_config.with_seed(s)) for s in seeds}
         name, dataset, _, _, problem = settings[seeds[0]]
@@ -344,10 +345,11 @@ class _Planner:
         for analysis in analyses:
             deps = []
             if analysis.info.uses_models:
+                roles = ("memorising", "clean") if analysis.info.reads_memorising else ("clean",)
                 for s, (run_name, _, _, models, _) in settings.items():
                     run_base = self._base_payload(task, model, base_config.with_seed(s))
                     deps += [self._train_unit(run_name, run_base, models, base_config.with_seed(s), rows, role,
-                                              problem) for role in ("memorising", "clean")]
+                                              problem) for role in roles]
             key = None
             if problem is None:
                 task_meta = self.plugins.tasks.get(task).metadata

@@ -363,6 +363,19 @@ def test_a_plugin_executor_gets_json_units_in_dependency_order(mirror, tmp_path)
     assert res.exit_code == 0 and "local" in res.output and "ray" in res.output
 
 
+def test_an_analysis_that_reads_no_memorising_model_waits_only_for_the_clean_twins(plugins, mirror, tmp_path):
+    """The memorisation map reads only the clean twins (``reads_memorising=False``): in a block with no
+    standard run, the grid trains the twins alone, not the memorising models it would never read."""
+    assert plugins.analyses.get("memorisation-map").info.reads_memorising is False
+    out = dry_run(plugins, _config(mirror, tmp_path / "s", tmp_path / "o", tasks=["sst2"], methods=[],
+                                   seeds=[1, 2], standard=False, analyses=["memorisation-map", "centroids"]))
+    units = {u.id: u for u in out.plan.units}
+    roles = {u.id: u.payload["role"] for u in units.values() if u.kind == "train"}
+    deps = {u.payload["analysis"]: sorted(roles[d] for d in u.deps) for u in units.values() if u.kind == "analysis"}
+    assert deps == {"memorisation-map": ["clean", "clean"],
+                    "centroids": ["clean", "clean", "memorising", "memorising"]}
+
+
 def test_grid_analyses_are_units_keyed_as_memlocbench_analyse_keys_them(plugins, mirror, local_grid, tmp_path):
     """Analyses in the grid: one unit each over the block's seeds, after the trainings they read; the
     output is the one `memlocbench analyse` then finds in the store (same key), and a rerun executes none."""
