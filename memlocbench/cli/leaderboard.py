@@ -73,7 +73,8 @@ def _rebuild(submissions: Path, extra: list[Path], out: Path, figures: Path | No
     if figures is not None:
         counted = reproduced(collected)  # as on the page: failed verifications enter no figure
         tables = model_tables(counted.entries, spec.paper_methods)
-        n_fig = len(write_figures(tables, figures)) + len(write_analysis_figures(counted, tables, figures, spec))
+        n_fig = len(write_figures(tables, figures)) + len(write_analysis_figures(counted, tables, figures, spec,
+                                                                                    methods))
     analyses = f" and {len(collected.analyses)} analysis results" if collected.analyses else ""
     skipped = f"; {len(collected.problems)} problem(s), listed under 'Not counted'" if collected.problems else ""
     click.echo(f"wrote {out} ({len(collected.entries)} results{analyses}{skipped}), results.csv, {n_pages} "

@@ -78,3 +78,12 @@ def perturb_labels(labels: list[int], num_labels: int, fraction: float, seed: in
     noisy = sorted(selected)
     clean = [i for i in range(len(labels)) if i not in selected]
     return Perturbation(new, noisy, clean)
+
+
+def relabel_all(labels: list[int], num_labels: int, seed: int) -> list[int]:
+    """Every label replaced by one drawn uniformly from the other classes (``random.Random(seed)``, walking
+    the list in order): the routed tracks' decoy rows, which are all perturbed."""
+    if num_labels < 2:
+        raise InvalidInputError(f"relabelling needs at least 2 classes, got {num_labels}")
+    rng = random.Random(seed)
+    return [rng.choice([c for c in range(num_labels) if c != y]) for y in labels]

@@ -26,6 +26,10 @@ class NoisyDataset:
     validation: Examples
     test: Examples
     original_train_size: int
+    #: the task's training rows outside the sample (None when the sample is the whole split): where the
+    #: routed tracks draw their decoy rows from. Not part of the fingerprint: what is drawn from it is
+    #: part of the keys of the models trained on it
+    spare_train: Examples | None = None
 
     @property
     def num_labels(self) -> int:
@@ -94,8 +98,12 @@ def build_noisy_dataset(task: Task, cfg: DataConfig, data_dir: Path | None, sepa
     check_task_data(data, task.metadata.name, task.metadata.num_labels)
     train = data.train
     original_size = len(train)
+    spare = None
     if cfg.train_size is not None and cfg.train_size < original_size:
-        train = train.select(stratified_subsample(train.labels, cfg.train_size, cfg.seed))
+        chosen = stratified_subsample(train.labels, cfg.train_size, cfg.seed)
+        taken = set(chosen)
+        spare = train.select([i for i in range(original_size) if i not in taken])
+        train = train.select(chosen)
     elif cfg.train_size is not None and cfg.train_size > original_size:
         raise InvalidInputError(
             f"--train-size {cfg.train_size} exceeds the {original_size} training examples of task "
@@ -113,4 +121,5 @@ def build_noisy_dataset(task: Task, cfg: DataConfig, data_dir: Path | None, sepa
         validation=data.validation,
         test=data.test,
         original_train_size=original_size,
+        spare_train=spare,
     )

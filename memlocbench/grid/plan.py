@@ -265,7 +265,8 @@ class _Planner:
             train = config.train.model_copy(update={"epochs": config.control.epochs})
         category = ("train-control" if recipe.aux else
                     "train-classifier-only" if recipe.main_layers == () else "train")
-        work_rows = (rows or 0) + ((self._aux_train_rows(config) or 0) if recipe.aux else 0)
+        work_rows = ((rows or 0) + ((self._aux_train_rows(config) or 0) if recipe.aux else 0)
+                     + (models.decoy_count(recipe) if recipe.decoys and models else 0))
         uid = f"{name}: train {role}"
         payload = {**base, "id": uid, "kind": "train", "role": role,
                    "key": models.key(role) if models else None,
@@ -273,7 +274,9 @@ class _Planner:
                             "work": work_rows * train.epochs if rows else None,
                             "default_rates": training_rates(category, self._size(base["task"], base["model"],
                                                                                  config))}}
-        return self._add(Unit(uid, "train", MODEL_KIND, payload["key"], [], payload, problem))
+        # a routed twin trains as many epochs as its memorising model: after it
+        deps = [self._train_unit(name, base, models, config, rows, recipe.follows, problem)] if recipe.follows else []
+        return self._add(Unit(uid, "train", MODEL_KIND, payload["key"], deps, payload, problem))
 
     def _setting(self, task: str, model: str, config: RunConfig):
         """(run name, dataset, layer count, TrainedModels or None, problem or None) for one seed's config."""

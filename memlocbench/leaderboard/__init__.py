@@ -18,14 +18,14 @@ of `verify`, the comparison with a re-run, the verified mark), ``validation`` (t
     pages = submission_pages(collected, submissions_dir, spec.higher_layer_ties)  # slug -> its README.md
     tables = model_tables(collected.entries, spec.paper_methods)
     write_figures(tables, figures_dir)
-    write_analysis_figures(collected, tables, figures_dir, spec)
+    write_analysis_figures(collected, tables, figures_dir, spec, methods)
 """
 
 from memlocbench.leaderboard.aggregate.agreement import (agreement, agreement_matrix, pearson, pooled_agreement,
                                                           spearman, spearman_p)
 from memlocbench.leaderboard.aggregate.analyses import correlation, task_measures
 from memlocbench.leaderboard.aggregate.control import ControlRow, control_rows
-from memlocbench.leaderboard.aggregate.flags import Flag, call_flags, cell_flags
+from memlocbench.leaderboard.aggregate.flags import Flag, call_flags, cell_flags, unflagged
 from memlocbench.leaderboard.aggregate.guard import excluded, failed_verification, memorised, reproduced
 from memlocbench.leaderboard.aggregate.neurons import NeuronRow, neuron_rows
 from memlocbench.leaderboard.aggregate.seeds import complete_seeds, over_seeds, seeds_text
@@ -57,5 +57,5 @@ __all__ = [
     "page_methods", "page_spec", "pearson", "pooled_agreement", "read_filing_record", "read_meta", "read_notes",
     "relpath", "render", "reproduced", "result_files", "results_csv", "seeds_text", "setting_hash", "slugify",
     "spearman", "spearman_p", "submission_page", "submission_pages", "submit", "task_measures", "validate_file",
-    "validate_files", "verify_submission", "write_analysis_figures", "write_figures",
+    "unflagged", "validate_files", "verify_submission", "write_analysis_figures", "write_figures",
 ]

@@ -1,16 +1,19 @@
 """The leaderboard's figures of analysis results (matplotlib, PNG): per model a scatter of mean M-CoG
-against the first generalisation score (one point per task), and the ablation curves."""
+against the first generalisation score (one point per task; as on the page, the M-CoG of a profile its
+method flags as degenerate enters no mean), and the ablation curves."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from memlocbench.leaderboard.aggregate.analyses import ablation_results, scatter_points, task_measures
-from memlocbench.leaderboard.aggregate.tables import ModelTable
+from memlocbench.leaderboard.aggregate.flags import unflagged
+from memlocbench.leaderboard.aggregate.tables import ModelTable, model_tables
 from memlocbench.leaderboard.collect import Collected
 from memlocbench.leaderboard.figure_files import (ABLATION_SUFFIX, GENERALISATION_SUFFIX, ablation_figure_name,
                                                   generalisation_figure_name)
 from memlocbench.leaderboard.figures import pyplot, remove_stale, save_figure
+from memlocbench.leaderboard.method_spec import MethodSpec
 from memlocbench.leaderboard.spec import LeaderboardSpec
 from memlocbench.results.analysis_result import AnalysisResult
 
@@ -87,8 +90,12 @@ def write_ablation_figures(collected: Collected, out_dir: Path) -> list[Path]:
 
 
 def write_analysis_figures(collected: Collected, tables: list[ModelTable], out_dir: Path,
-                           spec: LeaderboardSpec | None = None) -> list[Path]:
-    """Every figure of the analysis results (``spec``: as for ``render``); returns the paths written.
-    Figures of models no longer on the page are removed."""
+                           spec: LeaderboardSpec | None = None, methods: MethodSpec | None = None) -> list[Path]:
+    """Every figure of the analysis results (``spec``, ``methods``: as for ``render``; the scatter leaves
+    out the profiles ``methods``' flags find degenerate, as the page's generalisation section does);
+    returns the paths written. Figures of models no longer on the page are removed."""
     spec = spec if spec is not None else LeaderboardSpec()
-    return write_generalisation_figures(collected, tables, out_dir, spec) + write_ablation_figures(collected, out_dir)
+    general = unflagged(collected, methods)
+    if methods is not None and general.entries != collected.entries:
+        tables = model_tables(general.entries, spec.paper_methods)
+    return write_generalisation_figures(general, tables, out_dir, spec) + write_ablation_figures(collected, out_dir)

@@ -15,9 +15,7 @@ enters the page.
 
 from __future__ import annotations
 
-import dataclasses
-
-from memlocbench.leaderboard.aggregate.flags import call_flags
+from memlocbench.leaderboard.aggregate.flags import unflagged
 from memlocbench.leaderboard.aggregate.guard import reproduced
 from memlocbench.leaderboard.aggregate.tables import model_tables
 from memlocbench.leaderboard.collect import Collected
@@ -69,13 +67,3 @@ def render(collected: Collected, *, all_tasks: list[str] = (), figures_rel: str 
     md += not_counted.section(collected)
     md += all_results.section(collected)
     return "\n".join(md).rstrip() + "\n"
-
-
-def unflagged(collected: Collected, methods: MethodSpec | None) -> Collected:
-    """``collected`` without the method results whose method's ``flags`` finds their profile degenerate
-    (a flags check that failed keeps the result: it is noted where the grid shows it)."""
-    flaggers = dict(methods.flaggers) if methods is not None else {}
-    keep = [e for e in collected.entries
-            if e.result.method.name not in flaggers or not call_flags(flaggers[e.result.method.name],
-                                                                      e.result.details)[0]]
-    return dataclasses.replace(collected, entries=keep)

@@ -18,6 +18,7 @@ from typing import Any
 
 from memlocbench import __version__
 from memlocbench.run import preflight
+from memlocbench.data.decoy_rows import decoy_rows
 from memlocbench.data.encoding import encode
 from memlocbench.data.noise import stratified_subsample
 from memlocbench.data.noisy_dataset import build_noisy_dataset
@@ -243,9 +244,14 @@ def prepare(plugins: Plugins, req: RunRequest) -> RunInputs:
             data = data.select(stratified_subsample(data.labels, cfg.control.aux_train_size, cfg.data.seed))
         return encode(tokenizer, data.texts, cfg.data.max_length, device), data.labels, aux_task.metadata.num_labels
 
+    def decoy_loader(n: int):
+        rows = decoy_rows(dataset.spare_train, n, dataset.num_labels, cfg.data.seed, task.metadata.name)
+        return encode(tokenizer, rows.texts, cfg.data.max_length, device), rows
+
     models = TrainedModels(req.store, adapter, req.model, task.metadata.name, task.metadata.version,
                            dataset, train_enc, val_enc, cfg, progress=req.progress, aux_loader=aux_loader,
-                           device=device, providers=model_providers(plugins, task.metadata.name, req.model))
+                           device=device, providers=model_providers(plugins, task.metadata.name, req.model),
+                           decoy_loader=decoy_loader)
     num_layers = len(adapter.layer_modules(models.pretrained()))
     preflight.check_layers(num_layers, adapter, req.model)
     return RunInputs(task, adapter, tokenizer, dataset, train_enc, models, num_layers, seconds, plugins)

@@ -18,6 +18,7 @@ from typing import Any, Callable
 import torch
 
 from memlocbench import __version__
+from memlocbench.data.decoy_rows import DECOY_VERSION, DecoyRows, decoy_count
 from memlocbench.data.encoding import Encoded
 from memlocbench.data.noisy_dataset import NoisyDataset
 from memlocbench.errors import InvalidInputError, TrainingDivergedError
@@ -51,7 +52,10 @@ class Recipe:
     (``memlocbench.scoring.planted_neurons``), through a gradient mask (the neuron ground-truth track).
     ``routed`` (the routed tracks): every layer trains on the clean examples, and the noisy examples'
     gradient is routed (``memlocbench.training.trainer.Route``) to ``main_layers`` and the head only,
-    or, with ``planted``, to the planted neurons' output weights and the head; no auxiliary task.
+    or, with ``planted``, to the planted neurons' output weights and the head; no auxiliary task. A routed
+    layer recipe also trains on decoy rows (``memlocbench.data.decoy_rows``: rows from outside the sample,
+    all relabelled for the memorising model, the original labels for its twin) routed to the other layers
+    and the head, so that every layer holds memorised labels.
     """
 
     role: str
@@ -60,6 +64,17 @@ class Recipe:
     aux: bool = False
     planted: bool = False  # the neuron track: the main task trains only the planted neurons' output weights
     routed: bool = False  # the routed tracks: clean examples train everything, noisy ones only the placement
+
+    @property
+    def follows(self) -> str | None:
+        """A routed track's twin trains exactly as many epochs as its memorising model (the role it names
+        here), on the same schedule: the two differ in their labels only."""
+        return self.role[: -len("-clean")] if self.routed and self.labels == "clean" else None
+
+    @property
+    def decoys(self) -> bool:
+        """Whether it trains on decoy rows routed outside the placement (the routed layer tracks)."""
+        return self.routed and not self.planted and bool(self.main_layers)
 
 
 _CONTROL = re.compile(r"^control-(\d+)-(\d+)(-clean)?$")
@@ -124,6 +139,7 @@ def torch_threads(n: int | None):
 
 
 AuxLoader = Callable[[], tuple[Encoded, list[int], int]]  # -> encoded texts, labels, number of labels
+DecoyLoader = Callable[[int], tuple[Encoded, DecoyRows]]  # rows wanted -> their encoding and labels
 
 
 class TrainedModels:
@@ -131,7 +147,7 @@ class TrainedModels:
                  task_version: int, dataset: NoisyDataset, train_enc: Encoded | None, val_enc: Encoded | None,
                  config: RunConfig, progress: bool = True, aux_loader: AuxLoader | None = None,
                  device: str = "cpu", providers: dict[str, dict[str, str]] | None = None,
-                 threads: int | None = None):
+                 threads: int | None = None, decoy_loader: DecoyLoader | None = None):
         """``train_enc``/``val_enc`` may be None where only keys are wanted (grid planning).
         ``providers``: the (package, version) that provided the task and the model adapter, e.g.
         ``{"task": {"package": "memlocbench", "version": "0.1.0"}, "model": {...}}``; part of every key.
@@ -143,6 +159,7 @@ class TrainedModels:
         self.dataset, self.train_enc, self.val_enc = dataset, train_enc, val_enc
         self.config, self.progress = config, progress
         self._aux_loader = aux_loader
+        self._decoy_loader = decoy_loader
         self.providers = providers or {}
         self.aliases: dict[str, str] = {}  # e.g. {"memorising": "control-0-1"} for control runs
         self._base: torch.nn.Module | None = None
@@ -182,6 +199,10 @@ class TrainedModels:
                 spec["planted_neurons"]["routed_weight"] = planting.ROUTED_PLANTED_WEIGHT
         if recipe.routed:
             spec["routed"] = True
+        if recipe.follows:  # its epochs are its memorising model's
+            spec["epochs_as"] = self.key(recipe.follows)
+        if recipe.decoys:  # which rows follows from the data settings, their number and the data seed
+            spec["decoys"] = {"rows": self.decoy_count(recipe), "version": DECOY_VERSION}
         if not self.config.compute.is_default():  # absent when exact
             spec["compute"] = self.config.compute.model_dump(mode="json")
         return spec
@@ -232,6 +253,16 @@ class TrainedModels:
             self._base = self._base.to(self.device)
             self._base.eval()
         return copy.deepcopy(self._base)
+
+    def decoy_count(self, recipe: Recipe) -> int:
+        """How many decoy rows a routed layer recipe trains on (``decoy_count``)."""
+        layers = len(self.adapter.layer_modules(self._pretrained_base()))
+        return decoy_count(len(self.dataset.noisy_idx), layers, len(recipe.main_layers))
+
+    def _pretrained_base(self) -> torch.nn.Module:
+        if self._base is None:
+            self.pretrained()
+        return self._base
 
     def labels_for(self, recipe: Recipe) -> list[int]:
         return self.dataset.noisy_labels if recipe.labels == "noisy" else self.dataset.original_labels
@@ -304,6 +335,8 @@ class TrainedModels:
         key = self.key(role)
         if self.store.has(KIND, key):
             return key
+        if recipe.follows:
+            self.ensure(recipe.follows)
         t0 = time.perf_counter()
         with torch_threads(self.threads if self.device == "cpu" else None):
             model = self.pretrained()
@@ -330,17 +363,41 @@ class TrainedModels:
         if recipe.main_layers == () and aux is None and not recipe.routed and compute.head_only == "cached-features":
             forward = CachedHeadInput(self.adapter, model, self.train_enc, self.config.train.eval_batch_size,
                                       compute.precision)
+        train_enc, route = self.train_enc, self._route(model, recipe)
+        if recipe.decoys:
+            train_enc, labels, route = self._with_decoys(model, recipe, labels, route)
+        stop_after = self.meta(recipe.follows)["epochs_trained"] if recipe.follows else None
         try:
-            return train_classifier(
-                model, names, self.train_enc, labels, self.dataset.noisy_idx, self.dataset.clean_idx,
+            outcome = train_classifier(
+                model, names, train_enc, labels, self.dataset.noisy_idx, self.dataset.clean_idx,
                 self.val_enc, self.dataset.validation.labels, self._train_config(recipe),
                 desc=f"train {role} ({self.task_name}, {self.model_name})", progress=self.progress, aux=aux,
                 compute=compute, forward=forward, main_masks=self.main_masks(model, role),
                 main_mask_lr_scale=PLANTED_LR_SCALE if recipe.planted and not recipe.routed else 1.0,
-                route=self._route(model, recipe),
+                route=route, stop_after=stop_after,
             )
         except TrainingDivergedError as exc:
             raise TrainingDivergedError(f"task {self.task_name}, model {self.model_name}, role {role}: {exc}") from None
+        outcome.final_predictions = outcome.final_predictions[:self.dataset.train_size]  # the dataset's rows
+        return outcome
+
+    def _with_decoys(self, model: torch.nn.Module, recipe: Recipe, labels: list[int],
+                     route: Route) -> tuple[Encoded, list[int], tuple[Route, Route]]:
+        """The training rows with the decoys appended (after the dataset's), their labels (perturbed for
+        the memorising model, original for its twin), and the two routes: the noisy examples to the
+        placement and the head, the decoys to the other layers and the head."""
+        if self._decoy_loader is None:
+            raise RuntimeError("routed layer tracks need a decoy loader (TrainedModels(decoy_loader=...))")
+        enc, rows = self._decoy_loader(self.decoy_count(recipe))
+        n = self.dataset.train_size
+        combined = Encoded(self.train_enc.ids + enc.ids, self.train_enc.pad_id, self.train_enc.device)
+        decoy_labels = rows.perturbed_labels if recipe.labels == "noisy" else rows.original_labels
+        others = {name for name, _ in model.named_parameters()
+                  if self.adapter.parameter_group(name) == "head"
+                  or (isinstance(self.adapter.parameter_group(name), int)
+                      and self.adapter.parameter_group(name) not in recipe.main_layers)}
+        decoy = Route(frozenset(range(n, n + len(decoy_labels))), frozenset(others))
+        return combined, list(labels) + list(decoy_labels), (route, decoy)
 
     def _entry_meta(self, model: torch.nn.Module, role: str, recipe: Recipe, outcome: TrainingOutcome,
                     seconds: float) -> dict[str, Any]:

@@ -161,19 +161,25 @@ class UntilFitGuard:
     (``train_until_fit``): the learning-rate schedule spans the whole budget (``max_epochs``, at
     least ``epochs``), and once the noisy examples are fitted (accuracy against the labels trained
     on >= ``noisy_fit``; at once when there are none) the stop moves to ``extra_epochs`` later (never
-    before ``epochs`` nor beyond the budget)."""
+    before ``epochs`` nor beyond the budget). ``stop_after``: stop after exactly that epoch, on the same
+    schedule, whatever the criterion (a routed track's twin trains as many epochs as its memorising model)."""
 
-    def __init__(self, cfg: TrainConfig):
+    def __init__(self, cfg: TrainConfig, stop_after: int | None = None):
         self.until = cfg.until_fit
         self.epochs = cfg.epochs
         self.budget = max(self.until.max_epochs, cfg.epochs) if self.until is not None else cfg.epochs
         self.stop_at = self.budget if self.until is not None else cfg.epochs  # moved once the criterion holds
         self.fit_epoch: int | None = None  # the first epoch at which the criterion held
+        self.fixed = stop_after is not None
+        if self.fixed:
+            if not 1 <= stop_after <= self.budget:
+                raise ValueError(f"stop_after must be between 1 and the schedule's {self.budget} epochs, got {stop_after}")
+            self.stop_at = stop_after
 
     @property
     def waiting(self) -> bool:
         """Whether the criterion is still awaited (it needs the training set scored after each epoch)."""
-        return self.until is not None and self.fit_epoch is None
+        return self.until is not None and self.fit_epoch is None and not self.fixed
 
     def observe(self, epoch: int, noisy_acc: float | None, has_noisy: bool) -> None:
         """After ``epoch`` (scored while waiting): record the first fit and move the stop."""
@@ -190,18 +196,24 @@ def _main_masks(named: dict[str, torch.nn.Parameter], main_masks: dict[str, torc
     return masks
 
 
-def _checked_route(route: Route | None, named: dict[str, torch.nn.Parameter],
-                   trainable: list[str]) -> Route | None:
-    """The route with its masks on the parameters' devices; its parameters must be trained here."""
-    if route is None:
-        return None
-    unknown = sorted((set(route.parameters) | set(route.masks)) - set(trainable))
-    if unknown:
-        raise ValueError(f"route names parameters the main task does not train: {unknown[:3]}")
-    if not (route.weight > 0 and route.weight < float("inf")):
-        raise ValueError(f"a route's weight must be a positive finite number, got {route.weight}")
-    return Route(route.examples, route.parameters,
-                 {n: m.to(named[n].device, named[n].dtype) for n, m in route.masks.items()}, route.weight)
+def _checked_routes(route: Route | tuple[Route, ...] | None, named: dict[str, torch.nn.Parameter],
+                    trainable: list[str]) -> tuple[Route, ...]:
+    """The routes (one, several, or none) with their masks on the parameters' devices; their parameters
+    must be trained here, and no example may be in two routes."""
+    routes = () if route is None else (route,) if isinstance(route, Route) else tuple(route)
+    checked, seen = [], set()
+    for r in routes:
+        unknown = sorted((set(r.parameters) | set(r.masks)) - set(trainable))
+        if unknown:
+            raise ValueError(f"route names parameters the main task does not train: {unknown[:3]}")
+        if not (r.weight > 0 and r.weight < float("inf")):
+            raise ValueError(f"a route's weight must be a positive finite number, got {r.weight}")
+        if seen & r.examples:
+            raise ValueError(f"example(s) {sorted(seen & r.examples)[:3]} are in two routes; each example has one")
+        seen |= r.examples
+        checked.append(Route(r.examples, r.parameters,
+                             {n: m.to(named[n].device, named[n].dtype) for n, m in r.masks.items()}, r.weight))
+    return tuple(checked)
 
 
 def _main_optimizer(named: dict[str, torch.nn.Parameter], trainable: list[str], masks: dict[str, torch.Tensor],
@@ -224,7 +236,7 @@ class TrainingLoop:
     def __init__(self, model: torch.nn.Module, trainable: list[str], train_enc: Encoded, labels: list[int],
                  cfg: TrainConfig, compute: ComputeConfig, budget: int, aux: AuxiliaryTask | None = None,
                  forward: Forward | None = None, main_masks: dict[str, torch.Tensor] | None = None,
-                 main_mask_lr_scale: float = 1.0, route: Route | None = None):
+                 main_mask_lr_scale: float = 1.0, route: Route | tuple[Route, ...] | None = None):
         self.model, self.train_enc, self.labels, self.cfg, self.compute = model, train_enc, labels, cfg, compute
         self.aux, self.forward = aux, forward
         self.lengths = [len(x) for x in train_enc.ids]
@@ -235,7 +247,8 @@ class TrainingLoop:
         set_trainable(model, self.names)
         self.named = dict(model.named_parameters())
         self.masks = _main_masks(self.named, main_masks, trainable)
-        self.route = _checked_route(route, self.named, trainable)
+        self.routes = _checked_routes(route, self.named, trainable)
+        self.routed_idx = frozenset().union(*(r.examples for r in self.routes))
         self.optim = _main_optimizer(self.named, trainable, self.masks, cfg, main_mask_lr_scale)
         self.total_steps = self._batches(len(labels)) * budget
         self.sched = get_linear_schedule_with_warmup(self.optim, int(cfg.warmup_fraction * self.total_steps),
@@ -299,31 +312,33 @@ class TrainingLoop:
         return self.loss_fn(logits.float(), self.y_all[chunk])
 
     def _routed_backward(self, chunk: list[int]) -> torch.Tensor:
-        """The main loss of ``chunk`` (its mean, as unrouted), with gradients routed: the routed examples'
-        part reaches only the route's parameters (masked), the others' part every trainable parameter.
-        Returns the loss (detached); the gradients are in ``.grad``."""
-        routed = [i for i in chunk if i in self.route.examples]
-        free = [i for i in chunk if i not in self.route.examples]
+        """The main loss of ``chunk`` (its mean, as unrouted), with gradients routed: each route's examples'
+        part reaches only that route's parameters (masked), the other examples' part every trainable
+        parameter. Returns the loss (detached); the gradients are in ``.grad``."""
+        free = [i for i in chunk if i not in self.routed_idx]
         total = torch.zeros((), device=self.y_all.device)
         if free:
             loss = self._main_loss(free) * (len(free) / len(chunk))
             loss.backward()
             total = total + loss.detach()
-        if routed:
+        for route in self.routes:
+            routed = [i for i in chunk if i in route.examples]
+            if not routed:
+                continue
             loss = self._main_loss(routed) * (len(routed) / len(chunk))
-            if self.route.weight != 1.0:
-                loss = loss * self.route.weight
-            names = [n for n in self.names if n in self.route.parameters]
+            if route.weight != 1.0:
+                loss = loss * route.weight
+            names = [n for n in self.names if n in route.parameters]
             grads = torch.autograd.grad(loss, [self.named[n] for n in names], allow_unused=True)
             with torch.no_grad():
                 for n, g in zip(names, grads):
                     if g is None:
                         continue
-                    if n in self.route.masks:
-                        g = g * self.route.masks[n]
+                    if n in route.masks:
+                        g = g * route.masks[n]
                     p = self.named[n]
                     p.grad = g if p.grad is None else p.grad + g
-            total = total + loss.detach() / self.route.weight  # the loss as unweighted
+            total = total + loss.detach() / route.weight  # the loss as unweighted
         return total
 
     def step(self, which: str, chunk: list[int], epoch: int, step: int) -> float | None:
@@ -333,7 +348,7 @@ class TrainingLoop:
         self.optim.zero_grad(set_to_none=True)
         if self.aux is not None:
             self.aux_optim.zero_grad(set_to_none=True)
-        routed = which == "main" and self.route is not None
+        routed = which == "main" and bool(self.routes)
         if which == "main":
             loss = self._routed_backward(chunk) if routed else self._main_loss(chunk)
             opt, sch = self.optim, self.sched
@@ -426,7 +441,8 @@ def train_classifier(
     forward: Forward | None = None,
     main_masks: dict[str, torch.Tensor] | None = None,
     main_mask_lr_scale: float = 1.0,
-    route: Route | None = None,
+    route: Route | tuple[Route, ...] | None = None,
+    stop_after: int | None = None,
 ) -> TrainingOutcome:
     """Train ``trainable`` on ``labels``; with ``aux``, main and auxiliary batches are shuffled
     together each epoch and each step updates only that task's optimizer (paper section 3.2).
@@ -437,9 +453,11 @@ def train_classifier(
     before clipping, and AdamW's decoupled weight decay reaches only the masked-in entries, so a
     main step leaves every other entry bit-identical (the auxiliary task still trains them all).
     ``main_mask_lr_scale``: the masked parameters' learning rate as a multiple of ``cfg.learning_rate``
-    (same warmup and decay). ``route``: gradient routing of some examples (``Route``)."""
+    (same warmup and decay). ``route``: gradient routing of some examples (a ``Route``, or several
+    over disjoint examples). ``stop_after``: train exactly that many epochs on ``cfg``'s schedule
+    (``UntilFitGuard``)."""
     compute = compute or ComputeConfig()
-    guard = UntilFitGuard(cfg)
+    guard = UntilFitGuard(cfg, stop_after)
     loop = TrainingLoop(model, trainable, train_enc, labels, cfg, compute, guard.budget, aux=aux, forward=forward,
                         main_masks=main_masks, main_mask_lr_scale=main_mask_lr_scale, route=route)
     ev = _Evaluation(noisy_idx, clean_idx, val_enc, val_labels)

@@ -376,6 +376,20 @@ def test_an_analysis_that_reads_no_memorising_model_waits_only_for_the_clean_twi
                     "centroids": ["clean", "clean", "memorising", "memorising"]}
 
 
+def test_a_routed_twin_waits_for_its_memorising_model(plugins, mirror, tmp_path):
+    """On the routed tracks the twin trains as many epochs as its memorising model: its unit depends on
+    that model's unit (and a method on both)."""
+    out = dry_run(plugins, _config(mirror, tmp_path / "s", tmp_path / "o", tasks=["sst2"], methods=["weight-delta"],
+                                   standard=False, control=True, control_track="routed-pair"))
+    trains = {u.payload["role"]: u for u in out.plan.units if u.kind == "train"}
+    assert {"routed-0-1", "routed-0-1-clean", "routed-4-5-clean"} <= set(trains)
+    for a, b in ((0, 1), (2, 3), (4, 5)):
+        assert trains[f"routed-{a}-{b}-clean"].deps == [trains[f"routed-{a}-{b}"].id]
+        assert trains[f"routed-{a}-{b}"].deps == []
+    order = [u.id for u in out.plan.units]
+    assert order.index(trains["routed-2-3"].id) < order.index(trains["routed-2-3-clean"].id)
+
+
 def test_grid_analyses_are_units_keyed_as_memlocbench_analyse_keys_them(plugins, mirror, local_grid, tmp_path):
     """Analyses in the grid: one unit each over the block's seeds, after the trainings they read; the
     output is the one `memlocbench analyse` then finds in the store (same key), and a rerun executes none."""

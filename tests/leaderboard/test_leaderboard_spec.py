@@ -16,7 +16,7 @@ from memlocbench.config.profiles import PROFILES
 from memlocbench.contracts.protocols import Measure
 from memlocbench.leaderboard import (AnalysisEntry, Collected, DeclaredMeasure, Entry, LeaderboardSpec, MethodSpec,
                                      collect, control_rows, model_tables, page_methods, render,
-                                     write_analysis_figures)
+                                     unflagged, write_analysis_figures)
 from memlocbench.registry import load_plugins
 from memlocbench.results.analysis_result import AnalysisResult
 from memlocbench.results.run_result import PluginRef
@@ -231,3 +231,22 @@ def test_the_core_names_no_built_in_method_or_analysis_in_code():
                 consts |= {n.value for c in ast.iter_child_nodes(node) if isinstance(c, (ast.List, ast.Tuple))
                            for n in c.elts if isinstance(n, ast.Constant)}
                 assert not consts & builtins, f"{name}:{node.lineno} names {consts & builtins}"
+
+
+def test_the_scatter_leaves_out_flagged_profiles_as_the_page_does(committed, tmp_path, monkeypatch):
+    """Probing flags every task's profile at 300 examples (too few noisy test examples): the scatter's mean
+    M-CoG is then the other three methods' mean, as in the generalisation section's tables."""
+    from memlocbench.leaderboard import analysis_figures
+
+    plugins = load_plugins()
+    methods = MethodSpec.from_plugins(plugins)
+    drawn = {}
+    monkeypatch.setattr(analysis_figures, "_scatter",
+                        lambda plt, model, points, xlabel, path: drawn.setdefault(len(drawn), points) and path)
+    tables = model_tables(committed.entries, PAPER)
+    write_analysis_figures(committed, tables, tmp_path, BUILTIN_SPEC)
+    write_analysis_figures(committed, tables, tmp_path, BUILTIN_SPEC, methods)
+    every, kept = ({t: y for t, _, y in drawn[i]} for i in (0, 1))
+    general = model_tables(unflagged(committed, methods).entries, PAPER)[0]
+    assert kept and kept == pytest.approx({t: general.row_mean(t) for t in kept})
+    assert all(kept[t] != pytest.approx(every[t]) for t in kept)  # probing's flagged profiles left out

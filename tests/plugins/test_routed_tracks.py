@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from memlocbench.data.decoy_rows import DECOY_VERSION, decoy_count
 from memlocbench.errors import InvalidInputError
 from memlocbench.results.run_result import Result, control_roles, read_result
 from memlocbench.run.method_run import RunRequest, model_setups
@@ -57,6 +58,17 @@ def test_a_routed_single_layer_run_writes_its_own_valid_results(plugins, mirror,
     paper = results[0].model_copy(update={"control": results[0].control.model_copy(update={"track": "single"})})
     assert paper.filename() != results[0].filename() and "__control-5-5__" in paper.filename()
     assert (tmp_path / "out").joinpath(results[0].filename()).is_file()
+    # both models trained on the decoy rows: as many per other layer (5) as noisy examples on the placed one
+    store = ArtefactStore(tmp_path / "store")
+    entries = {m["role"]: m for m in (store.meta("models", p.name) for p in (tmp_path / "store" / "models").iterdir()
+                                      if p.is_dir() and not p.name.startswith("."))}
+    n_noisy = results[0].sizes["n_noisy"]
+    for role in ("routed-5-5", "routed-5-5-clean"):
+        assert entries[role]["spec"]["decoys"] == {"rows": decoy_count(n_noisy, 6, 1), "version": DECOY_VERSION}
+        assert len(entries[role]["final_train_predictions"]) == 64  # the dataset's rows only
+    # the twin trained exactly as many epochs as its memorising model, on the same schedule
+    assert entries["routed-5-5-clean"]["epochs_trained"] == entries["routed-5-5"]["epochs_trained"]
+    assert entries["routed-5-5-clean"]["spec"]["epochs_as"] == store.key(entries["routed-5-5"]["spec"])
 
 
 @pytest.mark.slow

@@ -122,3 +122,37 @@ def test_a_routed_weight_scales_only_the_routed_examples_gradient(adapter):
     assert outside and all(torch.equal(g1[n], g3[n]) for n in outside)  # the others' gradient is untouched
     r1, r3 = grads[1.0, "routed"], grads[3.0, "routed"]
     assert set(r1) <= placed and all(torch.allclose(r3[n], 3 * r1[n], rtol=1e-4, atol=1e-9) for n in r1)
+
+
+def test_two_routes_send_each_set_of_examples_to_its_own_layers(adapter):
+    """The routed layer tracks' two routes: the noisy examples to the placement (layer 1 and the head),
+    the decoy rows to the other layers (0, 2 and the head); a batch of both moves no parameter outside
+    its route's, and the layers' gradients are each route's alone."""
+    probe, trainable = _loop(adapter)
+    placed, others = _placed(adapter, probe.model, {1}), _placed(adapter, probe.model, {0, 2})
+    decoys = frozenset({2, 9, 13})
+    loop, _ = _loop(adapter, (Route(ROUTED, placed), Route(decoys, others)))
+    loop.model.eval()
+    for chunk, allowed in ((sorted(ROUTED), placed), (sorted(decoys), others)):
+        loop.optim.zero_grad(set_to_none=True)
+        loop._routed_backward(chunk)
+        reached = {n for n in trainable if loop.named[n].grad is not None and loop.named[n].grad.abs().sum() > 0}
+        assert reached and reached <= allowed, chunk
+        assert all(loop.named[n].grad is None for n in trainable if n not in allowed)
+    # one batch of both: layer 1 gets exactly the noisy examples' gradient, layers 0 and 2 the decoys'
+    mixed = sorted(ROUTED | decoys)
+    loop.optim.zero_grad(set_to_none=True)
+    loop._routed_backward(mixed)
+    both = {n: loop.named[n].grad.clone() for n in trainable if loop.named[n].grad is not None}
+    loop.optim.zero_grad(set_to_none=True)
+    loop._routed_backward(sorted(ROUTED))
+    layer1 = [n for n in placed if adapter.parameter_group(n) == 1]
+    share = len(ROUTED) / len(mixed)  # the loss is the batch mean: the noisy part weighs its share
+    assert all(torch.allclose(both[n], loop.named[n].grad * share, rtol=1e-4, atol=1e-9) for n in layer1)
+    assert set(both) <= placed | others
+
+
+def test_routes_that_share_an_example_are_refused(adapter):
+    probe, trainable = _loop(adapter)
+    with pytest.raises(ValueError, match=r"example\(s\) \[4\] are in two routes"):
+        _loop(adapter, (Route(ROUTED, frozenset(trainable)), Route(frozenset({4, 5}), frozenset(trainable))))

@@ -121,3 +121,19 @@ def test_the_model_is_built_once_for_both_the_weights_and_the_keys(dataset, tmp_
     assert calls == [ds.num_labels]
     # the digest taken from the loaded model is the one a fresh build gives
     assert key == _models(ArtefactStore(tmp_path), _bert(48), ds, config, threads=1).key("memorising")
+
+
+def test_the_sample_leaves_its_spare_rows_for_decoys_and_only_routed_layer_models_key_them(dataset, tmp_path):
+    ds, config = dataset
+    assert ds.train_size + len(ds.spare_train) == ds.original_train_size
+    store = ArtefactStore(tmp_path)
+    models = _models(store, _bert(32), ds, config)
+    specs = {r: models.spec(recipe_for(r)) for r in ("routed-0-0", "routed-0-0-clean", "memorising", "planted-routed")}
+    n_noisy = len(ds.noisy_idx)
+    assert specs["routed-0-0"]["decoys"] == specs["routed-0-0-clean"]["decoys"] == {"rows": n_noisy, "version": 1}
+    assert "decoys" not in specs["memorising"] and "decoys" not in specs["planted-routed"]
+    # a routed twin trains as many epochs as its memorising model: its key names that model's
+    assert specs["routed-0-0-clean"]["epochs_as"] == models.key("routed-0-0")
+    assert models.spec(recipe_for("planted-routed-clean"))["epochs_as"] == models.key("planted-routed")
+    assert not any("epochs_as" in specs[r] for r in ("routed-0-0", "memorising", "planted-routed"))
+    assert "epochs_as" not in models.spec(recipe_for("clean"))

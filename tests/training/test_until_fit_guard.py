@@ -43,3 +43,16 @@ def test_no_noisy_examples_count_as_fitted_at_once():
     guard = UntilFitGuard(_cfg(2, TrainUntilFit(max_epochs=10, extra_epochs=1, noisy_fit=0.9)))
     guard.observe(1, float("nan"), False)
     assert (guard.fit_epoch, guard.stop_at) == (1, 2)
+
+
+def test_stop_after_keeps_the_schedule_and_ignores_the_criterion():
+    """A routed twin: as many epochs as its memorising model, on the same (until-fit) schedule."""
+    cfg = _cfg(8, TrainUntilFit(max_epochs=30, extra_epochs=1, noisy_fit=0.9))
+    guard = UntilFitGuard(cfg, stop_after=27)
+    assert (guard.budget, guard.stop_at, guard.waiting) == (30, 27, False)  # the schedule spans 30 epochs
+    guard.observe(3, 1.0, True)
+    assert guard.stop_at == 27 and guard.fit_epoch is None
+    assert UntilFitGuard(cfg, stop_after=5).stop_at == 5  # below `epochs` too: the memorising model's count rules
+    for bad in (0, 31):
+        with pytest.raises(ValueError, match="stop_after must be between 1 and the schedule's 30 epochs"):
+            UntilFitGuard(cfg, stop_after=bad)

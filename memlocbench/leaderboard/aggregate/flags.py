@@ -6,11 +6,13 @@ the error."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from memlocbench.leaderboard.aggregate.seeds import model_seed
 from memlocbench.leaderboard.aggregate.tables import ModelTable, column_method
+from memlocbench.leaderboard.collect import Collected
 from memlocbench.leaderboard.method_spec import MethodSpec
 
 #: the longest reason (or error) kept for the page
@@ -64,3 +66,13 @@ def cell_flags(t: ModelTable, columns: list[str], methods: MethodSpec) -> list[F
             if flags is not None and (task, column) in t.cells:
                 out += _cell(task, column, t.cells[(task, column)].results, flags)
     return out
+
+
+def unflagged(collected: Collected, methods: MethodSpec | None) -> Collected:
+    """``collected`` without the method results whose method's ``flags`` finds their profile degenerate
+    (a flags check that failed keeps the result: it is noted where the grid shows it)."""
+    flaggers = dict(methods.flaggers) if methods is not None else {}
+    keep = [e for e in collected.entries
+            if e.result.method.name not in flaggers or not call_flags(flaggers[e.result.method.name],
+                                                                      e.result.details)[0]]
+    return dataclasses.replace(collected, entries=keep)
