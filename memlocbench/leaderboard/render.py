@@ -19,8 +19,8 @@ from memlocbench.leaderboard.aggregate.flags import unflagged
 from memlocbench.leaderboard.aggregate.guard import reproduced
 from memlocbench.leaderboard.aggregate.tables import model_tables
 from memlocbench.leaderboard.collect import Collected
-from memlocbench.leaderboard.sections import (ablation, agreement, all_results, control, generalisation, intro,
-                                              left_out, neurons, not_counted, submissions, where)
+from memlocbench.leaderboard.sections import (ablation, agreement, all_results, compute, control, generalisation,
+                                              intro, left_out, neurons, not_counted, submissions, where)
 from memlocbench.leaderboard.method_spec import MethodSpec
 from memlocbench.leaderboard.spec import LeaderboardSpec
 
@@ -65,5 +65,6 @@ def render(collected: Collected, *, all_tasks: list[str] = (), figures_rel: str 
     md += left_out.section(collected.entries)
     md += submissions.section(collected, submissions_rel)
     md += not_counted.section(collected)
+    md += compute.section(collected)
     md += all_results.section(collected)
     return "\n".join(md).rstrip() + "\n"
