@@ -25,6 +25,25 @@ def ffn_projections(adapter, model: nn.Module) -> list[nn.Linear]:
     return adapter.ffn_projections(model)
 
 
+def ffn_input_projections(adapter, model: nn.Module) -> list[list[nn.Linear]]:
+    """Per layer, the linear maps that compute its feed-forward neurons' pre-activations: row j of each
+    is neuron j's input weights. The adapter's ``ffn_input_projections`` where it has one, else every
+    ``nn.Linear`` of the layer with as many outputs as the down-projection has inputs (BERT's
+    ``intermediate.dense``, OPT's ``fc1``, GPT-Neo's ``c_fc``, GPT-NeoX's ``dense_h_to_4h``; a gated
+    feed-forward block gives two)."""
+    if hasattr(adapter, "ffn_input_projections"):
+        return [list(x) for x in adapter.ffn_input_projections(model)]
+    out = []
+    for layer, (block, down) in enumerate(zip(adapter.layer_modules(model), ffn_projections(adapter, model))):
+        found = [m for m in block.modules() if isinstance(m, nn.Linear) and m is not down
+                 and m.out_features == down.in_features]
+        if not found:
+            raise InvalidInputError(f"model {adapter.info.name!r}: layer {layer} has no linear map onto its "
+                                    f"{down.in_features} feed-forward neurons; give the adapter ffn_input_projections")
+        out.append(found)
+    return out
+
+
 def ffn_shape(adapter, model: nn.Module) -> tuple[int, int]:
     """(layers, d_ff): the number of feed-forward down-projections and their common input width."""
     projections = ffn_projections(adapter, model)

@@ -33,6 +33,9 @@ ROUTED_PLANTED_PERCENT = 1.0
 #: planting v4: the weight of the noisy examples' loss in the gradient routed to the planted columns and
 #: the head (``Route.weight``; AdamW keeps each step about the learning rate, so no norm artefact)
 ROUTED_PLANTED_WEIGHT = 1.0
+#: planting v4: route the noisy examples to whole planted neurons (their input weights and bias, from
+#: ``neuron_masks.ffn_input_projections``, as well as their output columns) rather than the output columns alone
+ROUTED_WHOLE_NEURONS = False
 
 
 def planted_percent(routed: bool) -> float:

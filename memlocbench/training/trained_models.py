@@ -25,7 +25,7 @@ from memlocbench.errors import InvalidInputError, TrainingDivergedError
 from memlocbench.scoring.layer_weights import control_placements, single_layer_placements  # noqa: F401 (re-exported)
 from memlocbench.scoring.metrics import accuracy
 from memlocbench.models.model_digest import model_digest
-from memlocbench.models.neuron_masks import ffn_projections, ffn_shape
+from memlocbench.models.neuron_masks import ffn_input_projections, ffn_projections, ffn_shape
 from memlocbench.scoring import planted_neurons as planting
 from memlocbench.scoring.planted_neurons import (PLANTED_LR_SCALE, PLANTING_VERSION, ROUTED_PLANTING_VERSION,
                                                  planted_columns, planted_percent, sample_planted)
@@ -197,6 +197,8 @@ class TrainedModels:
                                        "version": ROUTED_PLANTING_VERSION if recipe.routed else PLANTING_VERSION}
             if recipe.routed and planting.ROUTED_PLANTED_WEIGHT != 1.0:  # (absent at 1: the keys before it)
                 spec["planted_neurons"]["routed_weight"] = planting.ROUTED_PLANTED_WEIGHT
+            if recipe.routed and planting.ROUTED_WHOLE_NEURONS:  # (absent when off: the keys before it)
+                spec["planted_neurons"]["whole_neurons"] = True
         if recipe.routed:
             spec["routed"] = True
         if recipe.follows:  # its epochs are its memorising model's
@@ -290,6 +292,8 @@ class TrainedModels:
         head = {n for n, _ in model.named_parameters() if self.adapter.parameter_group(n) == "head"}
         if recipe.planted:
             masks = self._planted_masks(model, routed=True)
+            if planting.ROUTED_WHOLE_NEURONS:
+                masks.update(self._planted_input_masks(model))
             return Route(frozenset(self.dataset.noisy_idx), frozenset(head | set(masks)), masks,
                          weight=planting.ROUTED_PLANTED_WEIGHT)
         placed = {n for n, _ in model.named_parameters() if self.adapter.parameter_group(n) in recipe.main_layers}
@@ -309,6 +313,20 @@ class TrainedModels:
         names = {id(p): n for n, p in model.named_parameters()}
         return {names[id(proj.weight)]: columns[layer].unsqueeze(0)
                 for layer, proj in enumerate(ffn_projections(self.adapter, model))}
+
+    def _planted_input_masks(self, model: torch.nn.Module) -> dict[str, torch.Tensor]:
+        """Parameter name -> mask of the planted neurons' input weights (rows [d_ff, 1]) and biases
+        ([d_ff]) in each layer's input projections (planting v4 with whole neurons)."""
+        planted, num_layers, width = self.planted_neurons(model, routed=True)
+        columns = planted_columns(planted, num_layers, width)
+        names = {id(p): n for n, p in model.named_parameters()}
+        masks = {}
+        for layer, projections in enumerate(ffn_input_projections(self.adapter, model)):
+            for proj in projections:
+                masks[names[id(proj.weight)]] = columns[layer].unsqueeze(1)
+                if proj.bias is not None:
+                    masks[names[id(proj.bias)]] = columns[layer]
+        return masks
 
     def main_masks(self, model: torch.nn.Module, role: str) -> dict[str, torch.Tensor] | None:
         """The gradient masks of ``role``'s main task (None: no mask)."""

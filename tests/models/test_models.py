@@ -23,6 +23,7 @@ from conftest import single_thread
 from memlocbench.data.encoding import encode
 from memlocbench.errors import ModelUnavailableError
 from memlocbench.scoring.layer_weights import windows
+from memlocbench.models.neuron_masks import ffn_input_projections
 from memlocbench.models.partial_forward import all_layer_inputs, logits_from, run_layers
 from memlocbench.registry import Provider, load_plugins
 from memlocbench_methods.layer_swapping import swap_cached
@@ -120,6 +121,36 @@ def test_ffn_projections_take_the_activated_neurons(adapters, arch):
         ablated = model(**batch).logits
     handle.remove()
     assert not torch.allclose(base, ablated)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_ffn_input_projections_compute_the_neurons_the_down_projection_reads(adapters, arch):
+    """Planting v4 with whole neurons routes their input weights: one linear map per layer, whose output j
+    through the non-linearity is exactly the down-projection's input j."""
+    adapter = adapters[arch]
+    model = _model(adapter, 0)
+    ups, downs = ffn_input_projections(adapter, model), adapter.ffn_projections(model)
+    suffix = {"bert": "intermediate.dense", "opt": "fc1", "gpt-neox": "mlp.dense_h_to_4h", "gpt-neo": "mlp.c_fc"}[arch]
+    names = {id(m): n for n, m in model.named_modules()}
+    assert len(ups) == len(downs) == _num_layers(arch)
+    for layer, (found, down) in enumerate(zip(ups, downs)):
+        assert len(found) == 1 and names[id(found[0])].endswith(f".{layer}.{suffix}")
+        assert found[0].out_features == down.in_features
+    tok = adapter.load_tokenizer()
+    texts = _texts(adapter, tok)
+    batch = encode(tok, texts, 32).batch(list(range(len(texts))))
+    pre, post = [], []
+    h1 = ups[1][0].register_forward_hook(lambda m, args, out: pre.append(out.detach()))
+    h2 = downs[1].register_forward_pre_hook(lambda m, args: post.append(args[0].detach()))
+    with torch.no_grad():
+        model(**batch)
+    h1.remove(), h2.remove()
+    # the down-projection reads the non-linearity of exactly these pre-activations
+    from transformers.activations import ACT2FN
+
+    cfg = model.config
+    act = ACT2FN[getattr(cfg, "hidden_act", None) or cfg.activation_function]
+    assert pre[0].shape == post[0].shape and torch.allclose(act(pre[0]), post[0], atol=1e-5)
 
 
 # -- tokenizer and head conventions ------------------------------------------------------------------

@@ -137,3 +137,27 @@ def test_the_sample_leaves_its_spare_rows_for_decoys_and_only_routed_layer_model
     assert models.spec(recipe_for("planted-routed-clean"))["epochs_as"] == models.key("planted-routed")
     assert not any("epochs_as" in specs[r] for r in ("routed-0-0", "memorising", "planted-routed"))
     assert "epochs_as" not in models.spec(recipe_for("clean"))
+
+
+def test_whole_neuron_planting_routes_the_planted_rows_of_the_input_projections_and_is_keyed(dataset, tmp_path,
+                                                                                             monkeypatch):
+    from memlocbench.scoring import planted_neurons as planting
+
+    ds, config = dataset
+    adapter = _bert(32)
+    models = _models(ArtefactStore(tmp_path), adapter, ds, config)
+    recipe = recipe_for("planted-routed")
+    model = models.pretrained()
+    outputs_only, before = models._route(model, recipe), models.key("planted-routed")
+    assert "whole_neurons" not in models.spec(recipe)["planted_neurons"]
+    monkeypatch.setattr(planting, "ROUTED_WHOLE_NEURONS", True)
+    whole = models._route(model, recipe)
+    assert models.spec(recipe)["planted_neurons"]["whole_neurons"] is True and models.key("planted-routed") != before
+    added = set(whole.masks) - set(outputs_only.masks)
+    assert added == {f"bert.encoder.layer.{i}.intermediate.dense.{p}" for i in range(2) for p in ("weight", "bias")}
+    planted, layers, width = models.planted_neurons(model, routed=True)
+    for i in range(2):
+        out_cols = outputs_only.masks[f"bert.encoder.layer.{i}.output.dense.weight"][0]
+        rows = whole.masks[f"bert.encoder.layer.{i}.intermediate.dense.weight"][:, 0]
+        assert torch.equal(rows, out_cols) and torch.equal(whole.masks[f"bert.encoder.layer.{i}.intermediate.dense.bias"], out_cols)
+    assert set(added) <= whole.parameters
