@@ -106,7 +106,9 @@ class Task(Protocol):
 class ModelAdapter(Protocol):
     """Optional, for neuron methods: ``ffn_projections(model) -> list[nn.Linear]``, each layer's
     feed-forward down-projection (d_ff -> d_model); its input is the layer's intermediate activation,
-    so neuron j of layer l is its input feature j (the built-in adapters have it)."""
+    so neuron j of layer l is its input feature j (the built-in adapters have it). Optional, for
+    planting whole neurons: ``ffn_input_projections(model) -> list[list[nn.Linear]]``, per layer the maps
+    onto those neurons (``memlocbench.models.neuron_masks.ffn_input_projections`` finds them without it)."""
 
     info: ModelInfo
 
