@@ -262,8 +262,11 @@ class TrainedModels:
         return decoy_count(len(self.dataset.noisy_idx), layers, len(recipe.main_layers))
 
     def _pretrained_base(self) -> torch.nn.Module:
+        """The loaded pretrained model (for its shape), loaded without touching torch's random state:
+        keys are computed between seeded steps."""
         if self._base is None:
-            self.pretrained()
+            with torch.random.fork_rng(devices=[]):
+                self.pretrained()
         return self._base
 
     def labels_for(self, recipe: Recipe) -> list[int]:

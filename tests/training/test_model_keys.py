@@ -161,3 +161,13 @@ def test_whole_neuron_planting_routes_the_planted_rows_of_the_input_projections_
         rows = whole.masks[f"bert.encoder.layer.{i}.intermediate.dense.weight"][:, 0]
         assert torch.equal(rows, out_cols) and torch.equal(whole.masks[f"bert.encoder.layer.{i}.intermediate.dense.bias"], out_cols)
     assert set(added) <= whole.parameters
+
+
+def test_a_routed_key_leaves_torchs_random_state_alone(dataset, tmp_path):
+    ds, config = dataset
+    models = _models(ArtefactStore(tmp_path), _bert(32), ds, config)
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    models.key("routed-0-0")  # loads the pretrained model for its layer count
+    assert torch.equal(torch.rand(3), expected)
