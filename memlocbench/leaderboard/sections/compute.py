@@ -10,6 +10,7 @@ import statistics
 
 from memlocbench.leaderboard.collect import Collected
 from memlocbench.leaderboard.markdown import md_escape, table
+from memlocbench.results.run_result import setup_label
 
 HEADERS = ["model", "training size", "setup", "device threads", "work", "median seconds", "range", "n"]
 INTRO = ("What the results cost to produce, as each result records it: the training of its memorising model and "
@@ -40,8 +41,7 @@ def measurements(collected: Collected) -> dict[tuple[str, str, str, str, str], l
         if "wall" not in t:
             continue
         base = (r.model.name, _size(r.config), _setup(r.control), _threads(r.environment))
-        run = (base, r.task.name, tuple(sorted(r.seeds.items())), r.config_hash,
-               tuple(r.control.placement or ()) if r.control is not None else ())
+        run = (base, r.task.name, tuple(sorted(r.seeds.items())), r.config_hash, setup_label(r))
         if "training" in t and run not in runs:
             runs.add(run)
             out.setdefault((*base, "training: memorising model + twin"), []).append(t["training"])
