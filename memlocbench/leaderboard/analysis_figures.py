@@ -96,6 +96,6 @@ def write_analysis_figures(collected: Collected, tables: list[ModelTable], out_d
     returns the paths written. Figures of models no longer on the page are removed."""
     spec = spec if spec is not None else LeaderboardSpec()
     general = unflagged(collected, methods)
-    if methods is not None and general.entries != collected.entries:
+    if len(general.entries) != len(collected.entries):  # unflagged only leaves results out
         tables = model_tables(general.entries, spec.paper_methods)
     return write_generalisation_figures(general, tables, out_dir, spec) + write_ablation_figures(collected, out_dir)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import statistics
 
+from memlocbench.leaderboard.aggregate.analyses import train_size
 from memlocbench.leaderboard.collect import Collected
 from memlocbench.leaderboard.markdown import md_escape, table
 from memlocbench.results.run_result import setup_label
@@ -19,8 +20,8 @@ INTRO = ("What the results cost to produce, as each result records it: the train
          "Only results that carry this (written since it was recorded) count.")
 
 
-def _size(config: dict) -> str:
-    size = (config.get("data") or {}).get("train_size")
+def _size(r) -> str:
+    size = train_size(r)
     return "whole set" if size is None else str(size)
 
 
@@ -40,7 +41,7 @@ def measurements(collected: Collected) -> dict[tuple[str, str, str, str, str], l
         r, t = e.result, e.result.timings
         if "wall" not in t:
             continue
-        base = (r.model.name, _size(r.config), _setup(r.control), _threads(r.environment))
+        base = (r.model.name, _size(r), _setup(r.control), _threads(r.environment))
         run = (base, r.task.name, tuple(sorted(r.seeds.items())), r.config_hash, setup_label(r))
         if "training" in t and run not in runs:
             runs.add(run)
@@ -50,7 +51,7 @@ def measurements(collected: Collected) -> dict[tuple[str, str, str, str, str], l
     for a in collected.analyses:
         r, t = a.result, a.result.timings
         if "wall" in t and "analysis" in t:
-            base = (r.model.name, _size(r.config), "analysis", _threads(r.environment))
+            base = (r.model.name, _size(r), "analysis", _threads(r.environment))
             out.setdefault((*base, f"analysis: {r.analysis.name}"), []).append(t["analysis"])
     return out
 
