@@ -26,7 +26,18 @@ def _with_timings(entry, **timings):
 
 def test_results_without_their_compute_give_no_table(committed):
     assert all("wall" not in e.result.timings for e in committed.entries)  # written before it was recorded
-    assert compute.section(committed)[-2] == "_No result carries its compute yet._"
+    without = Collected(entries=committed.entries, analyses=[_with_timings(a, analysis=5.0)  # no wall
+                                                             for a in committed.analyses])
+    assert compute.section(without)[-2] == "_No result carries its compute yet._"
+
+
+def test_committed_maps_carry_the_compute_of_their_runs(committed):
+    """The version 4 maps were computed with the compute recorded: the analysis seconds of the store entry
+    (minutes of map runs), not the rerun's wall time that read it back."""
+    maps = [a.result.timings for a in committed.analyses if a.result.analysis.name == "memorisation-map"]
+    assert maps and all("wall" in t and t["analysis"] > 10 * t["wall"] for t in maps)
+    md = "\n".join(compute.section(committed))
+    assert "| analysis: memorisation-map" in md and f"| {len(maps)} " in md
 
 
 def test_training_counts_once_per_run_and_methods_once_per_result(committed):
