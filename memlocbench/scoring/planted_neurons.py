@@ -36,6 +36,15 @@ ROUTED_PLANTED_WEIGHT = 1.0
 #: planting v4: route the noisy examples to whole planted neurons (their input weights and bias, from
 #: ``neuron_masks.ffn_input_projections``, as well as their output columns) rather than the output columns alone
 ROUTED_WHOLE_NEURONS = False
+#: planting v4: the planted entries move this many times the step AdamW gives them (``Route.lr_scale``);
+#: the other entries of the same tensors move 1x. A smaller version of v3's 100x, whose norm artefact
+#: (planted columns 4.6x the others) made the track solvable from weight norms
+ROUTED_PLANTED_LR_SCALE = 1.0
+
+
+def planted_lr_scale(routed: bool) -> float:
+    """The planted entries' learning-rate scale of a track: planting v4 (routed) or v3 (masked)."""
+    return ROUTED_PLANTED_LR_SCALE if routed else PLANTED_LR_SCALE
 
 
 def planted_percent(routed: bool) -> float:

@@ -193,7 +193,7 @@ class TrainedModels:
             spec["aux"] = self.config.control.model_dump(mode="json")
         if recipe.planted:  # the planted set follows from these, the model seed and the model's shape
             spec["planted_neurons"] = {"percent": planted_percent(recipe.routed), "seed": self.config.train.seed,
-                                       "lr_scale": 1.0 if recipe.routed else PLANTED_LR_SCALE,
+                                       "lr_scale": planting.planted_lr_scale(recipe.routed),
                                        "version": ROUTED_PLANTING_VERSION if recipe.routed else PLANTING_VERSION}
             if recipe.routed and planting.ROUTED_PLANTED_WEIGHT != 1.0:  # (absent at 1: the keys before it)
                 spec["planted_neurons"]["routed_weight"] = planting.ROUTED_PLANTED_WEIGHT
@@ -298,7 +298,7 @@ class TrainedModels:
             if planting.ROUTED_WHOLE_NEURONS:
                 masks.update(self._planted_input_masks(model))
             return Route(frozenset(self.dataset.noisy_idx), frozenset(head | set(masks)), masks,
-                         weight=planting.ROUTED_PLANTED_WEIGHT)
+                         weight=planting.ROUTED_PLANTED_WEIGHT, lr_scale=planting.ROUTED_PLANTED_LR_SCALE)
         placed = {n for n, _ in model.named_parameters() if self.adapter.parameter_group(n) in recipe.main_layers}
         return Route(frozenset(self.dataset.noisy_idx), frozenset(head | placed))
 
@@ -438,7 +438,7 @@ class TrainedModels:
             planted, num_layers, width = self.planted_neurons(model, recipe.routed)
             meta["planted_neurons"] = {"flat_indices": planted, "num_layers": num_layers, "width": width,
                                        "percent": planted_percent(recipe.routed), "seed": self.config.train.seed,
-                                       "lr_scale": 1.0 if recipe.routed else PLANTED_LR_SCALE}
+                                       "lr_scale": planting.planted_lr_scale(recipe.routed)}
         return meta
 
     def load(self, role: str, checkpoint: str = "final") -> torch.nn.Module:

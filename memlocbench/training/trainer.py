@@ -69,6 +69,10 @@ class Route:
     #: AdamW each entry still moves by about the learning rate per step, so a weight steers the routed
     #: parameters' direction towards the routed examples without a larger step (no norm artefact)
     weight: float = 1.0
+    #: the masked entries of ``masks`` (the planted columns) move ``lr_scale`` times the step AdamW gives
+    #: them (the step of every example that reaches them, clean ones included); every other entry moves 1x.
+    #: A learning-rate scale for part of a tensor, which a parameter group cannot give (planting v4)
+    lr_scale: float = 1.0
 
 
 @dataclass
@@ -206,13 +210,17 @@ def _checked_routes(route: Route | tuple[Route, ...] | None, named: dict[str, to
         unknown = sorted((set(r.parameters) | set(r.masks)) - set(trainable))
         if unknown:
             raise ValueError(f"route names parameters the main task does not train: {unknown[:3]}")
-        if not (r.weight > 0 and r.weight < float("inf")):
-            raise ValueError(f"a route's weight must be a positive finite number, got {r.weight}")
+        for what, v in (("weight", r.weight), ("lr_scale", r.lr_scale)):
+            if not (v > 0 and v < float("inf")):
+                raise ValueError(f"a route's {what} must be a positive finite number, got {v}")
+        if r.lr_scale != 1.0 and not r.masks:
+            raise ValueError("a route's lr_scale applies to its masked entries; this route has no masks")
         if seen & r.examples:
             raise ValueError(f"example(s) {sorted(seen & r.examples)[:3]} are in two routes; each example has one")
         seen |= r.examples
         checked.append(Route(r.examples, r.parameters,
-                             {n: m.to(named[n].device, named[n].dtype) for n, m in r.masks.items()}, r.weight))
+                             {n: m.to(named[n].device, named[n].dtype) for n, m in r.masks.items()}, r.weight,
+                             r.lr_scale))
     return tuple(checked)
 
 
@@ -249,6 +257,8 @@ class TrainingLoop:
         self.masks = _main_masks(self.named, main_masks, trainable)
         self.routes = _checked_routes(route, self.named, trainable)
         self.routed_idx = frozenset().union(*(r.examples for r in self.routes))
+        self.scaled = [(self.named[n], m, r.lr_scale - 1.0) for r in self.routes if r.lr_scale != 1.0
+                       for n, m in r.masks.items()]
         self.optim = _main_optimizer(self.named, trainable, self.masks, cfg, main_mask_lr_scale)
         self.total_steps = self._batches(len(labels)) * budget
         self.sched = get_linear_schedule_with_warmup(self.optim, int(cfg.warmup_fraction * self.total_steps),
@@ -364,7 +374,11 @@ class TrainingLoop:
         if which == "main" and self.masks:  # the masked group's lr
             _mask_main_step(self.named, self.masks, self.sched.get_last_lr()[-1] * cfg.weight_decay)
         torch.nn.utils.clip_grad_norm_(self.clip_params, cfg.max_grad_norm)
+        before = [p.detach().clone() for p, _, _ in self.scaled] if which == "main" else []
         opt.step()
+        with torch.no_grad():  # the scaled entries: (lr_scale - 1) more of the step just taken
+            for (p, mask, extra), b in zip(self.scaled, before):
+                p.add_((p - b) * mask, alpha=extra)
         sch.step()
         if self.bar is not None:
             self.bar.update(1)

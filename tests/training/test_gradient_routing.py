@@ -156,3 +156,42 @@ def test_routes_that_share_an_example_are_refused(adapter):
     probe, trainable = _loop(adapter)
     with pytest.raises(ValueError, match=r"example\(s\) \[4\] are in two routes"):
         _loop(adapter, (Route(ROUTED, frozenset(trainable)), Route(frozenset({4, 5}), frozenset(trainable))))
+
+
+def _planted_route(adapter, model, lr_scale):
+    ffn = {f"bert.encoder.layer.{layer}.output.dense.weight" for layer in range(3)}
+    head = {n for n, _ in model.named_parameters() if adapter.parameter_group(n) == "head"}
+    masks = {}
+    for n in ffn:
+        m = torch.zeros(1, 64)
+        m[0, random.Random(n).sample(range(64), 3)] = 1
+        masks[n] = m
+    return Route(ROUTED, frozenset(ffn | head), masks, lr_scale=lr_scale), masks
+
+
+def test_a_route_lr_scale_multiplies_the_step_of_its_masked_entries_only(adapter):
+    probe, _ = _loop(adapter)
+    steps = {}
+    for scale in (1.0, 3.0):
+        route, masks = _planted_route(adapter, probe.model, scale)
+        loop, trainable = _loop(adapter, route)
+        before = {n: loop.named[n].detach().clone() for n in trainable}
+        loop.step("main", [0, 1, 2, 3, 4, 6, 9, 11], epoch=1, step=1)  # clean and routed examples together
+        steps[scale] = {n: loop.named[n].detach() - before[n] for n in trainable}
+    for n in trainable:
+        one, three = steps[1.0][n], steps[3.0][n]
+        if n in masks:
+            on = masks[n].expand_as(one).bool()
+            assert one[on].abs().sum() > 0
+            assert torch.allclose(three[on], 3 * one[on], atol=1e-7, rtol=1e-4), n
+            assert torch.equal(three[~on], one[~on]), n
+        else:
+            assert torch.equal(three, one), n
+
+
+def test_a_route_lr_scale_without_masks_is_refused(adapter):
+    probe, trainable = _loop(adapter)
+    with pytest.raises(ValueError, match="lr_scale applies to its masked entries"):
+        _loop(adapter, Route(ROUTED, frozenset(trainable), lr_scale=2.0))
+    with pytest.raises(ValueError, match="lr_scale must be a positive finite number"):
+        _loop(adapter, _planted_route(adapter, probe.model, float("nan"))[0])

@@ -163,6 +163,20 @@ def test_whole_neuron_planting_routes_the_planted_rows_of_the_input_projections_
     assert set(added) <= whole.parameters
 
 
+def test_a_planted_lr_scale_reaches_the_route_and_the_key(dataset, tmp_path, monkeypatch):
+    from memlocbench.scoring import planted_neurons as planting
+
+    ds, config = dataset
+    models = _models(ArtefactStore(tmp_path), _bert(32), ds, config)
+    recipe, model = recipe_for("planted-routed"), models.pretrained()
+    before = models.key("planted-routed")
+    assert models.spec(recipe)["planted_neurons"]["lr_scale"] == 1.0 and models._route(model, recipe).lr_scale == 1.0
+    monkeypatch.setattr(planting, "ROUTED_PLANTED_LR_SCALE", 4.0)
+    assert models._route(model, recipe).lr_scale == 4.0
+    assert models.spec(recipe)["planted_neurons"]["lr_scale"] == 4.0 and models.key("planted-routed") != before
+    assert models.spec(recipe_for("planted-neurons"))["planted_neurons"]["lr_scale"] == planting.PLANTED_LR_SCALE  # v3 as it was
+
+
 def test_a_routed_key_leaves_torchs_random_state_alone(dataset, tmp_path):
     ds, config = dataset
     models = _models(ArtefactStore(tmp_path), _bert(32), ds, config)
