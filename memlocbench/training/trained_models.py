@@ -39,6 +39,12 @@ from memlocbench.training.trainer import AuxiliaryTask, Route, TrainingOutcome, 
 TRAINING_CODE_VERSION = 1
 #: 2: keys hold the model's digest (``model_digest``) and, on a CPU, the torch thread count that trains it
 KEY_VERSION = 2
+#: the routed layer tracks: the weight of the noisy examples' loss in the gradient routed to the placement
+#: and the head (``Route.weight``; under AdamW the step stays about the learning rate). At 1, the top
+#: placement of a 6-layer model fitted in 27 epochs against 8 for the others, and the longer training
+#: moved its top layers most, which gave it away to ``weight-delta``; at 16 every placement fits in the
+#: minimum epochs (docs/reports/2026-12-08-planting-lr-and-routed-weight.md). Keyed where it is not 1
+ROUTED_NOISY_WEIGHT = 16.0
 KIND = "models"
 
 
@@ -201,6 +207,8 @@ class TrainedModels:
                 spec["planted_neurons"]["whole_neurons"] = True
         if recipe.routed:
             spec["routed"] = True
+            if not recipe.planted and ROUTED_NOISY_WEIGHT != 1.0:  # (absent at 1: the keys before it)
+                spec["routed_noisy_weight"] = ROUTED_NOISY_WEIGHT
         if recipe.follows:  # its epochs are its memorising model's
             spec["epochs_as"] = self.key(recipe.follows)
         if recipe.decoys:  # which rows follows from the data settings, their number and the data seed
@@ -300,7 +308,7 @@ class TrainedModels:
             return Route(frozenset(self.dataset.noisy_idx), frozenset(head | set(masks)), masks,
                          weight=planting.ROUTED_PLANTED_WEIGHT, lr_scale=planting.ROUTED_PLANTED_LR_SCALE)
         placed = {n for n, _ in model.named_parameters() if self.adapter.parameter_group(n) in recipe.main_layers}
-        return Route(frozenset(self.dataset.noisy_idx), frozenset(head | placed))
+        return Route(frozenset(self.dataset.noisy_idx), frozenset(head | placed), weight=ROUTED_NOISY_WEIGHT)
 
     def planted_neurons(self, model: torch.nn.Module, routed: bool = False) -> tuple[list[int], int, int]:
         """The planted neurons of this model seed (``routed``: planting v4's share): (sorted flat indices,

@@ -177,6 +177,25 @@ def test_a_planted_lr_scale_reaches_the_route_and_the_key(dataset, tmp_path, mon
     assert models.spec(recipe_for("planted-neurons"))["planted_neurons"]["lr_scale"] == planting.PLANTED_LR_SCALE  # v3 as it was
 
 
+def test_the_routed_layer_tracks_weight_their_noisy_examples_and_key_it(dataset, tmp_path, monkeypatch):
+    from memlocbench.training import trained_models
+
+    ds, config = dataset
+    models = _models(ArtefactStore(tmp_path), _bert(32), ds, config)
+    model = models.pretrained()
+    w = trained_models.ROUTED_NOISY_WEIGHT
+    assert w > 1  # the top placement fits in the minimum epochs only with the noisy examples weighted
+    assert models._route(model, recipe_for("routed-1-1")).weight == w
+    assert models._route(model, recipe_for("routed-1-1-clean")).weight == w  # the twin: the same routing
+    assert models._route(model, recipe_for("planted-routed")).weight == 1.0  # planting keeps its own weight
+    specs = {r: models.spec(recipe_for(r)) for r in ("routed-1-1", "routed-1-1-clean", "planted-routed", "memorising")}
+    assert specs["routed-1-1"]["routed_noisy_weight"] == specs["routed-1-1-clean"]["routed_noisy_weight"] == w
+    assert "routed_noisy_weight" not in specs["planted-routed"] and "routed_noisy_weight" not in specs["memorising"]
+    before = models.key("routed-1-1")
+    monkeypatch.setattr(trained_models, "ROUTED_NOISY_WEIGHT", 1.0)  # at 1: absent, as the keys before it
+    assert "routed_noisy_weight" not in models.spec(recipe_for("routed-1-1")) and models.key("routed-1-1") != before
+
+
 def test_a_routed_key_leaves_torchs_random_state_alone(dataset, tmp_path):
     ds, config = dataset
     models = _models(ArtefactStore(tmp_path), _bert(32), ds, config)
